@@ -1,0 +1,583 @@
+//! The HE layer: the [`HeScheme`] trait and its backends.
+//!
+//! [`HeScheme`] is the one seam between network code and cryptography.
+//! Everything above it (packings, compiler, evaluator) is generic over
+//! `S: HeScheme`. Backends:
+//!
+//! | backend | what it is |
+//! |---|---|
+//! | [`sim`] | plaintext f64 slots with exact level/scale/slot bookkeeping; no crypto |
+//! | [`Counted`] | wraps any backend and counts every operation by kind and level |
+//!
+//! Conventions (levels count what is left, rotation sign, scale) are written
+//! down once in `docs/conventions.md`:
+//! - a fresh ciphertext is at [`HeScheme::max_level`]; each rescale lowers the
+//!   level by one; level 0 cannot be rescaled again;
+//! - [`Scale`] is the real factor by which slot values are multiplied before
+//!   rounding (log2 available through [`Scale::log2`]);
+//! - `rotate(ct, Rotation(k))` moves the value in slot `i + k` to slot `i`
+//!   (a left rotation for positive `k`), indices modulo the slot count.
+//!
+//! The server side needs only [`HeScheme::EvalKeys`] and the public key: no
+//! operation but [`HeScheme::decrypt`] takes a [`HeScheme::SecretKey`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Op, Result};
+
+pub mod counted;
+pub mod security;
+pub mod sim;
+
+pub use counted::{Counted, OpCounts, OpKind};
+
+/// The number of rescales a ciphertext still has: a fresh ciphertext is at the
+/// parameters' maximum level; level 0 cannot be rescaled again.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct Level(pub u32);
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A slot rotation step. `Rotation(k)` moves slot `i + k` to slot `i`
+/// (left rotation for positive `k`); negative steps rotate right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rotation(pub i64);
+
+impl Rotation {
+    /// The equivalent left rotation in `0..slots` (`slots` must be non-zero).
+    pub fn normalized(self, slots: usize) -> usize {
+        let s = slots as i64;
+        (((self.0 % s) + s) % s) as usize
+    }
+}
+
+impl fmt::Display for Rotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A CKKS-style scale: the real factor by which slot values are multiplied
+/// before rounding to integers. Stored as an `f64` value (not log2).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct Scale(f64);
+
+impl Scale {
+    /// Scale 1: values are encoded as they are (integer schemes, exact integer factors).
+    pub const ONE: Scale = Scale(1.0);
+
+    /// A scale from its value; `None` unless finite and positive.
+    pub fn new(value: f64) -> Option<Scale> {
+        (value.is_finite() && value > 0.0).then_some(Scale(value))
+    }
+
+    /// The scale `2^bits`.
+    pub fn from_log2(bits: f64) -> Scale {
+        Scale(bits.exp2())
+    }
+
+    /// The factor itself.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+
+    /// log2 of the factor.
+    pub fn log2(self) -> f64 {
+        self.0.log2()
+    }
+
+    /// Product of two scales (the scale of a product of ciphertexts).
+    pub fn mul(self, other: Scale) -> Scale {
+        Scale(self.0 * other.0)
+    }
+
+    /// The scale divided by a modulus (the scale after a rescale).
+    pub fn div(self, divisor: f64) -> Scale {
+        Scale(self.0 / divisor)
+    }
+
+    /// Whether two scales are equal up to a relative 1e-9 (floating bookkeeping).
+    pub fn approx_eq(self, other: Scale) -> bool {
+        ((self.0 - other.0) / self.0.max(other.0)).abs() < 1e-9
+    }
+}
+
+/// A value held in one slot: `f64` for CKKS and the simulator, `i64` for BFV.
+pub trait SlotValue: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
+    /// The value nearest to `x` (integer schemes round).
+    fn from_f64(x: f64) -> Self;
+    /// The value as an `f64`.
+    fn to_f64(self) -> f64;
+    /// Zero.
+    fn zero() -> Self;
+}
+
+impl SlotValue for f64 {
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn zero() -> Self {
+        0.0
+    }
+}
+
+impl SlotValue for i64 {
+    fn from_f64(x: f64) -> Self {
+        x.round() as i64
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn zero() -> Self {
+        0
+    }
+}
+
+/// Which evaluation keys to generate: relinearisation, rotation steps,
+/// conjugation. A plan computes this before any ciphertext exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequirements {
+    relinearization: bool,
+    conjugation: bool,
+    rotations: BTreeSet<i64>,
+}
+
+impl KeyRequirements {
+    /// No keys at all.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also generate a relinearisation key.
+    pub fn with_relinearization(mut self) -> Self {
+        self.relinearization = true;
+        self
+    }
+
+    /// Also generate the conjugation key.
+    pub fn with_conjugation(mut self) -> Self {
+        self.conjugation = true;
+        self
+    }
+
+    /// Also generate Galois keys for these rotation steps.
+    pub fn with_rotations(mut self, steps: impl IntoIterator<Item = Rotation>) -> Self {
+        self.rotations.extend(steps.into_iter().map(|r| r.0));
+        self
+    }
+
+    /// Add one rotation step.
+    pub fn add_rotation(&mut self, step: Rotation) {
+        self.rotations.insert(step.0);
+    }
+
+    /// Merge another set of requirements into this one.
+    pub fn merge(&mut self, other: &KeyRequirements) {
+        self.relinearization |= other.relinearization;
+        self.conjugation |= other.conjugation;
+        self.rotations.extend(other.rotations.iter().copied());
+    }
+
+    /// Whether a relinearisation key is required.
+    pub fn relinearization(&self) -> bool {
+        self.relinearization
+    }
+
+    /// Whether a conjugation key is required.
+    pub fn conjugation(&self) -> bool {
+        self.conjugation
+    }
+
+    /// The rotation steps, as given (not normalised).
+    pub fn rotations(&self) -> impl Iterator<Item = Rotation> + '_ {
+        self.rotations.iter().map(|&s| Rotation(s))
+    }
+
+    /// The distinct non-zero left rotations in `1..slots` these steps need.
+    pub fn normalized_rotations(&self, slots: usize) -> BTreeSet<usize> {
+        self.rotations
+            .iter()
+            .map(|&s| Rotation(s).normalized(slots))
+            .filter(|&s| s != 0)
+            .collect()
+    }
+}
+
+/// What a set of evaluation keys can do. Lets a caller (or a plan) check keys
+/// before running anything.
+pub trait EvaluationKeys {
+    /// Whether the keys can relinearise.
+    fn supports_relinearization(&self) -> bool;
+    /// Whether the keys can rotate by `step` (step 0 always can).
+    fn supports_rotation(&self, step: Rotation) -> bool;
+    /// Whether the keys can conjugate.
+    fn supports_conjugation(&self) -> bool;
+}
+
+/// A homomorphic encryption scheme with SIMD slots, as network code sees it.
+///
+/// The backend implements the small required surface (encode, encrypt,
+/// `*_assign` arithmetic, mul, relinearize, rescale, rotate); the rest
+/// (allocating variants, `mul_relin_rescale`, dot products, rotate-and-sum,
+/// many rotations of one ciphertext) is provided and may be overridden for
+/// speed (lazy reduction, hoisting).
+///
+/// Every operation is fallible: running out of levels, a missing key,
+/// mismatched scales or levels, too many values are typed [`Error`]s.
+///
+/// Server-side operations take at most `&Self::EvalKeys`; only
+/// [`decrypt`](HeScheme::decrypt) takes the secret key.
+pub trait HeScheme: Send + Sync + Sized {
+    /// Parameters (ring degree, moduli, ...).
+    type Params: Clone + fmt::Debug + Send + Sync;
+    /// An encoded, unencrypted vector of slot values.
+    type Plaintext: Clone + Send + Sync;
+    /// An encrypted vector of slot values.
+    type Ciphertext: Clone + Send + Sync;
+    /// The secret key: zeroised on drop, never printed.
+    type SecretKey: Send + Sync;
+    /// The public encryption key.
+    type PublicKey: Clone + Send + Sync;
+    /// Relinearisation, rotation and conjugation keys (public).
+    type EvalKeys: EvaluationKeys + Send + Sync;
+    /// What one slot holds.
+    type Value: SlotValue;
+
+    /// Short name of the scheme, used in errors and reports.
+    const NAME: &'static str;
+
+    // ---- queries --------------------------------------------------------
+
+    /// The parameters.
+    fn params(&self) -> &Self::Params;
+    /// Number of slots per ciphertext.
+    fn slot_count(&self) -> usize;
+    /// Level of a fresh ciphertext.
+    fn max_level(&self) -> Level;
+    /// The scale fresh encodings use when the caller has no reason to pick another.
+    fn default_scale(&self) -> Scale;
+    /// The factor a rescale at `level` divides the scale by (the modulus dropped);
+    /// an error at level 0.
+    fn rescale_divisor(&self, level: Level) -> Result<f64>;
+    /// A ciphertext's level.
+    fn level(&self, ct: &Self::Ciphertext) -> Level;
+    /// A ciphertext's scale.
+    fn scale(&self, ct: &Self::Ciphertext) -> Scale;
+    /// A plaintext's level.
+    fn plaintext_level(&self, pt: &Self::Plaintext) -> Level;
+    /// A plaintext's scale.
+    fn plaintext_scale(&self, pt: &Self::Plaintext) -> Scale;
+
+    // ---- keys (client side) ----------------------------------------------
+
+    /// A fresh secret key.
+    fn generate_secret_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<Self::SecretKey>;
+    /// The public key of a secret key.
+    fn generate_public_key<R: RngCore + CryptoRng>(
+        &self,
+        sk: &Self::SecretKey,
+        rng: &mut R,
+    ) -> Result<Self::PublicKey>;
+    /// Evaluation keys for exactly what `req` asks for.
+    fn generate_eval_keys<R: RngCore + CryptoRng>(
+        &self,
+        sk: &Self::SecretKey,
+        req: &KeyRequirements,
+        rng: &mut R,
+    ) -> Result<Self::EvalKeys>;
+
+    // ---- encoding and encryption -------------------------------------------
+
+    /// Encode up to [`slot_count`](HeScheme::slot_count) values (the rest are zero)
+    /// at `level` and `scale`.
+    fn encode(&self, values: &[Self::Value], level: Level, scale: Scale)
+    -> Result<Self::Plaintext>;
+    /// Decode all slots of a plaintext.
+    fn decode(&self, pt: &Self::Plaintext) -> Result<Vec<Self::Value>>;
+    /// Encrypt with the public key.
+    fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        pk: &Self::PublicKey,
+        pt: &Self::Plaintext,
+        rng: &mut R,
+    ) -> Result<Self::Ciphertext>;
+    /// Decrypt (client side only: needs the secret key).
+    fn decrypt(&self, sk: &Self::SecretKey, ct: &Self::Ciphertext) -> Result<Self::Plaintext>;
+
+    // ---- arithmetic: required ------------------------------------------------
+
+    /// `a += b`. Levels and scales must match.
+    fn add_assign(&self, a: &mut Self::Ciphertext, b: &Self::Ciphertext) -> Result<()>;
+    /// `a -= b`. Levels and scales must match.
+    fn sub_assign(&self, a: &mut Self::Ciphertext, b: &Self::Ciphertext) -> Result<()>;
+    /// `a = -a`.
+    fn negate_assign(&self, a: &mut Self::Ciphertext) -> Result<()>;
+    /// `a += p`. Level and scale must match.
+    fn add_plain_assign(&self, a: &mut Self::Ciphertext, p: &Self::Plaintext) -> Result<()>;
+    /// `a *= p`; the scale becomes the product of both scales. Levels must match.
+    fn mul_plain_assign(&self, a: &mut Self::Ciphertext, p: &Self::Plaintext) -> Result<()>;
+    /// `a *= c` without encoding a plaintext: `c` is rounded to an integer at
+    /// `scale` (`round(c * scale)`), and `a`'s scale is multiplied by `scale`.
+    fn mul_scalar_assign(
+        &self,
+        a: &mut Self::Ciphertext,
+        c: Self::Value,
+        scale: Scale,
+    ) -> Result<()>;
+    /// `a += c` in every slot, at `a`'s scale, without encoding a plaintext.
+    fn add_scalar_assign(&self, a: &mut Self::Ciphertext, c: Self::Value) -> Result<()>;
+    /// `a * b` without relinearisation (the result has one more polynomial).
+    fn mul(&self, a: &Self::Ciphertext, b: &Self::Ciphertext) -> Result<Self::Ciphertext>;
+    /// Relinearise a product back to two polynomials.
+    fn relinearize_assign(&self, a: &mut Self::Ciphertext, keys: &Self::EvalKeys) -> Result<()>;
+    /// Divide by the last modulus: level - 1, scale / [`rescale_divisor`](HeScheme::rescale_divisor).
+    fn rescale_assign(&self, a: &mut Self::Ciphertext) -> Result<()>;
+    /// Drop to a lower `level` without changing the scale.
+    fn drop_level_assign(&self, a: &mut Self::Ciphertext, level: Level) -> Result<()>;
+    /// Rotate slots: slot `i + step` moves to slot `i`.
+    fn rotate(
+        &self,
+        a: &Self::Ciphertext,
+        step: Rotation,
+        keys: &Self::EvalKeys,
+    ) -> Result<Self::Ciphertext>;
+
+    /// Complex conjugation of every slot (identity on real values).
+    fn conjugate(&self, a: &Self::Ciphertext, keys: &Self::EvalKeys) -> Result<Self::Ciphertext> {
+        let _ = (a, keys);
+        Err(Error::Unsupported {
+            op: Op::Conjugate,
+            scheme: Self::NAME,
+        })
+    }
+
+    // ---- arithmetic: provided ------------------------------------------------
+
+    /// `a + b`.
+    fn add(&self, a: &Self::Ciphertext, b: &Self::Ciphertext) -> Result<Self::Ciphertext> {
+        let mut c = a.clone();
+        self.add_assign(&mut c, b)?;
+        Ok(c)
+    }
+
+    /// `a - b`.
+    fn sub(&self, a: &Self::Ciphertext, b: &Self::Ciphertext) -> Result<Self::Ciphertext> {
+        let mut c = a.clone();
+        self.sub_assign(&mut c, b)?;
+        Ok(c)
+    }
+
+    /// `a + p`.
+    fn add_plain(&self, a: &Self::Ciphertext, p: &Self::Plaintext) -> Result<Self::Ciphertext> {
+        let mut c = a.clone();
+        self.add_plain_assign(&mut c, p)?;
+        Ok(c)
+    }
+
+    /// `a * p`.
+    fn mul_plain(&self, a: &Self::Ciphertext, p: &Self::Plaintext) -> Result<Self::Ciphertext> {
+        let mut c = a.clone();
+        self.mul_plain_assign(&mut c, p)?;
+        Ok(c)
+    }
+
+    /// `a * c` (see [`mul_scalar_assign`](HeScheme::mul_scalar_assign)).
+    fn mul_scalar(
+        &self,
+        a: &Self::Ciphertext,
+        c: Self::Value,
+        scale: Scale,
+    ) -> Result<Self::Ciphertext> {
+        let mut out = a.clone();
+        self.mul_scalar_assign(&mut out, c, scale)?;
+        Ok(out)
+    }
+
+    /// The rescaled ciphertext.
+    fn rescale(&self, a: &Self::Ciphertext) -> Result<Self::Ciphertext> {
+        let mut c = a.clone();
+        self.rescale_assign(&mut c)?;
+        Ok(c)
+    }
+
+    /// `a * b`, relinearised.
+    fn mul_relin(
+        &self,
+        a: &Self::Ciphertext,
+        b: &Self::Ciphertext,
+        keys: &Self::EvalKeys,
+    ) -> Result<Self::Ciphertext> {
+        let mut c = self.mul(a, b)?;
+        self.relinearize_assign(&mut c, keys)?;
+        Ok(c)
+    }
+
+    /// `a * b`, relinearised and rescaled: the usual multiplication.
+    fn mul_relin_rescale(
+        &self,
+        a: &Self::Ciphertext,
+        b: &Self::Ciphertext,
+        keys: &Self::EvalKeys,
+    ) -> Result<Self::Ciphertext> {
+        let mut c = self.mul_relin(a, b, keys)?;
+        self.rescale_assign(&mut c)?;
+        Ok(c)
+    }
+
+    /// `a * a`, relinearised (backends may use a cheaper squaring).
+    fn square_relin(
+        &self,
+        a: &Self::Ciphertext,
+        keys: &Self::EvalKeys,
+    ) -> Result<Self::Ciphertext> {
+        self.mul_relin(a, a, keys)
+    }
+
+    /// Several rotations of one ciphertext; backends override this with hoisting
+    /// (one key-switch decomposition for all steps).
+    fn rotate_many(
+        &self,
+        a: &Self::Ciphertext,
+        steps: &[Rotation],
+        keys: &Self::EvalKeys,
+    ) -> Result<Vec<Self::Ciphertext>> {
+        steps.iter().map(|&s| self.rotate(a, s, keys)).collect()
+    }
+
+    /// Sum of `n` consecutive slots into each slot: slot `i` receives
+    /// `a[i] + a[i+1] + ... + a[i+n-1]` (indices modulo the slot count), with
+    /// `log2(n)` rotations by 1, 2, 4, ... `n` must be a power of two.
+    fn rotate_and_sum(
+        &self,
+        a: &Self::Ciphertext,
+        n: usize,
+        keys: &Self::EvalKeys,
+    ) -> Result<Self::Ciphertext> {
+        if !n.is_power_of_two() {
+            return Err(Error::InvalidArgument {
+                name: "rotate_and_sum n (a power of two)",
+                value: n as f64,
+            });
+        }
+        let mut acc = a.clone();
+        let mut step = 1usize;
+        while step < n {
+            let r = self.rotate(&acc, Rotation(step as i64), keys)?;
+            self.add_assign(&mut acc, &r)?;
+            step *= 2;
+        }
+        Ok(acc)
+    }
+
+    /// Sum of ciphertexts (at least one).
+    fn sum(&self, terms: &[&Self::Ciphertext]) -> Result<Self::Ciphertext> {
+        let (first, rest) = terms.split_first().ok_or(Error::InvalidArgument {
+            name: "number of terms",
+            value: 0.0,
+        })?;
+        let mut acc = (*first).clone();
+        for t in rest {
+            self.add_assign(&mut acc, t)?;
+        }
+        Ok(acc)
+    }
+
+    /// `sum_i cts[i] * pts[i]` (at least one term). Backends override this with
+    /// a multiply-accumulate that reduces once per output.
+    fn dot_plain(
+        &self,
+        cts: &[&Self::Ciphertext],
+        pts: &[&Self::Plaintext],
+    ) -> Result<Self::Ciphertext> {
+        check_terms(cts.len(), pts.len())?;
+        let mut acc = self.mul_plain(cts[0], pts[0])?;
+        for (c, p) in cts.iter().zip(pts).skip(1) {
+            let t = self.mul_plain(c, p)?;
+            self.add_assign(&mut acc, &t)?;
+        }
+        Ok(acc)
+    }
+
+    /// `sum_i cts[i] * scalars[i]`, every scalar at `scale` (at least one term).
+    /// Backends override this with a multiply-accumulate that reduces once per output.
+    fn dot_scalar(
+        &self,
+        cts: &[&Self::Ciphertext],
+        scalars: &[Self::Value],
+        scale: Scale,
+    ) -> Result<Self::Ciphertext> {
+        check_terms(cts.len(), scalars.len())?;
+        let mut acc = self.mul_scalar(cts[0], scalars[0], scale)?;
+        for (c, &s) in cts.iter().zip(scalars).skip(1) {
+            let t = self.mul_scalar(c, s, scale)?;
+            self.add_assign(&mut acc, &t)?;
+        }
+        Ok(acc)
+    }
+}
+
+/// Checks the operand counts of a dot product.
+pub(crate) fn check_terms(left: usize, right: usize) -> Result<()> {
+    if left == 0 {
+        return Err(Error::InvalidArgument {
+            name: "number of terms",
+            value: 0.0,
+        });
+    }
+    if left != right {
+        return Err(Error::InvalidArgument {
+            name: "terms on the right (must equal the left)",
+            value: right as f64,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_normalizes() {
+        assert_eq!(Rotation(-1).normalized(8), 7);
+        assert_eq!(Rotation(9).normalized(8), 1);
+        assert_eq!(Rotation(0).normalized(8), 0);
+    }
+
+    #[test]
+    fn scale_bookkeeping() {
+        let s = Scale::from_log2(40.0);
+        assert!((s.mul(s).log2() - 80.0).abs() < 1e-12);
+        assert!(s.approx_eq(Scale::from_log2(40.0)));
+        assert!(!s.approx_eq(Scale::from_log2(40.001)));
+        assert!(Scale::new(0.0).is_none());
+        assert!(Scale::new(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn key_requirements_normalize() {
+        let req = KeyRequirements::new().with_rotations([
+            Rotation(1),
+            Rotation(-7),
+            Rotation(8),
+            Rotation(0),
+        ]);
+        assert_eq!(
+            req.normalized_rotations(8).into_iter().collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod he;
+pub mod model;
+
+pub use error::{Error, Result};
