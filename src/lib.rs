@@ -4,5 +4,6 @@ pub mod data;
 pub mod error;
 pub mod he;
 pub mod model;
+pub mod train;
 
 pub use error::{Error, Result};
