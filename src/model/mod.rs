@@ -8,6 +8,17 @@
 //!
 //! Pruned weights are exact zeros in these tensors; the compiler reads the
 //! zeros directly, so a pruned network needs no side table to run fast.
+//!
+//! - [`Network::forward`] runs the plaintext network over a batch
+//!   (inference mode), [`Network::forward_all`] keeps every layer's output.
+//! - [`Network::to_bytes`] / [`Network::from_bytes`] / [`Network::save`] /
+//!   [`Network::load`]: the versioned binary format (magic, version,
+//!   bincode; size limit; corrupt bytes are [`Error::Decode`]).
+//! - [`zoo`] builds the reference architectures (MOFHEI's LeNet, MLPs,
+//!   autoencoders, TenSEAL's MNIST net); [`Network::init_assign`] seeds
+//!   He/Glorot weights.
+//!
+//! How the kernels work and why they are hand-written: `docs/training.md`.
 
 use serde::{Deserialize, Serialize};
 
