@@ -473,8 +473,10 @@ pub fn empty_dot_product<S: HeScheme>(c: &Ctx<S>) {
 /// `conformance_suite!(scheme_expr, tolerance = T, magnitude = M, cases = N);`
 macro_rules! conformance_suite {
     ($scheme:expr, tolerance = $tol:expr, magnitude = $mag:expr, cases = $cases:expr $(,)?) => {
+        #[allow(clippy::unwrap_used, clippy::expect_used)]
         fn ctx() -> &'static conformance::Ctx<impl mofhei::he::HeScheme> {
             static CTX: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>> = std::sync::OnceLock::new();
+            #[allow(clippy::unwrap_used, clippy::expect_used)]
             fn build() -> impl mofhei::he::HeScheme + 'static {
                 $scheme
             }
