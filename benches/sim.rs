@@ -1,5 +1,9 @@
 //! Criterion benchmarks of the simulator backend's hot paths (the cost of
 //! fast tests and cost estimates), at 4096 slots.
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark set-up: a failure should abort the bench"
+)]
 use criterion::{Criterion, criterion_group, criterion_main};
 use mofhei::he::sim::{Sim, SimParams};
 use mofhei::he::{Counted, HeScheme, KeyRequirements, Rotation};
