@@ -217,7 +217,9 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
                             continue;
                         };
                         let src = &plane[ih * g.w..(ih + 1) * g.w];
-                        cols.extend(std::iter::repeat_n(0.0, lo));
+                        if lo > 0 {
+                            cols.extend(std::iter::repeat_n(0.0, lo));
+                        }
                         if hi > lo {
                             let start = lo * g.sw + kj - g.pw;
                             if g.sw == 1 {
@@ -226,7 +228,9 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
                                 cols.extend(src[start..].iter().step_by(g.sw).take(hi - lo));
                             }
                         }
-                        cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                        if hi < g.ow {
+                            cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                        }
                     }
                 }
             }
