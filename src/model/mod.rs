@@ -246,7 +246,10 @@ impl Layer {
         match self {
             Layer::Dense(d) => {
                 let ws = d.weight.shape();
-                if ws.len() != 2 || d.bias.len() != ws[0] {
+                if ws.len() != 2
+                    || d.bias.len() != ws[0]
+                    || checked_product(ws) != Some(d.weight.len())
+                {
                     return Err(Error::InvalidLayer {
                         layer: index,
                         what: "dense weight/bias shape",
@@ -260,7 +263,10 @@ impl Layer {
             }
             Layer::Conv2d(c) => {
                 let ws = c.weight.shape();
-                if ws.len() != 4 || c.bias.len() != ws[0] {
+                if ws.len() != 4
+                    || c.bias.len() != ws[0]
+                    || checked_product(ws) != Some(c.weight.len())
+                {
                     return Err(Error::InvalidLayer {
                         layer: index,
                         what: "conv weight/bias shape",
