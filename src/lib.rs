@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod he;
+pub mod import;
 pub mod model;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Reading `safetensors` weight files into an existing network.
