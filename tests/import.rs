@@ -50,6 +50,26 @@ fn reference(name: &str) -> Reference {
     }
 }
 
+/// Checks `net` on the stored input against onnxruntime's output:
+/// `|ours - ref| <= 1e-5 * max(1, |ref|)` per element (absolute for
+/// |ref| <= 1, relative above). Returns the largest absolute difference.
+fn assert_matches_onnxruntime(net: &Network, reference_file: &str) -> f32 {
+    let r = reference(reference_file);
+    let ours = net.forward(&r.input).unwrap();
+    assert_eq!(ours.shape(), r.output.shape());
+    let mut worst = 0.0f32;
+    for (i, (&a, &b)) in ours.data().iter().zip(r.output.data()).enumerate() {
+        let diff = (a - b).abs();
+        worst = worst.max(diff);
+        assert!(
+            diff <= 1e-5 * b.abs().max(1.0),
+            "{reference_file}: element {i}: ours {a}, onnxruntime {b}"
+        );
+    }
+    eprintln!("{reference_file}: largest |ours - onnxruntime| = {worst:e}");
+    worst
+}
+
 fn kinds(net: &Network) -> Vec<&'static str> {
     net.layers.iter().map(Layer::kind).collect()
 }
@@ -88,12 +108,23 @@ fn lenet_structure_matches_the_pytorch_export() {
 }
 
 #[test]
+fn lenet_logits_match_onnxruntime() {
+    let net = onnx::from_file(data("lenet_opset13.onnx")).unwrap();
+    let worst = assert_matches_onnxruntime(&net, "lenet_opset13.json");
+    assert!(worst < 1e-5, "{worst}");
+    // The reference logits are not degenerate (the test can fail).
+    let r = reference("lenet_opset13.json");
+    assert!(r.output.data().iter().any(|v| v.abs() > 0.01));
+}
+
+#[test]
 fn safetensors_lenet_weights_equal_the_onnx_initializers() {
     let from_onnx = onnx::from_file(data("lenet_opset13.onnx")).unwrap();
     let mut net = zeroed(&from_onnx);
     assert_ne!(net, from_onnx);
     load_weights_file(&mut net, data("lenet.safetensors"), &WeightNames::Auto).unwrap();
     assert_eq!(net, from_onnx);
+    assert_matches_onnxruntime(&net, "lenet_opset13.json");
 
     let mut net = zeroed(&from_onnx);
     let names = ["conv1", "conv2", "conv3", "fc1", "fc2"]
@@ -139,6 +170,7 @@ fn safetensors_sequential_names_bn_f64_and_counter() {
     for (a, b) in net.layers.iter().zip(&from_onnx.layers) {
         assert_eq!(a, b);
     }
+    assert_matches_onnxruntime(&net, "bn_pad_pool.json");
 }
 
 #[test]
@@ -225,8 +257,7 @@ fn mlp_opset11_float_data_constant_dropout_identity() {
     let net = onnx::from_file(data("mlp_opset11.onnx")).unwrap();
     assert_eq!(net.input_shape, [64]);
     assert_eq!(kinds(&net), ["dense", "tanh", "dense", "sigmoid", "dense"]);
-    let r = reference("mlp_opset11.json");
-    assert_eq!(r.input.shape(), [3, 64]);
+    assert_matches_onnxruntime(&net, "mlp_opset11.json");
 }
 
 #[test]
@@ -247,6 +278,7 @@ fn keras_matmul_add_reshape_same_padding() {
     // [in, out] MatMul weights are transposed into the IR's [out, in].
     assert_eq!(d.weight.shape(), [32, 512]);
     assert!(d.bias.iter().any(|&b| b != 0.0), "Add folded into the bias");
+    assert_matches_onnxruntime(&net, "keras_cnn.json");
 }
 
 #[test]
@@ -284,6 +316,7 @@ fn bn_pad_pool_folds_pads_and_the_dynamic_flatten() {
         "ONNX 0.9 is PyTorch's 0.1"
     );
     assert_eq!(net.output_shape().unwrap(), [5]);
+    assert_matches_onnxruntime(&net, "bn_pad_pool.json");
 }
 
 #[test]
