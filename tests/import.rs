@@ -1,6 +1,10 @@
 //! ONNX and safetensors import against the fixtures in `tests/data/onnx/`
 //! (made by `tests/data/onnx/make_fixtures.py`; format in
 //! `tests/data/README.md`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a failed unwrap is a failed test"
+)]
 
 use std::path::PathBuf;
 

@@ -932,7 +932,7 @@ impl<'g> Importer<'g> {
                 let same = |n: usize, k: usize, s: usize| -> Option<usize> {
                     let out = n.div_ceil(s);
                     let total = ((out - 1) * s + k).saturating_sub(n);
-                    (total % 2 == 0).then_some(total / 2)
+                    total.is_multiple_of(2).then_some(total / 2)
                 };
                 match (
                     same(input.0, kernel.0, stride.0),
