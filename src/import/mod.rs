@@ -5,8 +5,8 @@
 //! - [`safetensors`] reads a `safetensors` weight file into the layers of an
 //!   existing [`Network`](crate::model::Network) by tensor name.
 //!
-//! What is supported and how operators map onto the IR:
-//! [`docs/import.md`](https://github.com/mofhei/mofhei/blob/main/docs/import.md).
+//! What is supported, how operators map onto the IR, and how to regenerate
+//! the protobuf types and the test fixtures: `docs/import.md`.
 
 pub mod onnx;
 #[allow(

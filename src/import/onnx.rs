@@ -14,8 +14,7 @@
 //! (grouped convolution, dilation, asymmetric padding, ...) with
 //! [`Error::ImportNode`]. Untrusted bytes never panic.
 //!
-//! The mapping rules are in
-//! [`docs/import.md`](https://github.com/mofhei/mofhei/blob/main/docs/import.md).
+//! The mapping rules are in `docs/import.md`.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -18,7 +18,7 @@
 //! `bf16` tensors are read (converted to `f32`). Loading is all or nothing:
 //! on any error the network is left unchanged.
 //!
-//! See [`docs/import.md`](https://github.com/mofhei/mofhei/blob/main/docs/import.md).
+//! See `docs/import.md`.
 
 use std::cmp::Ordering;
 use std::path::Path;
