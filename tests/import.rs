@@ -59,6 +59,19 @@ fn reference(name: &str) -> Reference {
 /// |ref| <= 1, relative above). Returns the largest absolute difference.
 fn assert_matches_onnxruntime(net: &Network, reference_file: &str) -> f32 {
     let r = reference(reference_file);
+    assert_output_matches(net, &r.input, &r.output, reference_file)
+}
+
+fn assert_output_matches(
+    net: &Network,
+    input: &Tensor,
+    expected: &Tensor,
+    reference_file: &str,
+) -> f32 {
+    let r = Reference {
+        input: input.clone(),
+        output: expected.clone(),
+    };
     let ours = net.forward(&r.input).unwrap();
     assert_eq!(ours.shape(), r.output.shape());
     let mut worst = 0.0f32;
@@ -286,6 +299,35 @@ fn keras_matmul_add_reshape_same_padding() {
 }
 
 #[test]
+fn keras_nhwc_transposes_fold_into_the_input_and_the_dense_columns() {
+    let net = onnx::from_file(data("keras_nhwc_cnn.onnx")).unwrap();
+    // The input Transpose is absorbed: the network takes NCHW.
+    assert_eq!(net.input_shape, [2, 6, 6]);
+    assert_eq!(
+        kinds(&net),
+        ["conv2d", "relu", "maxpool2d", "flatten", "dense", "sigmoid"]
+    );
+    // onnxruntime ran on NHWC input; feed ours the same values as NCHW.
+    let r = reference("keras_nhwc_cnn.json");
+    let &[n, h, w, c] = r.input.shape() else {
+        panic!("reference input is not 4-d")
+    };
+    let mut nchw = vec![0.0; r.input.len()];
+    for s in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    nchw[((s * c + ch) * h + y) * w + x] =
+                        r.input.data()[((s * h + y) * w + x) * c + ch];
+                }
+            }
+        }
+    }
+    let nchw = Tensor::new(vec![n, c, h, w], nchw).unwrap();
+    assert_output_matches(&net, &nchw, &r.output, "keras_nhwc_cnn.json");
+}
+
+#[test]
 fn bn_pad_pool_folds_pads_and_the_dynamic_flatten() {
     let net = onnx::from_file(data("bn_pad_pool.onnx")).unwrap();
     assert_eq!(net.input_shape, [3, 12, 12]);
@@ -358,6 +400,7 @@ fn corrupt_bytes_give_errors_not_panics() {
         "lenet_opset13.onnx",
         "mlp_opset11.onnx",
         "keras_cnn.onnx",
+        "keras_nhwc_cnn.onnx",
         "bn_pad_pool.onnx",
         "unknown_op.onnx",
     ] {

@@ -38,6 +38,10 @@ const MAX_DIM: i64 = 1 << 24;
 /// Largest number of elements in one tensor (and in one sample).
 const MAX_ELEMENTS: usize = 1 << 31;
 
+/// Why a pending NHWC Transpose failed to fold.
+const NHWC_PROBLEM: &str =
+    "a Transpose to NHWC must be followed by Flatten (or Reshape to flat) and Gemm/MatMul";
+
 /// Lowest default-domain opset read.
 const MIN_OPSET: i64 = 11;
 
@@ -179,6 +183,22 @@ struct Importer<'g> {
     pending_pad: Option<(usize, (usize, usize))>,
     /// Whether a constant `Add`/`Sub` may fold into the last layer's bias.
     bias_foldable: bool,
+    /// The graph's data input.
+    input_name: &'g str,
+    /// A `Transpose` to NHWC waiting to be folded into the next Dense
+    /// layer's columns (tf2onnx writes one before Keras's Flatten).
+    nhwc: Option<Nhwc>,
+}
+
+/// A pending NCHW -> NHWC `Transpose` (see [`Importer::nhwc`]).
+#[derive(Debug, Clone, Copy)]
+struct Nhwc {
+    /// The Transpose node.
+    node: usize,
+    /// The `[C, H, W]` shape it transposed.
+    chw: (usize, usize, usize),
+    /// Whether the Flatten after it has been seen.
+    flat: bool,
 }
 
 /// A printable name of node `index`.
@@ -247,6 +267,8 @@ impl<'g> Importer<'g> {
             input_shape: Vec::new(),
             pending_pad: None,
             bias_foldable: false,
+            input_name: "",
+            nhwc: None,
         })
     }
 
@@ -316,6 +338,7 @@ impl<'g> Importer<'g> {
         }
         self.input_shape = shape.clone();
         self.shape = shape;
+        self.input_name = name;
         self.record_shape(name);
         Ok(name)
     }
@@ -331,6 +354,9 @@ impl<'g> Importer<'g> {
         {
             full[2] += 2 * ph as i64;
             full[3] += 2 * pw as i64;
+        }
+        if self.nhwc.is_some_and(|t| !t.flat) && full.len() == 4 {
+            full[1..].rotate_left(1);
         }
         self.data_shapes.insert(name, full);
     }
@@ -359,6 +385,9 @@ impl<'g> Importer<'g> {
                     return Err(
                         self.node_error(i, "a zero Pad must be followed by Conv or AveragePool")
                     );
+                }
+                if let Some(t) = self.nhwc {
+                    return Err(self.node_error(t.node, NHWC_PROBLEM));
                 }
                 return Network::new(self.input_shape, self.layers);
             }
@@ -548,6 +577,16 @@ impl<'g> Importer<'g> {
                 "a zero Pad must be followed by Conv or AveragePool",
             ));
         }
+        if let Some(t) = self.nhwc {
+            let allowed = if t.flat {
+                matches!(op, "Gemm" | "MatMul" | "Identity" | "Dropout")
+            } else {
+                matches!(op, "Flatten" | "Reshape" | "Identity" | "Dropout")
+            };
+            if !allowed {
+                return Err(self.node_error(t.node, NHWC_PROBLEM));
+            }
+        }
         let foldable = std::mem::replace(&mut self.bias_foldable, false);
         let g = self.graph;
         let bad = move |problem| node_err(g, index, problem);
@@ -614,8 +653,12 @@ impl<'g> Importer<'g> {
                 if self.shape.len() != 1 {
                     self.push(Layer::Flatten)?;
                 }
+                if let Some(t) = &mut self.nhwc {
+                    t.flat = true;
+                }
             }
             "Reshape" => self.reshape(index)?,
+            "Transpose" => self.transpose(index, cur)?,
             "Pad" => self.pad(index)?,
             _ => {
                 return Err(Error::UnsupportedOperator {
@@ -679,6 +722,7 @@ impl<'g> Importer<'g> {
         } else {
             transpose(data, *d0, *d1, alpha)
         };
+        let weight = self.columns_from_nhwc(weight, out, inp);
         let bias = match self.const_input(index, 2)? {
             None => vec![0.0; out],
             Some(c) => {
@@ -704,6 +748,7 @@ impl<'g> Importer<'g> {
             );
         };
         let weight = transpose(data, inp, out, 1.0);
+        let weight = self.columns_from_nhwc(weight, out, inp);
         self.push(Layer::Dense(Dense {
             weight: Tensor::new(vec![out, inp], weight)?,
             bias: vec![0.0; out],
@@ -1010,12 +1055,86 @@ impl<'g> Importer<'g> {
             if self.shape.len() != 1 {
                 self.push(Layer::Flatten)?;
             }
+            if let Some(t) = &mut self.nhwc {
+                t.flat = true;
+            }
             Ok(())
-        } else if same {
+        } else if same && self.nhwc.is_none() {
             Ok(())
         } else {
             Err(bad("Reshape other than to [N, features] is not supported"))
         }
+    }
+
+    /// `Transpose`: NHWC -> NCHW right at the data input is absorbed (the
+    /// network then takes NCHW input); NCHW -> NHWC before a Flatten is
+    /// folded into the next Dense layer; the identity permutation is a no-op.
+    fn transpose(&mut self, index: usize, cur: &str) -> Result<()> {
+        let node = &self.graph.node[index];
+        let g = self.graph;
+        let bad = move |problem| node_err(g, index, problem);
+        let rank = self.shape.len() + 1;
+        let perm = attr_ints(node, "perm").map_err(bad)?;
+        let perm: Vec<i64> = match perm {
+            Some(p) => p.to_vec(),
+            None => (0..rank as i64).rev().collect(),
+        };
+        if perm.iter().enumerate().all(|(i, &p)| p == i as i64) {
+            return Ok(());
+        }
+        match (perm.as_slice(), self.shape.as_slice()) {
+            ([0, 3, 1, 2], &[h, w, c])
+                if cur == self.input_name
+                    && self.layers.is_empty()
+                    && self.pending_pad.is_none() =>
+            {
+                self.shape = vec![c, h, w];
+                self.input_shape = self.shape.clone();
+                Ok(())
+            }
+            ([0, 2, 3, 1], &[c, h, w]) if self.pending_pad.is_none() => {
+                self.nhwc = Some(Nhwc {
+                    node: index,
+                    chw: (c, h, w),
+                    flat: false,
+                });
+                Ok(())
+            }
+            _ => Err(bad(
+                "Transpose other than NHWC->NCHW at the input or NCHW->NHWC before Flatten is not supported",
+            )),
+        }
+    }
+
+    /// A Dense weight `[out, inp]` whose columns are in NHWC order (after a
+    /// folded Transpose) with its columns put in the IR's NCHW order.
+    fn columns_from_nhwc(&mut self, weight: Vec<f32>, out: usize, inp: usize) -> Vec<f32> {
+        let Some(Nhwc {
+            chw: (c, h, w),
+            flat: true,
+            ..
+        }) = self.nhwc
+        else {
+            return weight;
+        };
+        self.nhwc = None;
+        if c * h * w != inp || weight.len() != out * inp {
+            // The shape check in `push` reports the mismatch.
+            return weight;
+        }
+        let mut permuted = vec![0.0; weight.len()];
+        for o in 0..out {
+            let row = &weight[o * inp..(o + 1) * inp];
+            let dst = &mut permuted[o * inp..(o + 1) * inp];
+            for ci in 0..c {
+                for y in 0..h {
+                    for x in 0..w {
+                        dst[(ci * h + y) * w + x] = row[(y * w + x) * c + ci];
+                    }
+                }
+            }
+        }
+        permuted
     }
 
     fn pad(&mut self, index: usize) -> Result<()> {

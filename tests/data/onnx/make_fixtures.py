@@ -270,6 +270,56 @@ def make_keras():
 
 
 # ---------------------------------------------------------------------------
+# 3b. A Keras CNN in NHWC as tf2onnx writes it: Transpose NHWC->NCHW after
+#     the input, Conv/Relu/MaxPool in NCHW, Transpose NCHW->NHWC before the
+#     Reshape (Keras flattens in H, W, C order), MatMul + Add, Sigmoid.
+# ---------------------------------------------------------------------------
+def make_keras_nhwc():
+    rng = np.random.default_rng(15)
+    k = uniform(rng, (4, 2, 3, 3), 18)
+    kb = uniform(rng, (4,), 18)
+    d = uniform(rng, (36, 5), 36)  # [in, out], in = H*W*C in NHWC order
+    db = uniform(rng, (5,), 36)
+    inits = [
+        init("sequential/conv2d/Conv2D/ReadVariableOp:0", k),
+        init("sequential/conv2d/BiasAdd/ReadVariableOp:0", kb),
+        ints_init("const_fold_opt__31", [-1, 36]),
+        init("sequential/dense/MatMul/ReadVariableOp:0", d),
+        init("sequential/dense/BiasAdd/ReadVariableOp:0", db),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["input_1"], ["t_in"], name="sequential/conv2d/Conv2D__6", perm=[0, 3, 1, 2]),
+        helper.make_node(
+            "Conv",
+            ["t_in", "sequential/conv2d/Conv2D/ReadVariableOp:0", "sequential/conv2d/BiasAdd/ReadVariableOp:0"],
+            ["c"], name="sequential/conv2d/BiasAdd",
+            auto_pad="SAME_UPPER", dilations=[1, 1], group=1, kernel_shape=[3, 3], strides=[1, 1],
+        ),
+        helper.make_node("Relu", ["c"], ["r"], name="sequential/conv2d/Relu"),
+        helper.make_node("MaxPool", ["r"], ["m"], name="sequential/max_pooling2d/MaxPool",
+                         kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Transpose", ["m"], ["t_out"], name="sequential/max_pooling2d/MaxPool__16", perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["t_out", "const_fold_opt__31"], ["f"], name="sequential/flatten/Reshape"),
+        helper.make_node("MatMul", ["f", "sequential/dense/MatMul/ReadVariableOp:0"], ["mm"], name="sequential/dense/MatMul"),
+        helper.make_node("Add", ["mm", "sequential/dense/BiasAdd/ReadVariableOp:0"], ["a"], name="sequential/dense/BiasAdd"),
+        helper.make_node("Sigmoid", ["a"], ["dense"], name="sequential/dense/Sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tf2onnx",
+        [helper.make_tensor_value_info("input_1", F, ["unk__40", 6, 6, 2])],
+        [helper.make_tensor_value_info("dense", F, ["unk__41", 5])], inits,
+    )
+    model = helper.make_model(
+        graph, producer_name="tf2onnx", producer_version="1.16.1 15c810",
+        opset_imports=[helper.make_opsetid("", 15)],
+    )
+    model.ir_version = 8
+    save(model, "keras_nhwc_cnn.onnx")
+    x = np.random.default_rng(16).uniform(size=(3, 6, 6, 2)).astype(np.float32)
+    reference("keras_nhwc_cnn.onnx", x, "keras_nhwc_cnn.json")
+
+
+# ---------------------------------------------------------------------------
 # 4. BatchNormalization, Pad folded into Conv and AveragePool, a strided
 #    Conv with pads, x*x (Square), the dynamic-batch flatten torch writes
 #    (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), Gemm with alpha,
@@ -396,6 +446,7 @@ if __name__ == "__main__":
     make_lenet()
     make_mlp()
     make_keras()
+    make_keras_nhwc()
     make_bn_pad_pool()
     make_refusals()
     print("fixtures written to", HERE)
