@@ -378,6 +378,16 @@ fn unknown_operator_is_named() {
 }
 
 #[test]
+fn final_softmax_can_be_dropped_on_request() {
+    let opts = onnx::ImportOptions {
+        drop_final_softmax: true,
+    };
+    let net = onnx::from_file_with(data("unknown_op.onnx"), opts).unwrap();
+    assert_eq!(kinds(&net), ["dense"]);
+    assert_eq!(net.output_shape().unwrap(), [4]);
+}
+
+#[test]
 fn branches_are_refused() {
     let err = onnx::from_file(data("branch.onnx")).unwrap_err();
     assert!(

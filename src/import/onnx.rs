@@ -52,14 +52,31 @@ const BATCH_MARKER: i64 = 1 << 40;
 /// cycles and stack exhaustion on hostile graphs).
 const MAX_CONST_DEPTH: usize = 64;
 
+/// Choices for [`from_bytes_with`] / [`from_file_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Skip a `Softmax` / `LogSoftmax` over the features when it is the
+    /// graph's last node (Keras classifiers end in one). The imported
+    /// network then returns the logits: the predicted class (argmax) is
+    /// the same, the values are not. Default `false`: refused as an
+    /// unsupported operator.
+    pub drop_final_softmax: bool,
+}
+
 /// Reads an ONNX model file into a [`Network`]; see [`from_bytes`].
 pub fn from_file(path: impl AsRef<Path>) -> Result<Network> {
+    from_file_with(path, ImportOptions::default())
+}
+
+/// Reads an ONNX model file into a [`Network`] with `options`; see
+/// [`from_bytes`].
+pub fn from_file_with(path: impl AsRef<Path>, options: ImportOptions) -> Result<Network> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    from_bytes(&bytes)
+    from_bytes_with(&bytes, options)
 }
 
 /// Reads ONNX model bytes into a [`Network`].
@@ -76,6 +93,12 @@ pub fn from_file(path: impl AsRef<Path>) -> Result<Network> {
 /// unreadable initializers and [`Error::ShapeMismatch`] /
 /// [`Error::InvalidLayer`] when the shapes do not chain.
 pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
+    from_bytes_with(bytes, ImportOptions::default())
+}
+
+/// Reads ONNX model bytes into a [`Network`] with `options`; see
+/// [`from_bytes`].
+pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> {
     if bytes.len() > MAX_MODEL_BYTES {
         return Err(Error::Decode {
             what: "onnx model",
@@ -89,11 +112,11 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
         what: "onnx model",
         reason: DecodeError::Invalid { format: "protobuf" },
     })?;
-    from_model(&model)
+    from_model(&model, options)
 }
 
 /// Converts a decoded model.
-fn from_model(model: &ModelProto) -> Result<Network> {
+fn from_model(model: &ModelProto, options: ImportOptions) -> Result<Network> {
     let opset = model
         .opset_import
         .iter()
@@ -113,7 +136,9 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     let graph = model.graph.as_ref().ok_or(Error::ImportGraph {
         problem: "the model has no graph",
     })?;
-    Importer::new(graph)?.run()
+    let mut importer = Importer::new(graph)?;
+    importer.options = options;
+    importer.run()
 }
 
 /// A constant tensor: initializer, `Constant` output or folded shape value.
@@ -188,6 +213,8 @@ struct Importer<'g> {
     /// A `Transpose` to NHWC waiting to be folded into the next Dense
     /// layer's columns (tf2onnx writes one before Keras's Flatten).
     nhwc: Option<Nhwc>,
+    /// The caller's choices.
+    options: ImportOptions,
 }
 
 /// A pending NCHW -> NHWC `Transpose` (see [`Importer::nhwc`]).
@@ -269,6 +296,7 @@ impl<'g> Importer<'g> {
             bias_foldable: false,
             input_name: "",
             nhwc: None,
+            options: ImportOptions::default(),
         })
     }
 
@@ -659,6 +687,18 @@ impl<'g> Importer<'g> {
             }
             "Reshape" => self.reshape(index)?,
             "Transpose" => self.transpose(index, cur)?,
+            "Softmax" | "LogSoftmax"
+                if self.options.drop_final_softmax
+                    && self.shape.len() == 1
+                    && graph.output.iter().any(|o| o.name.as_deref() == Some(out))
+                    && matches!(
+                        attr_int(node, "axis").map_err(bad)?,
+                        None | Some(1) | Some(-1)
+                    ) =>
+            {
+                // The logits are the output: argmax unchanged.
+                self.bias_foldable = false;
+            }
             "Pad" => self.pad(index)?,
             _ => {
                 return Err(Error::UnsupportedOperator {
