@@ -1018,7 +1018,7 @@ impl<'g> Importer<'g> {
             b"SAME_UPPER" | b"SAME_LOWER" => {
                 let same = |n: usize, k: usize, s: usize| -> Option<usize> {
                     let out = n.div_ceil(s);
-                    let total = ((out - 1) * s + k).saturating_sub(n);
+                    let total = (out.saturating_sub(1) * s + k).saturating_sub(n);
                     total.is_multiple_of(2).then_some(total / 2)
                 };
                 match (
