@@ -23,9 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&tmp)?;
 
     let fds = protox::compile([here.join("onnx.proto")], [here])?;
-    prost_build::Config::new()
-        .out_dir(&tmp)
-        .compile_fds(fds)?;
+    prost_build::Config::new().out_dir(&tmp).compile_fds(fds)?;
 
     let body = std::fs::read_to_string(tmp.join("onnx.rs"))?;
     std::fs::write(&out_file, format!("{HEADER}{body}"))?;
