@@ -687,6 +687,7 @@ impl<'g> Importer<'g> {
             }
             "Reshape" => self.reshape(index)?,
             "Transpose" => self.transpose(index, cur)?,
+            "Squeeze" => self.squeeze(index)?,
             "Softmax" | "LogSoftmax"
                 if self.options.drop_final_softmax
                     && self.shape.len() == 1
@@ -1175,6 +1176,31 @@ impl<'g> Importer<'g> {
             }
         }
         permuted
+    }
+
+    /// `Squeeze` of the two trailing unit dimensions of `[N, C, 1, 1]`
+    /// (after a global pool): a Flatten.
+    fn squeeze(&mut self, index: usize) -> Result<()> {
+        let node = &self.graph.node[index];
+        let g = self.graph;
+        let bad = move |problem| node_err(g, index, problem);
+        let axes = match self.const_input(index, 1)? {
+            Some(c) => c.ints().map(<[i64]>::to_vec),
+            None => attr_ints(node, "axes").map_err(bad)?.map(<[i64]>::to_vec),
+        };
+        let mut axes: Vec<i64> = axes
+            .ok_or_else(|| bad("Squeeze without axes is not supported (it could drop the batch)"))?
+            .iter()
+            .map(|&a| if a < 0 { a + 4 } else { a })
+            .collect();
+        axes.sort_unstable();
+        if self.nhwc.is_none() && matches!(self.shape[..], [_, 1, 1]) && axes == [2, 3] {
+            self.push(Layer::Flatten)
+        } else {
+            Err(bad(
+                "Squeeze other than [N, C, 1, 1] -> [N, C] is not supported",
+            ))
+        }
     }
 
     fn pad(&mut self, index: usize) -> Result<()> {
@@ -1895,6 +1921,23 @@ mod tests {
             vec![],
         );
         assert_eq!(from_bytes(&m).unwrap().output_shape().unwrap(), [3, 1, 1]);
+        // ... and Squeeze([2, 3]) after it is a Flatten; without axes it is refused.
+        let squeeze = |axes: Option<&[i64]>| {
+            let mut nodes = vec![node("GlobalAveragePool", &["x"], "a", vec![])];
+            let mut inits = vec![];
+            if let Some(a) = axes {
+                nodes.push(node("Squeeze", &["a", "axes"], "y", vec![]));
+                inits.push(ints("axes", a));
+            } else {
+                nodes.push(node("Squeeze", &["a"], "y", vec![]));
+            }
+            model(13, &[-1, 3, 4, 5], nodes, inits)
+        };
+        let net = from_bytes(&squeeze(Some(&[-1, 2]))).unwrap();
+        assert_eq!(net.layers.last(), Some(&Layer::Flatten));
+        assert_eq!(net.output_shape().unwrap(), [3]);
+        assert!(problem(&squeeze(None)).contains("Squeeze"));
+        assert!(problem(&squeeze(Some(&[1]))).contains("Squeeze"));
     }
 
     #[test]
