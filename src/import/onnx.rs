@@ -2271,7 +2271,7 @@ mod tests {
                 };
                 if matches!(op, "Reshape" | "Pad" | "Squeeze") {
                     inits.pop();
-                    let ints_v: Vec<i64> = (0..wdims.len().max(1)).map(|i| v(i)).collect();
+                    let ints_v: Vec<i64> = (0..wdims.len().max(1)).map(&v).collect();
                     inits.push(ints(&w, &ints_v));
                 }
                 let attrs = vec![
