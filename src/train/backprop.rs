@@ -300,11 +300,10 @@ pub(crate) fn layer_backward(
             let (o, ckk, p) = (ws[0], g.ckk(), g.p());
             let ld = n * p;
             // [N, O, P] -> [O, N*P]
-            let mut dyt = vec![0.0f32; o * ld];
-            for s in 0..n {
-                for oc in 0..o {
-                    dyt[oc * ld + s * p..oc * ld + (s + 1) * p]
-                        .copy_from_slice(&dy[(s * o + oc) * p..(s * o + oc + 1) * p]);
+            let mut dyt = Vec::with_capacity(o * ld);
+            for oc in 0..o {
+                for s in 0..n {
+                    dyt.extend_from_slice(&dy[(s * o + oc) * p..(s * o + oc + 1) * p]);
                 }
             }
             if want_params {
