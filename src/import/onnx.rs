@@ -3,7 +3,10 @@
 //! Reads models as `torch.onnx.export` writes them (NCHW activations, OIHW
 //! convolution weights, `Gemm` with `transB = 1`, `Flatten`) and as the Keras
 //! converter `tf2onnx` writes them (`MatMul` + `Add` with `[in, out]`
-//! weights, `Reshape` to `[-1, features]`), opset 11 and newer.
+//! weights, `Reshape` to `[-1, features]`, NHWC `Transpose`s around a
+//! convolutional stack, which are folded away), opset 11 and newer.
+//! [`from_bytes_with`] takes [`ImportOptions`] (e.g. dropping a final
+//! `Softmax`).
 //!
 //! The graph must be a chain: one data input, one output, and every node on
 //! the path between them takes the previous node's output plus constants
