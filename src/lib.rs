@@ -5,5 +5,6 @@ pub mod error;
 pub mod he;
 pub mod model;
 pub mod report;
+pub mod transform;
 
 pub use error::{Error, Result};
