@@ -5,6 +5,7 @@ pub mod error;
 pub mod he;
 pub mod model;
 pub mod report;
+pub mod train;
 pub mod transform;
 
 pub use error::{Error, Result};
