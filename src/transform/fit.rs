@@ -39,7 +39,10 @@ pub fn least_squares(f: fn(f64) -> f64, xs: &[f64], degree: usize) -> Vec<f64> {
         row[i] += ridge;
     }
     let c = solve(a, b);
-    c.iter().enumerate().map(|(i, ci)| ci / r.powi(i as i32)).collect()
+    c.iter()
+        .enumerate()
+        .map(|(i, ci)| ci / r.powi(i as i32))
+        .collect()
 }
 
 /// Gaussian elimination with partial pivoting; a singular column gives 0.
@@ -66,7 +69,11 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let mut x = vec![0.0; n];
     for row in (0..n).rev() {
         let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = if a[row][row].abs() < 1e-300 { 0.0 } else { (b[row] - s) / a[row][row] };
+        x[row] = if a[row][row].abs() < 1e-300 {
+            0.0
+        } else {
+            (b[row] - s) / a[row][row]
+        };
     }
     x
 }
@@ -77,17 +84,27 @@ mod tests {
 
     #[test]
     fn recovers_a_polynomial_exactly() {
-        let xs: Vec<f64> = (0..200).map(|i| -3.0 + 6.0 * f64::from(i) / 199.0).collect();
+        let xs: Vec<f64> = (0..200)
+            .map(|i| -3.0 + 6.0 * f64::from(i) / 199.0)
+            .collect();
         let c = least_squares(|x| 0.5 - 2.0 * x + 0.25 * x * x, &xs, 2);
-        assert!((c[0] - 0.5).abs() < 1e-6 && (c[1] + 2.0).abs() < 1e-6 && (c[2] - 0.25).abs() < 1e-6, "{c:?}");
+        assert!(
+            (c[0] - 0.5).abs() < 1e-6 && (c[1] + 2.0).abs() < 1e-6 && (c[2] - 0.25).abs() < 1e-6,
+            "{c:?}"
+        );
     }
 
     #[test]
     fn relu_fit_is_close_on_its_range() {
-        let xs: Vec<f64> = (0..400).map(|i| -4.0 + 8.0 * f64::from(i) / 399.0).collect();
+        let xs: Vec<f64> = (0..400)
+            .map(|i| -4.0 + 8.0 * f64::from(i) / 399.0)
+            .collect();
         let c = least_squares(|x| x.max(0.0), &xs, 2);
         let p = |x: f64| c[0] + c[1] * x + c[2] * x * x;
-        let worst = xs.iter().map(|&x| (p(x) - x.max(0.0)).abs()).fold(0.0, f64::max);
+        let worst = xs
+            .iter()
+            .map(|&x| (p(x) - x.max(0.0)).abs())
+            .fold(0.0, f64::max);
         assert!(worst < 0.6, "worst error {worst}");
         assert!(c[2] > 0.0 && (c[1] - 0.5).abs() < 0.05, "{c:?}");
     }

@@ -17,8 +17,19 @@ use crate::model::{BatchNorm, Layer, Network};
 
 /// The per-channel affine map `(s, t)` of a batch-norm layer.
 pub fn batchnorm_affine(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
-    let s: Vec<f32> = bn.gamma.iter().zip(&bn.var).map(|(g, v)| g / (v + bn.eps).sqrt()).collect();
-    let t: Vec<f32> = bn.beta.iter().zip(&bn.mean).zip(&s).map(|((b, m), s)| b - s * m).collect();
+    let s: Vec<f32> = bn
+        .gamma
+        .iter()
+        .zip(&bn.var)
+        .map(|(g, v)| g / (v + bn.eps).sqrt())
+        .collect();
+    let t: Vec<f32> = bn
+        .beta
+        .iter()
+        .zip(&bn.mean)
+        .zip(&s)
+        .map(|((b, m), s)| b - s * m)
+        .collect();
     (s, t)
 }
 
@@ -28,16 +39,20 @@ pub fn fold_batchnorm(net: &Network) -> Result<Network> {
     // Indices refer to the original network, for errors.
     let mut origin: Vec<usize> = (0..layers.len()).collect();
     while let Some(pos) = layers.iter().position(|l| matches!(l, Layer::BatchNorm(_))) {
-        let Layer::BatchNorm(bn) = layers[pos].clone() else { continue };
+        let Layer::BatchNorm(bn) = layers[pos].clone() else {
+            continue;
+        };
         let (s, t) = batchnorm_affine(&bn);
         if let Some(prev) = previous_linear(&layers, pos) {
             fold_into_outputs(&mut layers[prev], &s, &t);
         } else if let Some(next) = next_linear(&layers, pos) {
             let shape = shape_before(net, &layers, pos)?;
-            fold_into_inputs(&mut layers[next], &s, &t, &shape).map_err(|_| Error::UnsupportedLayer {
-                layer: origin[pos],
-                kind: "batchnorm",
-                by: "batch-norm folding (next conv has padding)",
+            fold_into_inputs(&mut layers[next], &s, &t, &shape).map_err(|_| {
+                Error::UnsupportedLayer {
+                    layer: origin[pos],
+                    kind: "batchnorm",
+                    by: "batch-norm folding (next conv has padding)",
+                }
             })?;
         } else {
             return Err(Error::UnsupportedLayer {
@@ -78,7 +93,10 @@ fn next_linear(layers: &[Layer], pos: usize) -> Option<usize> {
 
 /// Per-sample input shape of layer `pos` in the partially folded `layers`.
 fn shape_before(net: &Network, layers: &[Layer], pos: usize) -> Result<Vec<usize>> {
-    let partial = Network { input_shape: net.input_shape.clone(), layers: layers[..pos].to_vec() };
+    let partial = Network {
+        input_shape: net.input_shape.clone(),
+        layers: layers[..pos].to_vec(),
+    };
     partial.output_shape()
 }
 
@@ -98,7 +116,12 @@ fn fold_into_outputs(layer: &mut Layer, s: &[f32], t: &[f32]) {
 
 /// Folds `x -> s x + t` (per channel of `shape`, the next layer's input before
 /// any flatten) into the inputs of a dense layer or an unpadded convolution.
-fn fold_into_inputs(layer: &mut Layer, s: &[f32], t: &[f32], shape: &[usize]) -> std::result::Result<(), ()> {
+fn fold_into_inputs(
+    layer: &mut Layer,
+    s: &[f32],
+    t: &[f32],
+    shape: &[usize],
+) -> std::result::Result<(), ()> {
     let channels = s.len();
     let per_channel: usize = shape.iter().skip(1).product::<usize>().max(1);
     match layer {

@@ -39,7 +39,11 @@ impl Replacement {
     /// MOFHEI's choice for LeNet: a degree-2 trainable polynomial per layer,
     /// coefficients initialised to 1e-5.
     pub fn mofhei() -> Replacement {
-        Replacement::Poly { degree: 2, init: PolyInit::Mofhei, per_channel: false }
+        Replacement::Poly {
+            degree: 2,
+            init: PolyInit::Mofhei,
+            per_channel: false,
+        }
     }
 
     /// Checks the degree.
@@ -90,12 +94,25 @@ pub fn replace_max_pool(layer: &Layer) -> Layer {
 /// The polynomial activation replacing `act`. `observed[c]` are inputs the
 /// layer saw in channel `c` (one entry when not per channel); only used by
 /// [`PolyInit::LeastSquares`].
-pub fn replace_activation(act: &Activation, replacement: Replacement, observed: &[Vec<f32>]) -> Result<Activation> {
+pub fn replace_activation(
+    act: &Activation,
+    replacement: Replacement,
+    observed: &[Vec<f32>],
+) -> Result<Activation> {
     replacement.validate()?;
-    let Replacement::Poly { degree, init, per_channel } = replacement else {
+    let Replacement::Poly {
+        degree,
+        init,
+        per_channel,
+    } = replacement
+    else {
         return Ok(Activation::Square);
     };
-    let sets = if per_channel { observed.len().max(1) } else { 1 };
+    let sets = if per_channel {
+        observed.len().max(1)
+    } else {
+        1
+    };
     let coeffs = match init {
         PolyInit::Mofhei => vec![vec![1e-5; degree + 1]; sets],
         PolyInit::Constant(c) => vec![vec![c; degree + 1]; sets],
@@ -103,7 +120,10 @@ pub fn replace_activation(act: &Activation, replacement: Replacement, observed: 
             let f = activation_fn(act);
             let fit_one = |xs: &[f32]| -> Vec<f32> {
                 let xs: Vec<f64> = xs.iter().map(|&x| f64::from(x)).collect();
-                least_squares(f, &xs, degree).into_iter().map(|c| c as f32).collect()
+                least_squares(f, &xs, degree)
+                    .into_iter()
+                    .map(|c| c as f32)
+                    .collect()
             };
             if per_channel {
                 observed.iter().map(|xs| fit_one(xs)).collect()
