@@ -7,5 +7,6 @@ pub mod import;
 pub mod model;
 pub mod report;
 pub mod train;
+pub mod transform;
 
 pub use error::{Error, Result};
