@@ -3,6 +3,8 @@
 //! Both original and transformed accuracies are measured on the same
 //! held-out test split, never seen in training.
 
+#![allow(clippy::unwrap_used, reason = "test set-up")]
+
 use std::time::Instant;
 
 use mofhei::data::Dataset;

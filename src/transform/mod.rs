@@ -119,7 +119,10 @@ mod tests {
     fn t(shape: Vec<usize>, seed: u32) -> Tensor {
         let n: usize = shape.iter().product();
         let data = (0..n)
-            .map(|i| (((i as u32 * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0)
+                    - 1.0
+            })
             .collect();
         Tensor::new(shape, data).unwrap()
     }
