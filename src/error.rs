@@ -283,6 +283,19 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// The HE library under a backend adapter (e.g. `fhe` under `bfv`) failed
+    /// in a way the adapter's own checks did not foresee; the library's error
+    /// is the source.
+    #[error("{op}: the {scheme} backend's library failed")]
+    Backend {
+        /// The operation that was attempted.
+        op: Op,
+        /// Name of the scheme.
+        scheme: &'static str,
+        /// The library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 /// Why bytes could not be decoded.
@@ -401,6 +414,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "conjugate is not supported by the bfv scheme"
+        );
+        let e = Error::Backend {
+            op: Op::Mul,
+            scheme: "bfv",
+            source: "boom".into(),
+        };
+        assert_eq!(e.to_string(), "mul: the bfv backend's library failed");
+        assert_eq!(
+            std::error::Error::source(&e).map(|s| s.to_string()),
+            Some("boom".to_string())
         );
         let e = Error::MissingRelinearizationKey;
         assert_eq!(

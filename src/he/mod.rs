@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`sim`] | plaintext f64 slots with exact level/scale/slot bookkeeping; no crypto |
 //! | [`Counted`] | wraps any backend and counts every operation by kind and level |
+//! | `bfv` (feature `bfv`) | BFV over the `fhe` crate: integer slots, for quantised models (`docs/bfv.md`) |
 //!
 //! Conventions (levels count what is left, rotation sign, scale) are written
 //! down once in `docs/conventions.md`:
@@ -32,6 +33,8 @@ use crate::error::{Error, Op, Result};
 pub mod counted;
 pub mod security;
 pub mod sim;
+#[cfg(feature = "bfv")]
+pub mod bfv;
 
 pub use counted::{Counted, OpCounts, OpKind};
 
