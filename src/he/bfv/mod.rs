@@ -435,13 +435,18 @@ impl HeScheme for Bfv {
 
     fn decode(&self, pt: &BfvPlaintext) -> Result<Vec<i64>> {
         self.check_id(pt.id, Op::Encode)?;
-        let mut v = Vec::<i64>::try_decode(
+        let v = Vec::<u64>::try_decode(
             &pt.inner,
             Encoding::simd_at_level(self.fhe_level(pt.level)),
         )
         .map_err(|e| fhe_error(Op::Encode, e))?;
-        v.truncate(self.slot_count());
-        Ok(v)
+        // Centre into [-(t-1)/2, (t-1)/2] (fhe's own centring is off by one at the top).
+        let t = self.params.plaintext_modulus();
+        let half = (t - 1) / 2;
+        Ok(v.into_iter()
+            .take(self.slot_count())
+            .map(|x| if x <= half { x as i64 } else { -((t - x) as i64) })
+            .collect())
     }
 
     fn encrypt<R: RngCore + CryptoRng>(
