@@ -11,6 +11,7 @@
 #[macro_use]
 mod conformance;
 
+#[expect(clippy::unwrap_used, reason = "test fixture: fixed, valid parameters")]
 fn params() -> mofhei::he::bfv::BfvParams {
     mofhei::he::bfv::BfvParams::builder()
         .degree(64)

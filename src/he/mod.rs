@@ -30,11 +30,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Op, Result};
 
+#[cfg(feature = "bfv")]
+pub mod bfv;
 pub mod counted;
 pub mod security;
 pub mod sim;
-#[cfg(feature = "bfv")]
-pub mod bfv;
 
 pub use counted::{Counted, OpCounts, OpKind};
 

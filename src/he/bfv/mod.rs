@@ -369,8 +369,9 @@ impl HeScheme for Bfv {
         let mut relin = Vec::new();
         if req.relinearization() {
             for l in levels.clone() {
-                let key = RelinearizationKey::new_leveled(&sk.inner, self.fhe_level(Level(l)), 0, rng)
-                    .map_err(|e| fhe_error(Op::KeyGen, e))?;
+                let key =
+                    RelinearizationKey::new_leveled(&sk.inner, self.fhe_level(Level(l)), 0, rng)
+                        .map_err(|e| fhe_error(Op::KeyGen, e))?;
                 relin.push(key);
             }
         }
@@ -435,17 +436,21 @@ impl HeScheme for Bfv {
 
     fn decode(&self, pt: &BfvPlaintext) -> Result<Vec<i64>> {
         self.check_id(pt.id, Op::Encode)?;
-        let v = Vec::<u64>::try_decode(
-            &pt.inner,
-            Encoding::simd_at_level(self.fhe_level(pt.level)),
-        )
-        .map_err(|e| fhe_error(Op::Encode, e))?;
+        let v =
+            Vec::<u64>::try_decode(&pt.inner, Encoding::simd_at_level(self.fhe_level(pt.level)))
+                .map_err(|e| fhe_error(Op::Encode, e))?;
         // Centre into [-(t-1)/2, (t-1)/2] (fhe's own centring is off by one at the top).
         let t = self.params.plaintext_modulus();
         let half = (t - 1) / 2;
         Ok(v.into_iter()
             .take(self.slot_count())
-            .map(|x| if x <= half { x as i64 } else { -((t - x) as i64) })
+            .map(|x| {
+                if x <= half {
+                    x as i64
+                } else {
+                    -((t - x) as i64)
+                }
+            })
             .collect())
     }
 
@@ -536,8 +541,8 @@ impl HeScheme for Bfv {
         if c < 0 {
             polys = polys.into_iter().map(|p| -p).collect();
         }
-        a.inner = Ciphertext::new(polys, self.params.inner())
-            .map_err(|e| fhe_error(Op::MulScalar, e))?;
+        a.inner =
+            Ciphertext::new(polys, self.params.inner()).map_err(|e| fhe_error(Op::MulScalar, e))?;
         Ok(())
     }
 

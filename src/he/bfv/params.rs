@@ -243,7 +243,7 @@ pub(crate) fn is_prime(n: u64) -> bool {
     }
     const SMALL: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     for p in SMALL {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
@@ -334,11 +334,23 @@ mod tests {
             })
         ));
         // 17 is prime but not 1 mod 2048.
-        assert!(ok().plaintext_modulus(17).build_insecure_for_tests().is_err());
+        assert!(
+            ok().plaintext_modulus(17)
+                .build_insecure_for_tests()
+                .is_err()
+        );
         assert!(ok().degree(1000).build_insecure_for_tests().is_err());
         assert!(ok().moduli_sizes(&[40]).build_insecure_for_tests().is_err());
-        assert!(ok().moduli_sizes(&[40, 63]).build_insecure_for_tests().is_err());
-        assert!(ok().moduli_sizes(&[30, 40]).build_insecure_for_tests().is_err());
+        assert!(
+            ok().moduli_sizes(&[40, 63])
+                .build_insecure_for_tests()
+                .is_err()
+        );
+        assert!(
+            ok().moduli_sizes(&[30, 40])
+                .build_insecure_for_tests()
+                .is_err()
+        );
         // N = 8192 with 219 bits is refused, 218 accepted (builder only).
         let wide = BfvParams::builder()
             .degree(8192)

@@ -94,10 +94,7 @@ fn encode_decode_round_trip_and_range() {
     assert_eq!(he.plaintext_level(&pt), Level(1));
     assert!(matches!(
         he.encode(&[32769], Level(0), Scale::ONE),
-        Err(Error::ValueOutOfRange {
-            op: Op::Encode,
-            ..
-        })
+        Err(Error::ValueOutOfRange { op: Op::Encode, .. })
     ));
     assert!(matches!(
         he.encode(&[0; 33], Level(0), Scale::ONE),
@@ -180,7 +177,10 @@ fn multiply_relinearize_rescale_through_every_level() {
         assert_eq!(s.he.level(&ct), Level(level));
         let mut sq = s.he.mul(&ct, &ct).unwrap();
         assert_eq!(sq.size(), 3);
-        want = want.iter().map(|x| centred(*x as i128 * *x as i128)).collect();
+        want = want
+            .iter()
+            .map(|x| centred(*x as i128 * *x as i128))
+            .collect();
         assert_eq!(s.dec(&sq), want, "unrelinearised at level {level}");
         s.he.relinearize_assign(&mut sq, &s.keys).unwrap();
         assert_eq!(sq.size(), 2);
@@ -223,10 +223,18 @@ fn drop_level_and_mixed_sizes() {
     let sq_plain: Vec<i64> = a.iter().map(|x| centred(*x as i128 * *x as i128)).collect();
     let sum = s.he.add(&sq, &cb).unwrap();
     assert_eq!(sum.size(), 3);
-    let want: Vec<i64> = sq_plain.iter().zip(&b).map(|(x, y)| centred((x + y) as i128)).collect();
+    let want: Vec<i64> = sq_plain
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| centred((x + y) as i128))
+        .collect();
     assert_eq!(s.dec(&sum), want);
     let diff = s.he.sub(&cb, &sq).unwrap();
-    let want: Vec<i64> = sq_plain.iter().zip(&b).map(|(x, y)| centred((y - x) as i128)).collect();
+    let want: Vec<i64> = sq_plain
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| centred((y - x) as i128))
+        .collect();
     assert_eq!(s.dec(&diff), want);
     assert!(matches!(
         s.he.mul(&sq, &cb),
