@@ -296,6 +296,19 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A quantised layer's worst-case accumulator does not fit the plaintext
+    /// modulus: values in `[-(t-1)/2, (t-1)/2]` need `t > 2 * bound`.
+    #[error(
+        "layer {layer}: worst-case accumulator {bound} overflows plaintext modulus {plaintext_modulus} (needs t > 2 * bound)"
+    )]
+    AccumulatorOverflow {
+        /// Index of the layer (in the network) whose accumulator overflows.
+        layer: usize,
+        /// The worst-case absolute value of that layer's integers.
+        bound: u128,
+        /// The plaintext modulus it was checked against.
+        plaintext_modulus: u64,
+    },
 }
 
 /// Why bytes could not be decoded.
@@ -424,6 +437,15 @@ mod tests {
         assert_eq!(
             std::error::Error::source(&e).map(|s| s.to_string()),
             Some("boom".to_string())
+        );
+        let e = Error::AccumulatorOverflow {
+            layer: 2,
+            bound: 40000,
+            plaintext_modulus: 65537,
+        };
+        assert_eq!(
+            e.to_string(),
+            "layer 2: worst-case accumulator 40000 overflows plaintext modulus 65537 (needs t > 2 * bound)"
         );
         let e = Error::MissingRelinearizationKey;
         assert_eq!(

@@ -4,6 +4,7 @@ pub mod data;
 pub mod error;
 pub mod he;
 pub mod model;
+pub mod quant;
 pub mod report;
 
 pub use error::{Error, Result};

@@ -33,6 +33,7 @@ use crate::error::{Error, Op, Result};
 #[cfg(feature = "bfv")]
 pub mod bfv;
 pub mod counted;
+pub mod primes;
 pub mod security;
 pub mod sim;
 
