@@ -169,10 +169,22 @@ fn quantise_rows(
 ) -> Result<(Vec<i64>, Vec<f64>)> {
     let top = max_int(bits);
     let row_max: Vec<f64> = (0..rows)
-        .map(|r| v[r * cols..(r + 1) * cols].iter().fold(0.0f64, |m, x| m.max(x.abs())))
+        .map(|r| {
+            v[r * cols..(r + 1) * cols]
+                .iter()
+                .fold(0.0f64, |m, x| m.max(x.abs()))
+        })
         .collect();
     let global = row_max.iter().fold(0.0f64, |m, x| m.max(*x));
-    let scale_for = |m: f64| if m > 0.0 { top / m } else if global > 0.0 { top / global } else { 1.0 };
+    let scale_for = |m: f64| {
+        if m > 0.0 {
+            top / m
+        } else if global > 0.0 {
+            top / global
+        } else {
+            1.0
+        }
+    };
     let scales: Vec<f64> = match granularity {
         Granularity::PerLayer => vec![scale_for(global); rows],
         Granularity::PerChannel => row_max.iter().map(|&m| scale_for(m)).collect(),
@@ -190,19 +202,23 @@ fn quantise_rows(
 const MAX_BOUND: u128 = 1 << 126;
 
 fn add_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_add(b).filter(|&v| v < MAX_BOUND).ok_or(Error::AccumulatorOverflow {
-        layer,
-        bound: u128::MAX,
-        plaintext_modulus: 0,
-    })
+    a.checked_add(b)
+        .filter(|&v| v < MAX_BOUND)
+        .ok_or(Error::AccumulatorOverflow {
+            layer,
+            bound: u128::MAX,
+            plaintext_modulus: 0,
+        })
 }
 
 fn mul_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_mul(b).filter(|&v| v < MAX_BOUND).ok_or(Error::AccumulatorOverflow {
-        layer,
-        bound: u128::MAX,
-        plaintext_modulus: 0,
-    })
+    a.checked_mul(b)
+        .filter(|&v| v < MAX_BOUND)
+        .ok_or(Error::AccumulatorOverflow {
+            layer,
+            bound: u128::MAX,
+            plaintext_modulus: 0,
+        })
 }
 
 impl QuantizedNetwork {
@@ -252,12 +268,22 @@ impl QuantizedNetwork {
                     for o in 0..out {
                         let mut acc = bias[o].unsigned_abs() as u128;
                         for k in 0..inp {
-                            let t = mul_bound(i, w[o * inp + k].unsigned_abs() as u128, bound_in[k])?;
+                            let t =
+                                mul_bound(i, w[o * inp + k].unsigned_abs() as u128, bound_in[k])?;
                             acc = add_bound(i, acc, t)?;
                         }
                         b.push(acc);
                     }
-                    (QLayer::Dense { weight: w, bias, out, inp }, s, b)
+                    (
+                        QLayer::Dense {
+                            weight: w,
+                            bias,
+                            out,
+                            inp,
+                        },
+                        s,
+                        b,
+                    )
                 }
                 Layer::Conv2d(c) => {
                     let ws = c.weight.shape();
@@ -446,8 +472,7 @@ impl QuantizedNetwork {
             });
         }
         let top = self.input_bound as f64;
-        Ok(x
-            .iter()
+        Ok(x.iter()
             .map(|&v| (f64::from(v) * self.input_scale).round().clamp(-top, top) as i64)
             .collect())
     }
@@ -476,7 +501,11 @@ impl QuantizedNetwork {
                     .map(|o| {
                         let row = &weight[o * inp..(o + 1) * inp];
                         i128::from(bias[o])
-                            + row.iter().zip(&x).map(|(&w, &v)| i128::from(w) * v).sum::<i128>()
+                            + row
+                                .iter()
+                                .zip(&x)
+                                .map(|(&w, &v)| i128::from(w) * v)
+                                .sum::<i128>()
                     })
                     .collect(),
                 QLayer::Conv2d {
@@ -485,7 +514,16 @@ impl QuantizedNetwork {
                     shape: ws,
                     stride,
                     padding,
-                } => conv(&x, &shape, weight, bias, *ws, *stride, *padding, &self.shapes[i]),
+                } => conv(
+                    &x,
+                    &shape,
+                    weight,
+                    bias,
+                    *ws,
+                    *stride,
+                    *padding,
+                    &self.shapes[i],
+                ),
                 QLayer::SumPool2d {
                     kernel,
                     stride,

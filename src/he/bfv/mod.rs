@@ -37,8 +37,8 @@ use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
 use num_bigint::BigUint;
 use rand::{CryptoRng, RngCore};
 
-pub use params::{BfvParams, BfvParamsBuilder};
 pub use crate::he::primes::smallest_simd_plaintext_modulus;
+pub use params::{BfvParams, BfvParamsBuilder};
 
 use super::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
 use crate::error::{Error, Op, Result};
