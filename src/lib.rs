@@ -6,5 +6,6 @@ pub mod he;
 pub mod model;
 pub mod quant;
 pub mod report;
+pub mod train;
 
 pub use error::{Error, Result};

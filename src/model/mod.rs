@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod format;
-mod forward;
+pub(crate) mod forward;
 pub mod init;
 pub(crate) mod kernels;
 pub mod zoo;
