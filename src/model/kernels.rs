@@ -217,7 +217,9 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
                             continue;
                         };
                         let src = &plane[ih * g.w..(ih + 1) * g.w];
-                        cols.extend(std::iter::repeat_n(0.0, lo));
+                        if lo > 0 {
+                            cols.extend(std::iter::repeat_n(0.0, lo));
+                        }
                         if hi > lo {
                             let start = lo * g.sw + kj - g.pw;
                             if g.sw == 1 {
@@ -226,7 +228,9 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
                                 cols.extend(src[start..].iter().step_by(g.sw).take(hi - lo));
                             }
                         }
-                        cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                        if hi < g.ow {
+                            cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                        }
                     }
                 }
             }
@@ -333,6 +337,27 @@ pub(crate) fn maxpool_forward(
         let xs = &x[s * in_len..(s + 1) * in_len];
         for c in 0..g.c {
             let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
+                // the common 2x2 / stride 2 case, unrolled
+                for oh in 0..g.oh {
+                    let r0 = 2 * oh * g.w;
+                    let r1 = r0 + g.w;
+                    let row = (s * g.c + c) * p + oh * g.ow;
+                    for ow in 0..g.ow {
+                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
+                        let (a, b) = (plane[i0], plane[i0 + 1]);
+                        let (c2, d) = (plane[i1], plane[i1 + 1]);
+                        let (top, ti) = if b > a { (b, i0 + 1) } else { (a, i0) };
+                        let (bot, bi) = if d > c2 { (d, i1 + 1) } else { (c2, i1) };
+                        let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
+                        y[row + ow] = v;
+                        if let Some(am) = argmax.as_deref_mut() {
+                            am[row + ow] = (c * g.h * g.w + at) as u32;
+                        }
+                    }
+                }
+                continue;
+            }
             if g.ph == 0 && g.pw == 0 {
                 // no padding: every window is inside the image
                 for oh in 0..g.oh {
@@ -561,6 +586,50 @@ mod tests {
             col2im(&g, &d, g.p(), 0, &mut dx);
             let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn maxpool_paths_match_naive() {
+        for &(h, w, k, st, pd) in &[
+            (8, 6, 2, 2, 0),
+            (7, 9, 2, 2, 0),
+            (7, 7, 3, 2, 0),
+            (6, 6, 3, 1, 1),
+            (5, 4, 2, 3, 1),
+        ] {
+            let c = 2;
+            let n = 2;
+            let g = Window::new(&[c, h, w], (k, k), (st, st), (pd, pd));
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+                .collect();
+            let mut am = Vec::new();
+            let y = maxpool_forward(&g, n, &x, Some(&mut am));
+            for s in 0..n {
+                for ci in 0..c {
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            let mut best = f32::NEG_INFINITY;
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let ih = (oh * st + ki) as isize - pd as isize;
+                                    let iw = (ow * st + kj) as isize - pd as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w
+                                    {
+                                        best = best.max(
+                                            x[((s * c + ci) * h + ih as usize) * w + iw as usize],
+                                        );
+                                    }
+                                }
+                            }
+                            let oi = ((s * c + ci) * g.oh + oh) * g.ow + ow;
+                            assert_eq!(y[oi], best);
+                            assert_eq!(x[s * c * h * w + am[oi] as usize], best);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -242,6 +242,11 @@ fn layer_forward_train(
             x.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
             (x, Cache::Dropout { mask })
         }
+        Layer::Activation(Activation::Relu) if mode.cache => {
+            // a new output; the input itself becomes the cache (no copy)
+            let y = x.iter().map(|v| v.max(0.0)).collect();
+            (y, Cache::Act { v: x })
+        }
         Layer::Activation(a) => {
             let keep_output = matches!(a, Activation::Tanh | Activation::Sigmoid);
             if keep_output {
