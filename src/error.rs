@@ -283,6 +283,32 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// The HE library under a backend adapter (e.g. `fhe` under `bfv`) failed
+    /// in a way the adapter's own checks did not foresee; the library's error
+    /// is the source.
+    #[error("{op}: the {scheme} backend's library failed")]
+    Backend {
+        /// The operation that was attempted.
+        op: Op,
+        /// Name of the scheme.
+        scheme: &'static str,
+        /// The library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A quantised layer's worst-case accumulator does not fit the plaintext
+    /// modulus: values in `[-(t-1)/2, (t-1)/2]` need `t > 2 * bound`.
+    #[error(
+        "layer {layer}: worst-case accumulator {bound} overflows plaintext modulus {plaintext_modulus} (needs t > 2 * bound)"
+    )]
+    AccumulatorOverflow {
+        /// Index of the layer (in the network) whose accumulator overflows.
+        layer: usize,
+        /// The worst-case absolute value of that layer's integers.
+        bound: u128,
+        /// The plaintext modulus it was checked against.
+        plaintext_modulus: u64,
+    },
 
     // ---- model import ---------------------------------------------------
     /// A node of an imported model cannot be mapped onto the network IR
@@ -437,6 +463,25 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "conjugate is not supported by the bfv scheme"
+        );
+        let e = Error::Backend {
+            op: Op::Mul,
+            scheme: "bfv",
+            source: "boom".into(),
+        };
+        assert_eq!(e.to_string(), "mul: the bfv backend's library failed");
+        assert_eq!(
+            std::error::Error::source(&e).map(|s| s.to_string()),
+            Some("boom".to_string())
+        );
+        let e = Error::AccumulatorOverflow {
+            layer: 2,
+            bound: 40000,
+            plaintext_modulus: 65537,
+        };
+        assert_eq!(
+            e.to_string(),
+            "layer 2: worst-case accumulator 40000 overflows plaintext modulus 65537 (needs t > 2 * bound)"
         );
         let e = Error::ImportNode {
             node: "/conv1/Conv".into(),

@@ -5,6 +5,7 @@ pub mod error;
 pub mod he;
 pub mod import;
 pub mod model;
+pub mod quant;
 pub mod report;
 pub mod train;
 pub mod transform;
