@@ -3,6 +3,7 @@
 pub mod data;
 pub mod error;
 pub mod he;
+pub mod import;
 pub mod model;
 pub mod report;
 pub mod train;
