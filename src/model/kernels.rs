@@ -253,6 +253,14 @@ pub(crate) fn col2im(g: &Window, dcols: &[f32], ld: usize, off: usize, dx: &mut 
                     continue;
                 }
                 let start = lo * g.sw + kj - g.pw;
+                if g.sw == 1 && g.sh == 1 && g.ph == 0 {
+                    // every output row oh maps to input row oh + ki
+                    let dst = &mut plane[ki * g.w + start..];
+                    for (d, sr) in dst.chunks_mut(g.w).zip(src.chunks_exact(g.ow)) {
+                        d.iter_mut().zip(&sr[lo..hi]).for_each(|(d, v)| *d += *v);
+                    }
+                    continue;
+                }
                 for oh in 0..g.oh {
                     let Some(ih) = g.in_row(oh, ki) else {
                         continue;
@@ -288,20 +296,50 @@ pub(crate) fn conv_forward(
     let ld = n * p;
     cols.clear();
     im2col(g, n, x, cols);
-    let mut yt = vec![0.0f32; o * ld];
-    gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, &mut yt);
-    // [O, N*P] -> [N, O, P], adding the bias; written in order.
-    let mut y = Vec::with_capacity(n * o * p);
-    for s in 0..n {
-        for (oc, b) in bias.iter().enumerate() {
-            y.extend(
-                yt[oc * ld + s * p..oc * ld + (s + 1) * p]
-                    .iter()
-                    .map(|v| *v + *b),
-            );
+    with_scratch(&SCRATCH_A, o * ld, |yt| {
+        gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
+        // [O, N*P] -> [N, O, P], adding the bias; written in order.
+        let mut y = Vec::with_capacity(n * o * p);
+        for s in 0..n {
+            for (oc, b) in bias.iter().enumerate() {
+                y.extend(
+                    yt[oc * ld + s * p..oc * ld + (s + 1) * p]
+                        .iter()
+                        .map(|v| *v + *b),
+                );
+            }
         }
-    }
-    y
+        y
+    })
+}
+
+thread_local! {
+    /// Per-thread scratch for the convolution's `[O, N*P]` product.
+    pub(crate) static SCRATCH_A: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for the convolution's `[C*kh*kw, N*P]` gradient.
+    pub(crate) static SCRATCH_B: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a per-thread scratch buffer of `len` elements whose contents
+/// are unspecified (`f` must overwrite what it reads, e.g. a `beta = 0`
+/// gemm). Reusing the buffer saves an allocation and a zero-fill per call.
+pub(crate) fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // re-entered (not expected): use a fresh buffer
+        Err(_) => f(&mut vec![0.0; len]),
+    })
 }
 
 /// Dense layer: `x` `[N, in]`, `weight` `[out, in]`; returns `[N, out]`.

@@ -323,19 +323,21 @@ pub(crate) fn layer_backward(
                 }
             }
             want_dx.then(|| {
-                let mut dcols = vec![0.0f32; ckk * ld];
-                kernels::gemm(
-                    Mat::t(c.weight.data(), o, ckk),
-                    Mat::n(&dyt, o, ld),
-                    0.0,
-                    &mut dcols,
-                );
-                let in_len = g.in_len();
-                let mut dx = vec![0.0f32; n * in_len];
-                for s in 0..n {
-                    kernels::col2im(&g, &dcols, ld, s * p, &mut dx[s * in_len..(s + 1) * in_len]);
-                }
-                dx
+                kernels::with_scratch(&kernels::SCRATCH_B, ckk * ld, |dcols| {
+                    kernels::gemm(
+                        Mat::t(c.weight.data(), o, ckk),
+                        Mat::n(&dyt, o, ld),
+                        0.0,
+                        dcols,
+                    );
+                    let in_len = g.in_len();
+                    let mut dx = vec![0.0f32; n * in_len];
+                    for s in 0..n {
+                        let d = &mut dx[s * in_len..(s + 1) * in_len];
+                        kernels::col2im(&g, dcols, ld, s * p, d);
+                    }
+                    dx
+                })
             })
         }
         (Layer::AvgPool2d(pl), _) => want_dx.then(|| {
