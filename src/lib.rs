@@ -1,7 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod compile;
 pub mod error;
+pub mod eval;
 pub mod he;
 pub mod model;
+pub mod packing;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod testutil;
