@@ -17,6 +17,9 @@ const TOL: f64 = 1e-6;
 struct Outcome {
     plan: Plan,
     got: Vec<Vec<f64>>,
+    /// The model's own forward pass (f32).
+    model: Vec<Vec<f64>>,
+    /// The f64 reference of `testutil` (tighter).
     want: Vec<Vec<f64>>,
     counts: OpCounts,
     setup_encodes: u64,
@@ -47,8 +50,18 @@ fn run(net: &Network, packing: &dyn Packing, slots: usize, n: usize, seed: u64) 
                 .collect()
         })
         .collect();
+    let fx = net.forward(&x).unwrap();
+    let model = (0..n)
+        .map(|s| {
+            fx.data()[s * m..(s + 1) * m]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
+        })
+        .collect();
     Outcome {
         want: forward(net, &x),
+        model,
         plan,
         got,
         counts,
@@ -66,6 +79,13 @@ fn assert_close(o: &Outcome, what: &str) {
                 (a - b).abs() <= tol,
                 "{what}: got {a}, want {b} (max {max})"
             );
+        }
+    }
+    // Against the model's f32 forward pass: f32 rounding dominates.
+    for (g, w) in o.got.iter().zip(&o.model) {
+        for (a, b) in g.iter().zip(w) {
+            let tol = 1e-4 * (1.0 + max);
+            assert!((a - b).abs() <= tol, "{what}: got {a}, model {b}");
         }
     }
     assert_eq!(
@@ -435,4 +455,27 @@ fn peak_memory_and_timings_are_reported() {
     assert_eq!(kinds, vec!["dense", "square", "dense", "poly", "dense"]);
     assert!(report.peak_live <= 16 + 8 + 16);
     assert!(report.counts.is_none());
+}
+
+#[test]
+fn zoo_networks_under_tile_and_batch() {
+    use crate::model::{Activation, zoo};
+    let t = zoo::tenseal_mnist(3);
+    let o = run(&t, &Tile::new(64, 64, 1).unwrap(), 4096, 1, 5);
+    assert_close(&o, "tenseal tile");
+    let c = o.plan.counts();
+    eprintln!(
+        "tenseal tile 64x64: depth {} log_n {} rot {} ptmul {} add {} plains {}",
+        o.plan.depth(),
+        o.plan.params().log_n,
+        c.get(OpKind::Rotation),
+        c.get(OpKind::CtPtMul),
+        c.get(OpKind::CtCtAdd),
+        o.plan.plains().len()
+    );
+    let m = zoo::mlp(&[64, 32, 10], Activation::Square, 2).unwrap();
+    for (p, slots, n) in packings() {
+        let o = run(&m, p.as_ref(), slots, n, 6);
+        assert_close(&o, p.name());
+    }
 }
