@@ -473,6 +473,31 @@ fn zoo_networks_under_tile_and_batch() {
         c.get(OpKind::CtCtAdd),
         o.plan.plains().len()
     );
+    // Client-side patches (im2col) for the convolution: no mask, depth 5.
+    let tile = Tile::new(256, 16, 1).unwrap().with_client_patches();
+    let o = run(&t, &tile, 4096, 1, 5);
+    assert_close(&o, "tenseal tile + patches");
+    assert_eq!(o.plan.depth(), 5);
+    assert_eq!(o.plan.input_layout().cts.len(), 49);
+    let c = o.plan.counts();
+    eprintln!(
+        "tenseal tile 256x16 + patches: depth {} log_n {} rot {} ptmul {} add {} plains {}",
+        o.plan.depth(),
+        o.plan.params().log_n,
+        c.get(OpKind::Rotation),
+        c.get(OpKind::CtPtMul),
+        c.get(OpKind::CtCtAdd),
+        o.plan.plains().len()
+    );
+    let l = lenet(&mut rng(8));
+    let o = run(
+        &l,
+        &Tile::new(64, 32, 1).unwrap().with_client_patches(),
+        2048,
+        1,
+        5,
+    );
+    assert_close(&o, "lenet tile + patches");
     let m = zoo::mlp(&[64, 32, 10], Activation::Square, 2).unwrap();
     for (p, slots, n) in packings() {
         let o = run(&m, p.as_ref(), slots, n, 6);

@@ -41,6 +41,9 @@ pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
 pub struct Tile {
     /// The tile.
     pub shape: TileShape,
+    /// Whether the client expands the first linear layer's inputs (im2col
+    /// for a convolution), see [`Tile::with_client_patches`].
+    pub client_patches: bool,
 }
 
 impl Tile {
@@ -48,7 +51,24 @@ impl Tile {
     pub fn new(rows: usize, cols: usize, batch: usize) -> Result<Tile> {
         Ok(Tile {
             shape: TileShape::new(rows, cols, batch)?,
+            client_patches: false,
         })
+    }
+
+    /// The client lays out the first linear layer's input patches (im2col,
+    /// as TenSEAL does for its convolution): input ciphertext `k` of output
+    /// tile `i` holds, at the row of each output unit, the input element of
+    /// that unit's `k`-th weight, duplicated along the columns. The first
+    /// layer is then `sum_k ct_k * pt_k` (ct x pt, one level, no rotation)
+    /// and comes out as `[m/t1, */t2]`, ready for the next layer: a
+    /// network of three linear layers needs no mask. It costs one input
+    /// ciphertext per weight of the densest row (49 for a 7x7 convolution)
+    /// per output tile, so it suits convolutions, not dense first layers.
+    /// A weight position that is zero in every row of an output tile is
+    /// skipped (no ciphertext work, no plaintext).
+    pub fn with_client_patches(mut self) -> Tile {
+        self.client_patches = true;
+        self
     }
 }
 
@@ -270,33 +290,17 @@ impl Packing for Tile {
     fn lower(&self, folded: &Folded, b: &mut Builder) -> Result<()> {
         let folded = folded.compose_linear();
         let t = self.shape;
-        let n = folded.input_dim;
-        let n_tiles = n.div_ceil(t.rows);
-        let layout = InputLayout {
-            cts: (0..n_tiles)
-                .map(|it| {
-                    let mut entries = Vec::new();
-                    for a in 0..t.rows {
-                        let e = it * t.rows + a;
-                        if e >= n {
-                            break;
-                        }
-                        for c in 0..t.cols {
-                            entries.push((t.slot(a, c, 0) as u32, e as u32));
-                        }
-                    }
-                    entries
-                })
-                .collect(),
-        };
         b.set_samples(Some(t.batch));
         b.set_period(Some(t.slots()));
-        let mut v = TileVector {
-            tiles: b.inputs(layout).into_iter().map(Some).collect(),
-            orient: Orient::Col,
-            len: n,
+        let mut stages: &[Stage] = &folded.stages;
+        let mut v = match (self.client_patches, folded.stages.first()) {
+            (true, Some(Stage::Linear { layer, rows, .. })) => {
+                stages = &folded.stages[1..];
+                self.patches(b, *layer, rows)
+            }
+            _ => self.plain_input(b, folded.input_dim),
         };
-        for stage in &folded.stages {
+        for stage in stages {
             b.set_layer(stage.layer());
             v = match stage {
                 Stage::Linear { rows, .. } => self.linear(b, v, rows),
@@ -357,6 +361,105 @@ impl Packing for Tile {
 }
 
 impl Tile {
+    /// The input vector laid out as `[n/t1, */t2]`.
+    fn plain_input(&self, b: &mut Builder, n: usize) -> TileVector {
+        let t = self.shape;
+        let n_tiles = n.div_ceil(t.rows);
+        let layout = InputLayout {
+            cts: (0..n_tiles)
+                .map(|it| {
+                    let mut entries = Vec::new();
+                    for a in 0..t.rows {
+                        let e = it * t.rows + a;
+                        if e >= n {
+                            break;
+                        }
+                        for c in 0..t.cols {
+                            entries.push((t.slot(a, c, 0) as u32, e as u32));
+                        }
+                    }
+                    entries
+                })
+                .collect(),
+        };
+        TileVector {
+            tiles: b.inputs(layout).into_iter().map(Some).collect(),
+            orient: Orient::Col,
+            len: n,
+        }
+    }
+
+    /// The first linear stage from client-laid-out patches (see
+    /// [`Tile::with_client_patches`]); output `[m/t1, */t2]`.
+    fn patches(&self, b: &mut Builder, layer: usize, rows: &[crate::compile::Row]) -> TileVector {
+        let t = self.shape;
+        let m = rows.len();
+        let n_out = m.div_ceil(t.rows);
+        let width = rows.iter().map(|r| r.terms.len()).max().unwrap_or(0);
+        // Per output tile, per weight position k: the input ciphertext's
+        // entries and the weight plaintext (None when all-zero).
+        let mut cts = Vec::new();
+        let mut plains: Vec<Vec<(usize, Vec<f64>)>> = Vec::new();
+        for it in 0..n_out {
+            let mut per_tile = Vec::new();
+            for k in 0..width {
+                let mut entries = Vec::new();
+                let mut p = vec![0.0; t.slots()];
+                let mut any = false;
+                for a in 0..t.rows {
+                    let Some(row) = rows.get(it * t.rows + a) else {
+                        break;
+                    };
+                    if let Some(&(src, c)) = row.terms.get(k) {
+                        any = true;
+                        for col in 0..t.cols {
+                            entries.push((t.slot(a, col, 0) as u32, src));
+                            for s in 0..t.batch {
+                                p[t.slot(a, col, s)] = c;
+                            }
+                        }
+                    }
+                }
+                if any {
+                    per_tile.push((cts.len(), p));
+                    cts.push(entries);
+                }
+            }
+            plains.push(per_tile);
+        }
+        let ids = b.inputs(InputLayout { cts });
+        b.set_layer(layer);
+        let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
+        let tiles = plains
+            .into_iter()
+            .enumerate()
+            .map(|(it, terms)| {
+                if terms.is_empty() {
+                    return None;
+                }
+                let mut ins = Vec::with_capacity(terms.len());
+                let mut pts = Vec::with_capacity(terms.len());
+                for (ct, p) in terms {
+                    ins.push(ids[ct]);
+                    pts.push(b.plain(p, PlainUse::Mul));
+                }
+                let acc = b.dot_plain(&ins, pts);
+                let bp = self.layout_plain(Orient::Col, it, &bias);
+                Some(if bp.iter().any(|&x| x != 0.0) {
+                    let p = b.plain(bp, PlainUse::Add);
+                    b.add_plain(acc, p)
+                } else {
+                    acc
+                })
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: m,
+        }
+    }
+
     /// The tile-tensor shape of the input vector of a network with `n`
     /// features under this packing (e.g. `[784/64, */128, 1/1]`).
     pub fn input_shape(&self, n: usize) -> TileTensorShape {
