@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod compile;
+pub mod data;
 pub mod error;
 pub mod eval;
 pub mod he;
 pub mod model;
 pub mod packing;
+pub mod report;
 
 pub use error::{Error, Result};
 
