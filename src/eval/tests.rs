@@ -504,3 +504,68 @@ fn zoo_networks_under_tile_and_batch() {
         assert_close(&o, p.name());
     }
 }
+
+#[test]
+fn streamed_inputs_give_the_same_outputs_with_fewer_live_ciphertexts() {
+    let dense = compile(&lenet(&mut rng(31)), &Batch, &CompileOptions::default()).unwrap();
+    assert!(dense.peak_live_streamed() <= dense.peak_live());
+    // MOFHEI's 90% LeNet (units 1/2/16/9): the 1024 inputs dominate the
+    // live set unless they are streamed in.
+    let mut net = lenet(&mut rng(31));
+    for (l, k) in [(0usize, 1usize), (3, 2), (6, 16), (9, 9)] {
+        match &mut net.layers[l] {
+            Layer::Conv2d(c) => {
+                let per: usize = c.weight.shape()[1..].iter().product();
+                c.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            Layer::Dense(d) => {
+                let per = d.weight.shape()[1];
+                d.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            _ => unreachable!(),
+        }
+    }
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    eprintln!(
+        "live: dense {} / streamed {}; pruned {} / streamed {}",
+        dense.peak_live(),
+        dense.peak_live_streamed(),
+        plan.peak_live(),
+        plan.peak_live_streamed()
+    );
+    assert!(plan.peak_live() >= 1024);
+    assert!(plan.peak_live_streamed() * 2 < plan.peak_live());
+    let sim = Counted::new(sim_for(&plan, 2));
+    let mut r = rng(2);
+    let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
+    let server = Server::new(&sim, &plan, keys).unwrap();
+    let x = rand_tensor(&mut r, vec![2, 1, 32, 32], 1.0);
+    let src = client.input_source(&x, &mut r).unwrap();
+    let _ = sim.take_counts();
+    let (out, report) = server.run_streamed(src.samples(), |j| src.get(j)).unwrap();
+    let counts = sim.take_counts();
+    assert_eq!(counts.get(OpKind::Encrypt), 1024);
+    let mut he = counts.clone();
+    he.total.retain(|k, _| k.is_homomorphic());
+    let mut want = plan.counts().clone();
+    want.total.retain(|k, _| k.is_homomorphic());
+    assert_eq!(he.total, want.total);
+    assert_eq!(report.peak_live, plan.peak_live_streamed());
+    let y = client.decrypt(&out).unwrap();
+    let (y2, _) = server
+        .run(client.encrypt(&x, &mut r).unwrap())
+        .map(|(o, rep)| (client.decrypt(&o).unwrap(), rep))
+        .unwrap();
+    assert_eq!(y, y2);
+    let want = forward(&net, &x);
+    for s in 0..2 {
+        for k in 0..10 {
+            let a = f64::from(y.data()[s * 10 + k]);
+            assert!((a - want[s][k]).abs() <= 1e-4 * (1.0 + want[s][k].abs()));
+        }
+    }
+}
