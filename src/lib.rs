@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod data;
 pub mod error;
 pub mod he;
 pub mod model;
+pub mod report;
 
 pub use error::{Error, Result};

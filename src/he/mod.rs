@@ -98,19 +98,25 @@ impl Scale {
         self.0.log2()
     }
 
-    /// Product of two scales (the scale of a product of ciphertexts).
-    pub fn mul(self, other: Scale) -> Scale {
-        Scale(self.0 * other.0)
-    }
-
-    /// The scale divided by a modulus (the scale after a rescale).
-    pub fn div(self, divisor: f64) -> Scale {
-        Scale(self.0 / divisor)
-    }
-
     /// Whether two scales are equal up to a relative 1e-9 (floating bookkeeping).
     pub fn approx_eq(self, other: Scale) -> bool {
         ((self.0 - other.0) / self.0.max(other.0)).abs() < 1e-9
+    }
+}
+
+/// Product of two scales (the scale of a product of ciphertexts).
+impl std::ops::Mul for Scale {
+    type Output = Scale;
+    fn mul(self, other: Scale) -> Scale {
+        Scale(self.0 * other.0)
+    }
+}
+
+/// The scale divided by a modulus (the scale after a rescale).
+impl std::ops::Div<f64> for Scale {
+    type Output = Scale;
+    fn div(self, divisor: f64) -> Scale {
+        Scale(self.0 / divisor)
     }
 }
 
@@ -246,15 +252,15 @@ pub trait HeScheme: Send + Sync + Sized {
     /// Parameters (ring degree, moduli, ...).
     type Params: Clone + fmt::Debug + Send + Sync;
     /// An encoded, unencrypted vector of slot values.
-    type Plaintext: Clone + Send + Sync;
+    type Plaintext: Clone + fmt::Debug + Send + Sync;
     /// An encrypted vector of slot values.
-    type Ciphertext: Clone + Send + Sync;
+    type Ciphertext: Clone + fmt::Debug + Send + Sync;
     /// The secret key: zeroised on drop, never printed.
     type SecretKey: Send + Sync;
     /// The public encryption key.
-    type PublicKey: Clone + Send + Sync;
+    type PublicKey: Clone + fmt::Debug + Send + Sync;
     /// Relinearisation, rotation and conjugation keys (public).
-    type EvalKeys: EvaluationKeys + Send + Sync;
+    type EvalKeys: EvaluationKeys + fmt::Debug + Send + Sync;
     /// What one slot holds.
     type Value: SlotValue;
 
@@ -562,7 +568,8 @@ mod tests {
     #[test]
     fn scale_bookkeeping() {
         let s = Scale::from_log2(40.0);
-        assert!((s.mul(s).log2() - 80.0).abs() < 1e-12);
+        assert!(((s * s).log2() - 80.0).abs() < 1e-12);
+        assert!(((s * s / s.value()).log2() - 40.0).abs() < 1e-12);
         assert!(s.approx_eq(Scale::from_log2(40.0)));
         assert!(!s.approx_eq(Scale::from_log2(40.001)));
         assert!(Scale::new(0.0).is_none());

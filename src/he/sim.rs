@@ -423,7 +423,7 @@ impl HeScheme for Sim {
                 right: p.level,
             });
         }
-        let scale = a.scale.mul(p.scale);
+        let scale = a.scale * p.scale;
         a.values
             .iter_mut()
             .zip(&p.values)
@@ -443,7 +443,7 @@ impl HeScheme for Sim {
         // The scalar is rounded at its scale, exactly as a real backend does.
         let c = (c * scale.value()).round() / scale.value();
         a.values.iter_mut().for_each(|x| *x *= c);
-        a.scale = a.scale.mul(scale);
+        a.scale = a.scale * scale;
         self.check_room(Op::MulScalar, &a.values, a.level, a.scale)
     }
 
@@ -479,7 +479,7 @@ impl HeScheme for Sim {
             });
         }
         let values: Vec<f64> = a.values.iter().zip(&b.values).map(|(x, y)| x * y).collect();
-        let scale = a.scale.mul(b.scale);
+        let scale = a.scale * b.scale;
         self.check_room(Op::Mul, &values, a.level, scale)?;
         Ok(SimCiphertext {
             values,
@@ -511,7 +511,7 @@ impl HeScheme for Sim {
         self.check_id(a.id, Op::Rescale)?;
         let q = self.rescale_divisor(a.level)?;
         a.level = Level(a.level.0 - 1);
-        a.scale = a.scale.div(q);
+        a.scale = a.scale / q;
         Ok(())
     }
 
