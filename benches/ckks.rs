@@ -40,7 +40,7 @@ fn bench_set(c: &mut Criterion, log_n: u32, moduli: &[u32]) {
         .map(|_| ckks.encrypt(&pk, &pt, &mut rng).unwrap())
         .collect();
     let term_refs: Vec<_> = terms.iter().collect();
-    let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.7).collect();
+    let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.75).collect();
 
     let mut g = c.benchmark_group(format!("ckks_n2^{log_n}_{}primes", moduli.len() + 1));
     g.sample_size(10)

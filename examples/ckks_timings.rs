@@ -48,7 +48,7 @@ fn time_set(log_n: u32, moduli: &[u32], reps: usize) -> mofhei::Result<String> {
         .map(|_| ckks.encrypt(&pk, &pt, &mut rng))
         .collect::<mofhei::Result<Vec<_>>>()?;
     let refs: Vec<_> = terms.iter().collect();
-    let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.7).collect();
+    let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.75).collect();
     let mut rows = vec![
         ("encode_encrypt", median_ms(reps, || {
             ckks.encode(&values, level, scale).and_then(|p| ckks.encrypt(&pk, &p, &mut rng))
