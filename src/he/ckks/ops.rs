@@ -586,7 +586,7 @@ impl HeScheme for Ckks {
                 right: p.level,
             });
         }
-        let scale = a.scale.mul(p.scale);
+        let scale = (a.scale * p.scale);
         self.check_scale_room(Op::MulPlain, a.level, scale)?;
         for x in &mut a.polys {
             mul_assign_poly(&self.ring, x, &p.poly);
@@ -598,7 +598,7 @@ impl HeScheme for Ckks {
     fn mul_scalar_assign(&self, a: &mut CkksCiphertext, c: f64, scale: Scale) -> Result<()> {
         self.check_fp(a.fp, Op::MulScalar)?;
         let k = scaled_integer(Op::MulScalar, c, scale)?;
-        let new_scale = a.scale.mul(scale);
+        let new_scale = (a.scale * scale);
         self.check_scale_room(Op::MulScalar, a.level, new_scale)?;
         let ring = &*self.ring;
         let ws: Vec<Shoup> = (0..=a.level.0 as usize)
@@ -659,7 +659,7 @@ impl HeScheme for Ckks {
                 right: b.level,
             });
         }
-        let scale = a.scale.mul(b.scale);
+        let scale = (a.scale * b.scale);
         self.check_scale_room(Op::Mul, a.level, scale)?;
         let ring = &*self.ring;
         let n = ring.n;
@@ -731,7 +731,7 @@ impl HeScheme for Ckks {
             a.polys.iter_mut().for_each(|p| self.rescale_poly(p, l));
         }
         a.level = Level(a.level.0 - 1);
-        a.scale = a.scale.div(q);
+        a.scale = a.scale / q;
         Ok(())
     }
 
@@ -800,7 +800,7 @@ impl HeScheme for Ckks {
         pts: &[&CkksPlaintext],
     ) -> Result<CkksCiphertext> {
         check_terms(cts.len(), pts.len())?;
-        let (level, scale) = (cts[0].level, cts[0].scale.mul(pts[0].scale));
+        let (level, scale) = (cts[0].level, (cts[0].scale * pts[0].scale));
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
             self.check_fp(c.fp, Op::MulPlain)?;
             self.check_fp(p.fp, Op::MulPlain)?;
@@ -811,7 +811,7 @@ impl HeScheme for Ckks {
                     right: p.level,
                 });
             }
-            let s = c.scale.mul(p.scale);
+            let s = (c.scale * p.scale);
             self.check_scale_room(Op::MulPlain, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
@@ -842,12 +842,12 @@ impl HeScheme for Ckks {
         scale: Scale,
     ) -> Result<CkksCiphertext> {
         check_terms(cts.len(), scalars.len())?;
-        let (level, out_scale) = (cts[0].level, cts[0].scale.mul(scale));
+        let (level, out_scale) = (cts[0].level, (cts[0].scale * scale));
         let mut ws = Vec::with_capacity(cts.len());
         for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
             self.check_fp(c.fp, Op::MulScalar)?;
             let k = scaled_integer(Op::MulScalar, x, scale)?;
-            let s = c.scale.mul(scale);
+            let s = (c.scale * scale);
             self.check_scale_room(Op::MulScalar, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
