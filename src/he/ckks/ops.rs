@@ -724,9 +724,7 @@ impl HeScheme for Ckks {
         let q = self.rescale_divisor(a.level)?;
         let l = a.level.0 as usize;
         if a.polys.len() * a.polys[0].len() >= PAR_MIN_WORDS * 4 {
-            a.polys
-                .par_iter_mut()
-                .for_each(|p| self.rescale_poly(p, l));
+            a.polys.par_iter_mut().for_each(|p| self.rescale_poly(p, l));
         } else {
             a.polys.iter_mut().for_each(|p| self.rescale_poly(p, l));
         }
@@ -794,11 +792,7 @@ impl HeScheme for Ckks {
         Ok(self.rotate_hoisted(a, &ks))
     }
 
-    fn dot_plain(
-        &self,
-        cts: &[&CkksCiphertext],
-        pts: &[&CkksPlaintext],
-    ) -> Result<CkksCiphertext> {
+    fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
         check_terms(cts.len(), pts.len())?;
         let (level, scale) = (cts[0].level, (cts[0].scale * pts[0].scale));
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {

@@ -235,10 +235,12 @@ impl BaseConverter {
 pub(crate) fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(n: usize, rng: &mut R) -> Vec<i64> {
     const LIMIT: u32 = u32::MAX - u32::MAX % 3;
     (0..n)
-        .map(|_| loop {
-            let r = rng.next_u32();
-            if r < LIMIT {
-                break i64::from(r % 3) - 1;
+        .map(|_| {
+            loop {
+                let r = rng.next_u32();
+                if r < LIMIT {
+                    break i64::from(r % 3) - 1;
+                }
             }
         })
         .collect()
