@@ -2,6 +2,10 @@
 //! network, dense vs pruned, under each packing. CKKS figures come from the
 //! pipeline's benches; these measure the evaluator's own overhead and show
 //! that pruned blocks cost nothing.
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark set-up: a failure should abort the bench"
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};

@@ -493,7 +493,6 @@ impl<'a, S: HeScheme> Server<'a, S> {
         Ok(())
     }
 
-    #[expect(clippy::type_complexity, reason = "an optional borrowed fetch closure")]
     fn execute(
         &self,
         mut values: Vec<Option<S::Ciphertext>>,
