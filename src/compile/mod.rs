@@ -1004,5 +1004,59 @@ impl Plan {
     }
 }
 
+impl std::fmt::Display for Plan {
+    /// A human-readable summary: packing, depth, parameters, keys, counts,
+    /// live set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.params;
+        writeln!(f, "plan: {:?} packing", self.packing)?;
+        writeln!(
+            f,
+            "  input {:?} -> output {:?}, {} input ciphertexts, {} output ciphertexts",
+            self.input_shape,
+            self.output_shape,
+            self.input.cts.len(),
+            self.outputs.len()
+        )?;
+        writeln!(
+            f,
+            "  depth {}; CKKS N = 2^{}, moduli {:?} + special {:?} ({} bits), scale 2^{}",
+            self.depth,
+            p.log_n,
+            p.moduli_bits,
+            p.special_bits,
+            p.log_qp(),
+            p.scale_bits
+        )?;
+        writeln!(
+            f,
+            "  keys: relinearization {}, {} rotation steps",
+            self.keys.relinearization(),
+            self.keys.rotations().count()
+        )?;
+        writeln!(
+            f,
+            "  {} instructions in {} waves, {} stored plaintexts, peak {} live ciphertexts ({} streamed)",
+            self.steps.len(),
+            self.waves.len(),
+            self.plains.len(),
+            self.peak_live,
+            self.peak_live_streamed
+        )?;
+        write!(f, "  ops:")?;
+        for (k, n) in &self.counts.total {
+            write!(
+                f,
+                " {}={}",
+                serde_json::to_string(k)
+                    .unwrap_or_default()
+                    .trim_matches('"'),
+                n
+            )?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

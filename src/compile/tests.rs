@@ -26,6 +26,10 @@ fn mofhei_lenet_dense_batch_beats_the_paper() {
     // The depth-first schedule keeps far fewer ciphertexts alive than the
     // 1024 inputs + 4704 conv0 outputs a layer-by-layer order would.
     assert!(plan.peak_live() < 1024 + 2 * 1176, "{}", plan.peak_live());
+    let text = plan.to_string();
+    assert!(text.contains("depth 9; CKKS N = 2^14"), "{text}");
+    assert!(text.contains("ct_scalar_mul=416520"), "{text}");
+    eprintln!("{plan}");
     eprintln!(
         "lenet dense batch: depth {} params {:?} peak_live {} (~{} MB at the input level) est {:.1} s counts {}",
         plan.depth(),
