@@ -1,13 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+pub mod compile;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod he;
 pub mod import;
 pub mod model;
+pub mod packing;
 pub mod quant;
 pub mod report;
 pub mod train;
 pub mod transform;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod testutil;

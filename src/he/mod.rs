@@ -9,6 +9,7 @@
 //! | [`sim`] | plaintext f64 slots with exact level/scale/slot bookkeeping; no crypto |
 //! | [`Counted`] | wraps any backend and counts every operation by kind and level |
 //! | `bfv` (feature `bfv`) | BFV over the `fhe` crate: integer slots, for quantised models (`docs/bfv.md`) |
+//! | [`ckks`] | native RNS-CKKS (NTT via `tfhe-ntt`, hybrid key switching, hoisted rotations); see `docs/ckks.md` |
 //!
 //! Conventions (levels count what is left, rotation sign, scale) are written
 //! down once in `docs/conventions.md`:
@@ -32,6 +33,7 @@ use crate::error::{Error, Op, Result};
 
 #[cfg(feature = "bfv")]
 pub mod bfv;
+pub mod ckks;
 pub mod counted;
 pub mod primes;
 pub mod security;
