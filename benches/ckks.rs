@@ -53,9 +53,14 @@ fn bench_set(c: &mut Criterion, log_n: u32, moduli: &[u32]) {
         })
     });
     g.bench_function("decrypt_decode", |b| {
-        b.iter(|| ckks.decode(&ckks.decrypt(&sk, black_box(&ct)).unwrap()).unwrap())
+        b.iter(|| {
+            ckks.decode(&ckks.decrypt(&sk, black_box(&ct)).unwrap())
+                .unwrap()
+        })
     });
-    g.bench_function("add", |b| b.iter(|| ckks.add(black_box(&ct), &ct2).unwrap()));
+    g.bench_function("add", |b| {
+        b.iter(|| ckks.add(black_box(&ct), &ct2).unwrap())
+    });
     g.bench_function("mul_plain", |b| {
         b.iter(|| ckks.mul_plain(black_box(&ct), &pt).unwrap())
     });
@@ -65,7 +70,9 @@ fn bench_set(c: &mut Criterion, log_n: u32, moduli: &[u32]) {
     g.bench_function("mul_relin", |b| {
         b.iter(|| ckks.mul_relin(black_box(&ct), &ct2, &keys).unwrap())
     });
-    g.bench_function("rescale", |b| b.iter(|| ckks.rescale(black_box(&prod)).unwrap()));
+    g.bench_function("rescale", |b| {
+        b.iter(|| ckks.rescale(black_box(&prod)).unwrap())
+    });
     g.bench_function("rotate", |b| {
         b.iter(|| ckks.rotate(black_box(&ct), Rotation(1), &keys).unwrap())
     });
@@ -73,7 +80,10 @@ fn bench_set(c: &mut Criterion, log_n: u32, moduli: &[u32]) {
         b.iter(|| ckks.rotate_many(black_box(&ct), &steps, &keys).unwrap())
     });
     g.bench_function("dot_scalar_16", |b| {
-        b.iter(|| ckks.dot_scalar(black_box(&term_refs), &scalars, scale).unwrap())
+        b.iter(|| {
+            ckks.dot_scalar(black_box(&term_refs), &scalars, scale)
+                .unwrap()
+        })
     });
     g.finish();
 }

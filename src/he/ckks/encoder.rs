@@ -112,12 +112,18 @@ mod tests {
     fn round_trip() {
         let n = 1 << 12;
         let enc = Encoder::new(n);
-        let values: Vec<f64> = (0..n / 2).map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0).collect();
+        let values: Vec<f64> = (0..n / 2)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
         let scale = 2f64.powi(40);
         let m = enc.encode(&values, scale);
         assert!(m.iter().all(|c| c.fract() == 0.0));
         let back = enc.decode(&m, scale);
-        let err = values.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err = values
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(err < 2f64.powi(-30), "err {err}");
     }
 

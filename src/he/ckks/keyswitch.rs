@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::Ckks;
 use super::keys::{SwitchingKey, digit_count, digit_primes};
 use super::modulus::Modulus;
-use super::rns::{BaseConverter, PAR_MIN_WORDS};
+use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_zeroed};
 
 /// The digits of a polynomial raised to the extended basis, NTT form.
 pub(crate) struct Decomposed {
@@ -22,43 +22,53 @@ pub(crate) struct Decomposed {
     pub(crate) digits: Vec<Vec<u64>>,
 }
 
+impl Drop for Decomposed {
+    fn drop(&mut self) {
+        self.digits.drain(..).for_each(recycle);
+    }
+}
+
 impl Ckks {
     /// Raises each digit of `c` (NTT form, `level + 1` limbs) to the extended basis.
     pub(crate) fn decompose(&self, c: &[u64], level: usize) -> Decomposed {
         let ring = &*self.ring;
         let n = ring.n;
         let basis = ring.extended_basis(level);
-        let mut coeffs = c.to_vec();
+        let mut coeffs = take_copy(c);
         ring.inverse_all(&mut coeffs, &basis[..=level]);
         let ndig = (0..digit_count(ring))
             .take_while(|&d| digit_primes(ring, d).start <= level)
             .count();
-        let digits = (0..ndig)
-            .into_par_iter()
-            .map(|d| {
-                let src: Vec<usize> = digit_primes(ring, d).filter(|&j| j <= level).collect();
-                let dst: Vec<usize> = basis.iter().copied().filter(|j| !src.contains(j)).collect();
-                let conv = BaseConverter::new(ring, &src, &dst);
-                let mut raised = vec![0u64; dst.len() * n];
-                conv.convert(
-                    ring,
-                    &coeffs[src[0] * n..(src[src.len() - 1] + 1) * n],
-                    &mut raised,
-                );
-                ring.forward_all(&mut raised, &dst);
-                // Assemble in extended-basis order: digit primes copied from c.
-                let mut out = vec![0u64; basis.len() * n];
-                let mut next = raised.chunks(n);
-                for (e, limb) in out.chunks_mut(n).enumerate() {
-                    if src.contains(&basis[e]) {
-                        limb.copy_from_slice(&c[e * n..(e + 1) * n]);
-                    } else if let Some(r) = next.next() {
-                        limb.copy_from_slice(r);
-                    }
+        let raise = |d: usize| {
+            let src: Vec<usize> = digit_primes(ring, d).filter(|&j| j <= level).collect();
+            let dst: Vec<usize> = basis.iter().copied().filter(|j| !src.contains(j)).collect();
+            let conv = BaseConverter::new(ring, &src, &dst);
+            let mut raised = take_zeroed(dst.len() * n);
+            conv.convert(
+                ring,
+                &coeffs[src[0] * n..(src[src.len() - 1] + 1) * n],
+                &mut raised,
+            );
+            ring.forward_all(&mut raised, &dst);
+            // Assemble in extended-basis order: digit primes copied from c.
+            let mut out = take_zeroed(basis.len() * n);
+            let mut next = raised.chunks(n);
+            for (e, limb) in out.chunks_mut(n).enumerate() {
+                if src.contains(&basis[e]) {
+                    limb.copy_from_slice(&c[e * n..(e + 1) * n]);
+                } else if let Some(r) = next.next() {
+                    limb.copy_from_slice(r);
                 }
-                out
-            })
-            .collect();
+            }
+            recycle(raised);
+            out
+        };
+        let digits = if parallel(ndig * basis.len() * n) {
+            (0..ndig).into_par_iter().map(raise).collect()
+        } else {
+            (0..ndig).map(raise).collect()
+        };
+        recycle(coeffs);
         Decomposed { level, digits }
     }
 
@@ -74,8 +84,8 @@ impl Ckks {
         let n = ring.n;
         let basis = ring.extended_basis(dec.level);
         let len = basis.len() * n;
-        let mut out0 = vec![0u64; len];
-        let mut out1 = vec![0u64; len];
+        let mut out0 = take_zeroed(len);
+        let mut out1 = take_zeroed(len);
         let work = |(e, (o0, o1)): (usize, (&mut [u64], &mut [u64]))| {
             let p = basis[e];
             let m = &ring.moduli[p];
@@ -85,7 +95,7 @@ impl Ckks {
             let ka: Vec<&[u64]> = key.a.iter().map(|k| &k[range.clone()]).collect();
             inner_limb(m, &ds, &kb, &ka, perm, o0, o1);
         };
-        if len >= PAR_MIN_WORDS * 2 {
+        if parallel(len) {
             out0.par_chunks_mut(n)
                 .zip(out1.par_chunks_mut(n))
                 .enumerate()
@@ -107,9 +117,9 @@ impl Ckks {
         let k = ring.num_p;
         let split = (level + 1) * n;
         let specials: Vec<usize> = (0..k).map(|i| ring.special(i)).collect();
-        let mut sp = x[split..].to_vec();
+        let mut sp = take_copy(&x[split..]);
         ring.inverse_all(&mut sp, &specials);
-        let mut conv = vec![0u64; split];
+        let mut conv = take_zeroed(split);
         self.moddown_conv[level].convert(ring, &sp, &mut conv);
         x.truncate(split);
         let work = |(j, (xl, cl)): (usize, (&mut [u64], &mut [u64]))| {
@@ -120,7 +130,7 @@ impl Ckks {
                 *a = m.mul_shoup(m.sub(*a, b), w);
             }
         };
-        if split >= PAR_MIN_WORDS * 2 {
+        if parallel(split) {
             x.par_chunks_mut(n)
                 .zip(conv.par_chunks_mut(n))
                 .enumerate()
@@ -131,6 +141,8 @@ impl Ckks {
                 .enumerate()
                 .for_each(work);
         }
+        recycle(sp);
+        recycle(conv);
         x
     }
 
@@ -143,7 +155,9 @@ impl Ckks {
         perm: Option<&[u32]>,
     ) -> [Vec<u64>; 2] {
         let [x0, x1] = self.inner_product(dec, key, perm);
-        let (d0, d1) = rayon::join(
+        let words = x0.len();
+        let (d0, d1) = join(
+            words,
             || self.mod_down(x0, dec.level),
             || self.mod_down(x1, dec.level),
         );

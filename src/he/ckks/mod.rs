@@ -127,9 +127,9 @@ impl Ckks {
         let p_inv = (0..num_q)
             .map(|j| {
                 let m = &ring.moduli[j];
-                let p = specials.iter().fold(1u64, |acc, &s| {
-                    m.mul(acc, m.reduce(ring.moduli[s].value()))
-                });
+                let p = specials
+                    .iter()
+                    .fold(1u64, |acc, &s| m.mul(acc, m.reduce(ring.moduli[s].value())));
                 m.shoup(m.inv(p))
             })
             .collect();

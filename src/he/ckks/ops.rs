@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
-use super::rns::{PAR_MIN_WORDS, Ring, sample_error, sample_ternary};
+use super::rns::{
+    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_zeroed,
+};
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
 use crate::he::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
@@ -17,7 +19,7 @@ fn for_limbs<F>(a: &mut [u64], n: usize, f: F)
 where
     F: Fn(usize, &mut [u64]) + Send + Sync,
 {
-    if a.len() >= PAR_MIN_WORDS * 2 {
+    if parallel(a.len()) {
         a.par_chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
     } else {
         a.chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
@@ -28,9 +30,10 @@ where
 fn mul_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        let mut acc = vec![0u64; n];
+        let mut acc = take_zeroed(n);
         ring.mul_acc(j, &mut acc, limb, &b[j * n..(j + 1) * n]);
         limb.copy_from_slice(&acc);
+        recycle(acc);
     });
 }
 
@@ -115,31 +118,31 @@ impl Ckks {
     fn rescale_poly(&self, poly: &mut Vec<u64>, l: usize) {
         let ring = &*self.ring;
         let n = ring.n;
-        let mut last = poly[l * n..(l + 1) * n].to_vec();
+        let mut last = take_copy(&poly[l * n..(l + 1) * n]);
         ring.inverse(l, &mut last);
         let ql = ring.moduli[l].value();
         let half = ql / 2;
         poly.truncate(l * n);
         let inv = &self.rescale_inv[l];
-        let last = &last;
+        let last_ref = &last;
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
-            let mut t: Vec<u64> = last
-                .iter()
-                .map(|&r| {
-                    if r > half {
-                        m.neg(m.reduce(ql - r))
-                    } else {
-                        m.reduce(r)
-                    }
-                })
-                .collect();
+            let mut t = take_zeroed(n);
+            for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                *o = if r > half {
+                    m.neg(m.reduce(ql - r))
+                } else {
+                    m.reduce(r)
+                };
+            }
             ring.forward(j, &mut t);
             let w = inv[j];
             for (x, &y) in limb.iter_mut().zip(&t) {
                 *x = m.mul_shoup(m.sub(*x, y), w);
             }
+            recycle(t);
         });
+        recycle(last);
     }
 
     /// Hoisted rotations: one decomposition of `c1`, then per step an inner
@@ -217,7 +220,7 @@ impl Ckks {
         }
         let key = keys::switching_key(ring, &s_g, &sk.ntt, rng);
         zeroize::Zeroize::zeroize(&mut s_g);
-        GaloisKey { g, key, perm }
+        GaloisKey { key, perm }
     }
 
     /// The products of a dot product, accumulated lazily: `terms[i]` is a
@@ -494,7 +497,8 @@ impl HeScheme for Ckks {
             ring.mul_acc(p, x0, ul, &pk.b[p * n..(p + 1) * n]);
             ring.mul_acc(p, x1, ul, &pk.a[p * n..(p + 1) * n]);
         }
-        let (mut c0, c1) = rayon::join(|| self.mod_down(c0, l), || self.mod_down(c1, l));
+        let words = c0.len();
+        let (mut c0, c1) = join(words, || self.mod_down(c0, l), || self.mod_down(c1, l));
         add_assign_poly(ring, &mut c0, &pt.poly);
         Ok(CkksCiphertext {
             polys: vec![c0, c1],
@@ -586,7 +590,7 @@ impl HeScheme for Ckks {
                 right: p.level,
             });
         }
-        let scale = (a.scale * p.scale);
+        let scale = a.scale * p.scale;
         self.check_scale_room(Op::MulPlain, a.level, scale)?;
         for x in &mut a.polys {
             mul_assign_poly(&self.ring, x, &p.poly);
@@ -598,7 +602,7 @@ impl HeScheme for Ckks {
     fn mul_scalar_assign(&self, a: &mut CkksCiphertext, c: f64, scale: Scale) -> Result<()> {
         self.check_fp(a.fp, Op::MulScalar)?;
         let k = scaled_integer(Op::MulScalar, c, scale)?;
-        let new_scale = (a.scale * scale);
+        let new_scale = a.scale * scale;
         self.check_scale_room(Op::MulScalar, a.level, new_scale)?;
         let ring = &*self.ring;
         let ws: Vec<Shoup> = (0..=a.level.0 as usize)
@@ -659,7 +663,7 @@ impl HeScheme for Ckks {
                 right: b.level,
             });
         }
-        let scale = (a.scale * b.scale);
+        let scale = a.scale * b.scale;
         self.check_scale_room(Op::Mul, a.level, scale)?;
         let ring = &*self.ring;
         let n = ring.n;
@@ -675,7 +679,7 @@ impl HeScheme for Ckks {
             ring.mul_acc(j, o1, &a1[r.clone()], &b0[r.clone()]);
             ring.mul_acc(j, o2, &a1[r.clone()], &b1[r]);
         };
-        if len >= PAR_MIN_WORDS * 2 {
+        if parallel(len) {
             d0.par_chunks_mut(n)
                 .zip(d1.par_chunks_mut(n))
                 .zip(d2.par_chunks_mut(n))
@@ -723,10 +727,8 @@ impl HeScheme for Ckks {
         self.check_fp(a.fp, Op::Rescale)?;
         let q = self.rescale_divisor(a.level)?;
         let l = a.level.0 as usize;
-        if a.polys.len() * a.polys[0].len() >= PAR_MIN_WORDS * 4 {
-            a.polys
-                .par_iter_mut()
-                .for_each(|p| self.rescale_poly(p, l));
+        if parallel(a.polys.len() * a.polys[0].len() / 2) {
+            a.polys.par_iter_mut().for_each(|p| self.rescale_poly(p, l));
         } else {
             a.polys.iter_mut().for_each(|p| self.rescale_poly(p, l));
         }
@@ -794,13 +796,9 @@ impl HeScheme for Ckks {
         Ok(self.rotate_hoisted(a, &ks))
     }
 
-    fn dot_plain(
-        &self,
-        cts: &[&CkksCiphertext],
-        pts: &[&CkksPlaintext],
-    ) -> Result<CkksCiphertext> {
+    fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
         check_terms(cts.len(), pts.len())?;
-        let (level, scale) = (cts[0].level, (cts[0].scale * pts[0].scale));
+        let (level, scale) = (cts[0].level, cts[0].scale * pts[0].scale);
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
             self.check_fp(c.fp, Op::MulPlain)?;
             self.check_fp(p.fp, Op::MulPlain)?;
@@ -811,7 +809,7 @@ impl HeScheme for Ckks {
                     right: p.level,
                 });
             }
-            let s = (c.scale * p.scale);
+            let s = c.scale * p.scale;
             self.check_scale_room(Op::MulPlain, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
@@ -842,12 +840,12 @@ impl HeScheme for Ckks {
         scale: Scale,
     ) -> Result<CkksCiphertext> {
         check_terms(cts.len(), scalars.len())?;
-        let (level, out_scale) = (cts[0].level, (cts[0].scale * scale));
+        let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
         let mut ws = Vec::with_capacity(cts.len());
         for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
             self.check_fp(c.fp, Op::MulScalar)?;
             let k = scaled_integer(Op::MulScalar, x, scale)?;
-            let s = (c.scale * scale);
+            let s = c.scale * scale;
             self.check_scale_room(Op::MulScalar, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {

@@ -310,7 +310,12 @@ mod tests {
             .scale_bits(40)
             .build()
             .unwrap();
-        let all: Vec<u64> = p.moduli().iter().chain(p.special_moduli()).copied().collect();
+        let all: Vec<u64> = p
+            .moduli()
+            .iter()
+            .chain(p.special_moduli())
+            .copied()
+            .collect();
         for (i, &q) in all.iter().enumerate() {
             assert!(is_prime(q));
             assert_eq!(q % (2 << 13), 1);

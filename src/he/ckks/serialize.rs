@@ -124,8 +124,8 @@ fn decode<T: for<'de> Deserialize<'de>>(kind: Kind, bytes: &[u8], limit: u64) ->
         }));
     }
     let config = bincode::config::standard().with_limit::<BINCODE_LIMIT>();
-    let (value, used): (T, usize) =
-        bincode::serde::decode_from_slice(&bytes[HEADER_LEN..], config).map_err(|_| {
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(&bytes[HEADER_LEN..], config)
+        .map_err(|_| {
             fail(DecodeError::Malformed {
                 offset: HEADER_LEN as u64,
             })
@@ -273,7 +273,10 @@ impl Ckks {
         let limit = self.limit_for(primes.len() * self.n());
         let w: PublicKeyWire = decode(Kind::PublicKey, bytes, limit)?;
         if w.fp != self.fp {
-            return Err(Ckks::not_conforming(Kind::PublicKey, "parameter fingerprint"));
+            return Err(Ckks::not_conforming(
+                Kind::PublicKey,
+                "parameter fingerprint",
+            ));
         }
         self.check_poly(Kind::PublicKey, &w.b, &primes)?;
         Ok(CkksPublicKey {
@@ -330,7 +333,10 @@ impl Ckks {
         let limit = self.limit_for(per_key.saturating_mul(max_keys));
         let w: EvalKeysWire = decode(Kind::EvalKeys, bytes, limit)?;
         if w.fp != self.fp {
-            return Err(Ckks::not_conforming(Kind::EvalKeys, "parameter fingerprint"));
+            return Err(Ckks::not_conforming(
+                Kind::EvalKeys,
+                "parameter fingerprint",
+            ));
         }
         let n = self.n();
         let slots = self.slot_count();
@@ -339,7 +345,6 @@ impl Ckks {
             Some(k) => {
                 let g = 2 * n as u64 - 1;
                 Some(GaloisKey {
-                    g,
                     key: self.switching_from_wire(k)?,
                     perm: self.ring.galois.permutation(g),
                 })
@@ -355,7 +360,6 @@ impl Ckks {
             rotations.insert(
                 step as usize,
                 GaloisKey {
-                    g,
                     key: self.switching_from_wire(k)?,
                     perm: self.ring.galois.permutation(g),
                 },
@@ -409,7 +413,9 @@ mod tests {
         assert_eq!(pk2.a, pk.a);
         let kb = ckks.eval_keys_to_bytes(&keys).unwrap();
         let keys2 = ckks.eval_keys_from_bytes(&kb, 8).unwrap();
-        let pt = ckks.encode(&[0.5, -0.25], ckks.max_level(), ckks.default_scale()).unwrap();
+        let pt = ckks
+            .encode(&[0.5, -0.25], ckks.max_level(), ckks.default_scale())
+            .unwrap();
         let ct = ckks.encrypt(&pk2, &pt, &mut rng).unwrap();
         let ct = ckks
             .ciphertext_from_bytes(&ckks.ciphertext_to_bytes(&ct).unwrap())
@@ -444,7 +450,11 @@ mod tests {
         let pgood = params().to_bytes().unwrap();
         let mut failures = 0;
         for i in 0..3000 {
-            let mut b = if i % 2 == 0 { good.clone() } else { pgood.clone() };
+            let mut b = if i % 2 == 0 {
+                good.clone()
+            } else {
+                pgood.clone()
+            };
             match i % 5 {
                 0 => b.truncate(rng.random_range(0..b.len())),
                 1 => {
