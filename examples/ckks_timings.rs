@@ -9,11 +9,11 @@ use mofhei::he::ckks::{Ckks, CkksParams};
 use mofhei::he::{HeScheme, KeyRequirements, Rotation};
 use rand::SeedableRng;
 
-/// CPU time of the calling thread in ns (Linux), so that timings are not
-/// inflated by other processes on a busy machine.
+/// CPU time of the calling thread in ns, so that timings are not inflated
+/// by other processes on a busy machine (run with RAYON_NUM_THREADS=1: all
+/// work then stays on this thread).
 fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
+    Some(cpu_time::ThreadTime::try_now().ok()?.as_duration().as_nanos() as u64)
 }
 
 /// Milliseconds per call: thread CPU time when available (the minimum over

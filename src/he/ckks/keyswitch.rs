@@ -1,18 +1,19 @@
 //! Hybrid key switching (Han-Ki): decompose in digits of K primes, raise
 //! each digit to the extended basis `Q_l * P` (fast base conversion + NTT),
-//! take the inner product with the key lazily in `u128` (one reduction per
-//! output word), then divide by `P` (mod-down).
+//! take the inner product with the key (SIMD multiply-accumulate per digit),
+//! then divide by `P` (mod-down).
 //!
-//! Hoisting: the raised digits of `c` are computed once; a rotation by
-//! Galois element `g` permutes them in the NTT domain on the fly (index
-//! table) inside the inner product, so `k` rotations cost one decomposition
-//! and `k` inner products and mod-downs.
+//! Hoisting: the raised digits of `c_1` are computed once and reused by
+//! every rotation step; Galois keys switch from `s` to `sigma^-1(s)`, so the
+//! automorphism is applied once to the switched result (an NTT-domain
+//! permutation of two polynomials) instead of to every digit: `k` rotations
+//! cost one decomposition plus `k` inner products, mod-downs and
+//! permutations.
 
 use rayon::prelude::*;
 
 use super::Ckks;
 use super::keys::{SwitchingKey, digit_count, digit_primes};
-use super::modulus::Modulus;
 use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_zeroed};
 
 /// The digits of a polynomial raised to the extended basis, NTT form.
@@ -72,14 +73,9 @@ impl Ckks {
         Decomposed { level, digits }
     }
 
-    /// `sum_d digit_d(perm) * key_d` over the extended basis: the two
-    /// components, still to be divided by P.
-    pub(crate) fn inner_product(
-        &self,
-        dec: &Decomposed,
-        key: &SwitchingKey,
-        perm: Option<&[u32]>,
-    ) -> [Vec<u64>; 2] {
+    /// `sum_d digit_d * key_d` over the extended basis: the two components,
+    /// still to be divided by P (SIMD multiply-accumulate per digit).
+    pub(crate) fn inner_product(&self, dec: &Decomposed, key: &SwitchingKey) -> [Vec<u64>; 2] {
         let ring = &*self.ring;
         let n = ring.n;
         let basis = ring.extended_basis(dec.level);
@@ -88,12 +84,12 @@ impl Ckks {
         let mut out1 = take_zeroed(len);
         let work = |(e, (o0, o1)): (usize, (&mut [u64], &mut [u64]))| {
             let p = basis[e];
-            let m = &ring.moduli[p];
             let range = p * n..(p + 1) * n;
-            let ds: Vec<&[u64]> = dec.digits.iter().map(|d| &d[e * n..(e + 1) * n]).collect();
-            let kb: Vec<&[u64]> = key.b.iter().map(|k| &k[range.clone()]).collect();
-            let ka: Vec<&[u64]> = key.a.iter().map(|k| &k[range.clone()]).collect();
-            inner_limb(m, &ds, &kb, &ka, perm, o0, o1);
+            for ((digit, kb), ka) in dec.digits.iter().zip(&key.b).zip(&key.a) {
+                let x = &digit[e * n..(e + 1) * n];
+                ring.mul_acc(p, o0, x, &kb[range.clone()]);
+                ring.mul_acc(p, o1, x, &ka[range.clone()]);
+            }
         };
         if parallel(len) {
             out0.par_chunks_mut(n)
@@ -147,14 +143,9 @@ impl Ckks {
     }
 
     /// Key-switches a decomposed polynomial: `(d0, d1)` at the same level
-    /// with `d0 + d1 s ~ c * s_from` (`perm` applies a Galois automorphism first).
-    pub(crate) fn switch(
-        &self,
-        dec: &Decomposed,
-        key: &SwitchingKey,
-        perm: Option<&[u32]>,
-    ) -> [Vec<u64>; 2] {
-        let [x0, x1] = self.inner_product(dec, key, perm);
+    /// with `d0 + d1 s ~ c * s_from`.
+    pub(crate) fn switch(&self, dec: &Decomposed, key: &SwitchingKey) -> [Vec<u64>; 2] {
+        let [x0, x1] = self.inner_product(dec, key);
         let words = x0.len();
         let (d0, d1) = join(
             words,
@@ -162,67 +153,5 @@ impl Ckks {
             || self.mod_down(x1, dec.level),
         );
         [d0, d1]
-    }
-}
-
-/// The inner product on one limb, accumulating `u128` and reducing once per
-/// output word (every [`Modulus::MAX_LAZY_TERMS`] digits when there are more).
-fn inner_limb(
-    m: &Modulus,
-    ds: &[&[u64]],
-    kb: &[&[u64]],
-    ka: &[&[u64]],
-    perm: Option<&[u32]>,
-    o0: &mut [u64],
-    o1: &mut [u64],
-) {
-    let nd = ds.len();
-    if nd <= Modulus::MAX_LAZY_TERMS {
-        match perm {
-            None => {
-                for k in 0..o0.len() {
-                    let mut s0: u128 = 0;
-                    let mut s1: u128 = 0;
-                    for d in 0..nd {
-                        let x = u128::from(ds[d][k]);
-                        s0 += x * u128::from(kb[d][k]);
-                        s1 += x * u128::from(ka[d][k]);
-                    }
-                    o0[k] = m.reduce_u128(s0);
-                    o1[k] = m.reduce_u128(s1);
-                }
-            }
-            Some(perm) => {
-                for (k, &pk) in perm.iter().enumerate().take(o0.len()) {
-                    let pk = pk as usize;
-                    let mut s0: u128 = 0;
-                    let mut s1: u128 = 0;
-                    for d in 0..nd {
-                        let x = u128::from(ds[d][pk]);
-                        s0 += x * u128::from(kb[d][k]);
-                        s1 += x * u128::from(ka[d][k]);
-                    }
-                    o0[k] = m.reduce_u128(s0);
-                    o1[k] = m.reduce_u128(s1);
-                }
-            }
-        }
-    } else {
-        for k in 0..o0.len() {
-            let pk = perm.map_or(k, |p| p[k] as usize);
-            let mut s0: u128 = 0;
-            let mut s1: u128 = 0;
-            for d in 0..nd {
-                if d % Modulus::MAX_LAZY_TERMS == 0 && d > 0 {
-                    s0 = u128::from(m.reduce_u128(s0));
-                    s1 = u128::from(m.reduce_u128(s1));
-                }
-                let x = u128::from(ds[d][pk]);
-                s0 += x * u128::from(kb[d][k]);
-                s1 += x * u128::from(ka[d][k]);
-            }
-            o0[k] = m.reduce_u128(s0);
-            o1[k] = m.reduce_u128(s1);
-        }
     }
 }

@@ -146,7 +146,10 @@ impl Ckks {
     }
 
     /// Hoisted rotations: one decomposition of `c1`, then per step an inner
-    /// product with the permuted digits and a mod-down.
+    /// product and a mod-down with that step's key (which switches from `s`
+    /// to `sigma^-1(s)`), giving `(e0, e1)` with `e0 + e1 sigma^-1(s) ~ c1 s`;
+    /// applying `sigma` (an NTT-domain permutation) to `c0 + e0` and `e1`
+    /// gives the rotation `(sigma(c0) + sigma(e0), sigma(e1))` under `s`.
     fn rotate_hoisted(
         &self,
         a: &CkksCiphertext,
@@ -162,15 +165,18 @@ impl Ckks {
         keys.iter()
             .map(|key| match (key, &dec) {
                 (Some(gk), Some(dec)) => {
-                    let [mut d0, d1] = self.switch(dec, &gk.key, Some(&gk.perm));
-                    let c0 = &a.polys[0];
+                    let [mut e0, e1] = self.switch(dec, &gk.key);
+                    add_assign_poly(&self.ring, &mut e0, &a.polys[0]);
+                    let mut d0 = vec![0u64; e0.len()];
+                    let mut d1 = vec![0u64; e1.len()];
                     for_limbs(&mut d0, n, |j, limb| {
-                        let m = &self.ring.moduli[j];
-                        let src = &c0[j * n..(j + 1) * n];
-                        for (x, &p) in limb.iter_mut().zip(gk.perm.iter()) {
-                            *x = m.add(*x, src[p as usize]);
-                        }
+                        permute(limb, &e0[j * n..(j + 1) * n], &gk.perm);
                     });
+                    for_limbs(&mut d1, n, |j, limb| {
+                        permute(limb, &e1[j * n..(j + 1) * n], &gk.perm);
+                    });
+                    recycle(e0);
+                    recycle(e1);
                     CkksCiphertext {
                         polys: vec![d0, d1],
                         level: a.level,
@@ -213,14 +219,24 @@ impl Ckks {
     ) -> GaloisKey {
         let ring = &*self.ring;
         let n = ring.n;
-        let perm = ring.galois.permutation(g);
-        let mut s_g = vec![0u64; sk.ntt.len()];
-        for (o, i) in s_g.chunks_mut(n).zip(sk.ntt.chunks(n)) {
-            permute(o, i, &perm);
+        // The key switches from s to sigma^-1(s): the rotation key-switches
+        // c_1 itself and applies sigma once to the results (see rotate_hoisted).
+        let two_n = 2 * n as u64;
+        let mut g_inv = 1u64;
+        for _ in 0..n - 1 {
+            g_inv = (g_inv * g) % two_n;
         }
-        let key = keys::switching_key(ring, &s_g, &sk.ntt, rng);
-        zeroize::Zeroize::zeroize(&mut s_g);
-        GaloisKey { key, perm }
+        let perm_inv = ring.galois.permutation(g_inv);
+        let mut s_inv = vec![0u64; sk.ntt.len()];
+        for (o, i) in s_inv.chunks_mut(n).zip(sk.ntt.chunks(n)) {
+            permute(o, i, &perm_inv);
+        }
+        let key = keys::switching_key(ring, &sk.ntt, &s_inv, rng);
+        zeroize::Zeroize::zeroize(&mut s_inv);
+        GaloisKey {
+            key,
+            perm: ring.galois.permutation(g),
+        }
     }
 
     /// The products of a dot product, accumulated lazily: `terms[i]` is a
@@ -717,7 +733,7 @@ impl HeScheme for Ckks {
         let l = a.level.0 as usize;
         let c2 = a.polys.pop().unwrap_or_default();
         let dec = self.decompose(&c2, l);
-        let [d0, d1] = self.switch(&dec, key, None);
+        let [d0, d1] = self.switch(&dec, key);
         add_assign_poly(&self.ring, &mut a.polys[0], &d0);
         add_assign_poly(&self.ring, &mut a.polys[1], &d1);
         Ok(())
