@@ -13,7 +13,12 @@ use rand::SeedableRng;
 /// by other processes on a busy machine (run with RAYON_NUM_THREADS=1: all
 /// work then stays on this thread).
 fn thread_cpu_ns() -> Option<u64> {
-    Some(cpu_time::ThreadTime::try_now().ok()?.as_duration().as_nanos() as u64)
+    Some(
+        cpu_time::ThreadTime::try_now()
+            .ok()?
+            .as_duration()
+            .as_nanos() as u64,
+    )
 }
 
 /// Milliseconds per call: thread CPU time when available (the minimum over

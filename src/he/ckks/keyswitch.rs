@@ -105,8 +105,10 @@ impl Ckks {
         [out0, out1]
     }
 
-    /// Divides an extended-basis polynomial (NTT form) by P, rounding down:
-    /// the result has `level + 1` limbs.
+    /// Divides an extended-basis polynomial (NTT form) by P, rounding to
+    /// nearest: `floor((x + h) / P)` with `h = (P-1)/2` added to every
+    /// coefficient (in the coefficient domain of the special limbs, and as
+    /// `conv - h` on the ciphertext limbs). The result has `level + 1` limbs.
     pub(crate) fn mod_down(&self, mut x: Vec<u64>, level: usize) -> Vec<u64> {
         let ring = &*self.ring;
         let n = ring.n;
@@ -115,12 +117,19 @@ impl Ckks {
         let specials: Vec<usize> = (0..k).map(|i| ring.special(i)).collect();
         let mut sp = take_copy(&x[split..]);
         ring.inverse_all(&mut sp, &specials);
+        for (limb, &p) in sp.chunks_mut(n).zip(&specials) {
+            let m = &ring.moduli[p];
+            let h = self.p_half[p];
+            limb.iter_mut().for_each(|v| *v = m.add(*v, h));
+        }
         let mut conv = take_zeroed(split);
         self.moddown_conv[level].convert(ring, &sp, &mut conv);
         x.truncate(split);
         let work = |(j, (xl, cl)): (usize, (&mut [u64], &mut [u64]))| {
-            ring.forward(j, cl);
             let m = &ring.moduli[j];
+            let h = self.p_half[j];
+            cl.iter_mut().for_each(|v| *v = m.sub(*v, h));
+            ring.forward(j, cl);
             let w = self.p_inv[j];
             for (a, &b) in xl.iter_mut().zip(cl.iter()) {
                 *a = m.mul_shoup(m.sub(*a, b), w);
