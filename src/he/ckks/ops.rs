@@ -460,11 +460,11 @@ impl HeScheme for Ckks {
             let m = &ring.moduli[j];
             if small {
                 for (o, &c) in limb.iter_mut().zip(&ints) {
-                    *o = m.from_i64(c);
+                    *o = m.reduce_i64(c);
                 }
             } else {
                 for (o, &c) in limb.iter_mut().zip(&coeffs) {
-                    *o = m.from_f64_integer(c);
+                    *o = m.reduce_f64_integer(c);
                 }
             }
             ring.forward(j, limb);
@@ -624,7 +624,7 @@ impl HeScheme for Ckks {
         let ws: Vec<Shoup> = (0..=a.level.0 as usize)
             .map(|j| {
                 let m = &ring.moduli[j];
-                m.shoup(m.from_f64_integer(k))
+                m.shoup(m.reduce_f64_integer(k))
             })
             .collect();
         for x in &mut a.polys {
@@ -654,7 +654,7 @@ impl HeScheme for Ckks {
         // The constant polynomial k evaluates to k at every NTT point.
         for_limbs(&mut a.polys[0], ring.n, |j, limb| {
             let m = &ring.moduli[j];
-            let w = m.from_f64_integer(k);
+            let w = m.reduce_f64_integer(k);
             limb.iter_mut().for_each(|v| *v = m.add(*v, w));
         });
         Ok(())
@@ -688,7 +688,8 @@ impl HeScheme for Ckks {
         let mut d0 = vec![0u64; len];
         let mut d1 = vec![0u64; len];
         let mut d2 = vec![0u64; len];
-        let work = |(j, ((o0, o1), o2)): (usize, ((&mut [u64], &mut [u64]), &mut [u64]))| {
+        type Limbs<'a> = (usize, ((&'a mut [u64], &'a mut [u64]), &'a mut [u64]));
+        let work = |(j, ((o0, o1), o2)): Limbs<'_>| {
             let r = j * n..(j + 1) * n;
             ring.mul_acc(j, o0, &a0[r.clone()], &b0[r.clone()]);
             ring.mul_acc(j, o1, &a0[r.clone()], &b1[r.clone()]);
@@ -874,7 +875,7 @@ impl HeScheme for Ckks {
             }
             ws.push(
                 (0..=level.0 as usize)
-                    .map(|j| self.ring.moduli[j].from_f64_integer(k))
+                    .map(|j| self.ring.moduli[j].reduce_f64_integer(k))
                     .collect::<Vec<u64>>(),
             );
         }

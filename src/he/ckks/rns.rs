@@ -155,7 +155,7 @@ impl Ring {
         let work = |(limb, &p): (&mut [u64], &usize)| {
             let m = &self.moduli[p];
             for (o, &c) in limb.iter_mut().zip(coeffs) {
-                *o = m.from_i64(c);
+                *o = m.reduce_i64(c);
             }
             self.forward(p, limb);
         };
@@ -261,7 +261,8 @@ impl BaseConverter {
 
 /// A ternary polynomial, uniform in {-1, 0, 1}.
 pub(crate) fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(n: usize, rng: &mut R) -> Vec<i64> {
-    const LIMIT: u32 = u32::MAX - u32::MAX % 3;
+    // 2^32 - 1 is a multiple of 3: rejecting only u32::MAX leaves no bias.
+    const LIMIT: u32 = u32::MAX;
     (0..n)
         .map(|_| {
             loop {
