@@ -167,8 +167,8 @@ impl Ckks {
                 (Some(gk), Some(dec)) => {
                     let [mut e0, e1] = self.switch(dec, &gk.key);
                     add_assign_poly(&self.ring, &mut e0, &a.polys[0]);
-                    let mut d0 = vec![0u64; e0.len()];
-                    let mut d1 = vec![0u64; e1.len()];
+                    let mut d0 = take_zeroed(e0.len());
+                    let mut d1 = take_zeroed(e1.len());
                     for_limbs(&mut d0, n, |j, limb| {
                         permute(limb, &e0[j * n..(j + 1) * n], &gk.perm);
                     });
@@ -685,9 +685,9 @@ impl HeScheme for Ckks {
         let n = ring.n;
         let (a0, a1, b0, b1) = (&a.polys[0], &a.polys[1], &b.polys[0], &b.polys[1]);
         let len = a0.len();
-        let mut d0 = vec![0u64; len];
-        let mut d1 = vec![0u64; len];
-        let mut d2 = vec![0u64; len];
+        let mut d0 = take_zeroed(len);
+        let mut d1 = take_zeroed(len);
+        let mut d2 = take_zeroed(len);
         type Limbs<'a> = (usize, ((&'a mut [u64], &'a mut [u64]), &'a mut [u64]));
         let work = |(j, ((o0, o1), o2)): Limbs<'_>| {
             let r = j * n..(j + 1) * n;
@@ -734,9 +734,12 @@ impl HeScheme for Ckks {
         let l = a.level.0 as usize;
         let c2 = a.polys.pop().unwrap_or_default();
         let dec = self.decompose(&c2, l);
+        recycle(c2);
         let [d0, d1] = self.switch(&dec, key);
         add_assign_poly(&self.ring, &mut a.polys[0], &d0);
         add_assign_poly(&self.ring, &mut a.polys[1], &d1);
+        recycle(d0);
+        recycle(d1);
         Ok(())
     }
 
