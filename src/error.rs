@@ -283,6 +283,62 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// The HE library under a backend adapter (e.g. `fhe` under `bfv`) failed
+    /// in a way the adapter's own checks did not foresee; the library's error
+    /// is the source.
+    #[error("{op}: the {scheme} backend's library failed")]
+    Backend {
+        /// The operation that was attempted.
+        op: Op,
+        /// Name of the scheme.
+        scheme: &'static str,
+        /// The library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A quantised layer's worst-case accumulator does not fit the plaintext
+    /// modulus: values in `[-(t-1)/2, (t-1)/2]` need `t > 2 * bound`.
+    #[error(
+        "layer {layer}: worst-case accumulator {bound} overflows plaintext modulus {plaintext_modulus} (needs t > 2 * bound)"
+    )]
+    AccumulatorOverflow {
+        /// Index of the layer (in the network) whose accumulator overflows.
+        layer: usize,
+        /// The worst-case absolute value of that layer's integers.
+        bound: u128,
+        /// The plaintext modulus it was checked against.
+        plaintext_modulus: u64,
+    },
+
+    // ---- model import ---------------------------------------------------
+    /// A node of an imported model cannot be mapped onto the network IR
+    /// (an attribute value the IR cannot express, a branch in the graph, a
+    /// weight missing or of the wrong kind).
+    #[error("cannot import node {node} ({op_type}): {problem}")]
+    ImportNode {
+        /// The node's name (or `#index` when it has none).
+        node: String,
+        /// The node's operator type.
+        op_type: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// An imported model's graph as a whole cannot be mapped (no data
+    /// input, several outputs, an input shape the IR cannot hold).
+    #[error("cannot import graph: {problem}")]
+    ImportGraph {
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A named weight tensor is missing, has an unsupported element type or
+    /// holds the wrong amount of data.
+    #[error("weight {name}: {problem}")]
+    Weight {
+        /// The tensor's name in the file.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 /// Why bytes could not be decoded.
@@ -325,6 +381,12 @@ pub enum DecodeError {
     TrailingBytes {
         /// Number of trailing bytes.
         count: u64,
+    },
+    /// The bytes are not valid in the named container format.
+    #[error("not valid {format}")]
+    Invalid {
+        /// The format (`"protobuf"`, `"safetensors"`, ...).
+        format: &'static str,
     },
 }
 
@@ -401,6 +463,59 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "conjugate is not supported by the bfv scheme"
+        );
+        let e = Error::Backend {
+            op: Op::Mul,
+            scheme: "bfv",
+            source: "boom".into(),
+        };
+        assert_eq!(e.to_string(), "mul: the bfv backend's library failed");
+        assert_eq!(
+            std::error::Error::source(&e).map(|s| s.to_string()),
+            Some("boom".to_string())
+        );
+        let e = Error::AccumulatorOverflow {
+            layer: 2,
+            bound: 40000,
+            plaintext_modulus: 65537,
+        };
+        assert_eq!(
+            e.to_string(),
+            "layer 2: worst-case accumulator 40000 overflows plaintext modulus 65537 (needs t > 2 * bound)"
+        );
+        let e = Error::ImportNode {
+            node: "/conv1/Conv".into(),
+            op_type: "Conv".into(),
+            problem: "group > 1",
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot import node /conv1/Conv (Conv): group > 1"
+        );
+        let e = Error::ImportGraph {
+            problem: "several outputs",
+        };
+        assert_eq!(e.to_string(), "cannot import graph: several outputs");
+        let e = Error::Weight {
+            name: "fc1.bias".into(),
+            problem: "not found",
+        };
+        assert_eq!(e.to_string(), "weight fc1.bias: not found");
+        let e = Error::UnsupportedOperator {
+            op_type: "Softmax".into(),
+            node: "/Softmax".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unsupported operator Softmax in node /Softmax"
+        );
+        let e = Error::Decode {
+            what: "onnx model",
+            reason: DecodeError::Invalid { format: "protobuf" },
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot decode onnx model: not valid protobuf"
         );
         let e = Error::MissingRelinearizationKey;
         assert_eq!(

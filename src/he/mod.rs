@@ -9,6 +9,7 @@
 //! | [`sim`] | plaintext f64 slots with exact level/scale/slot bookkeeping; no crypto |
 //! | [`Counted`] | wraps any backend and counts every operation by kind and level |
 //! | [`ckks`] | native RNS-CKKS (NTT via `tfhe-ntt`, hybrid key switching, hoisted rotations); see `docs/ckks.md` |
+//! | `bfv` (feature `bfv`) | BFV over the `fhe` crate: integer slots, for quantised models (`docs/bfv.md`) |
 //!
 //! Conventions (levels count what is left, rotation sign, scale) are written
 //! down once in `docs/conventions.md`:
@@ -31,7 +32,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Op, Result};
 
 pub mod ckks;
+#[cfg(feature = "bfv")]
+pub mod bfv;
 pub mod counted;
+pub mod primes;
 pub mod security;
 pub mod sim;
 
