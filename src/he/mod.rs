@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Op, Result};
 
-pub mod ckks;
 #[cfg(feature = "bfv")]
 pub mod bfv;
+pub mod ckks;
 pub mod counted;
 pub mod primes;
 pub mod security;
