@@ -110,7 +110,7 @@ impl CkksParamsBuilder {
 }
 
 impl CkksParams {
-    /// A builder, defaulting to N = 2^14, moduli [60, 40 x 6], special [60], scale 2^40.
+    /// A builder, defaulting to N = 2^14, moduli `[60, 40 x 6]`, special `[60]`, scale 2^40.
     pub fn builder() -> CkksParamsBuilder {
         CkksParamsBuilder::default()
     }
