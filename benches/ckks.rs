@@ -3,6 +3,11 @@
 //! Run single-threaded for the SEAL comparison:
 //! `RAYON_NUM_THREADS=1 cargo bench --bench ckks`.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "benchmark set-up and loops: any failure should abort the run"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -71,7 +71,6 @@ pub(crate) struct SwitchingKey {
 /// A Galois key with its NTT-domain permutation.
 #[derive(Clone)]
 pub(crate) struct GaloisKey {
-    pub(crate) g: u64,
     pub(crate) key: SwitchingKey,
     pub(crate) perm: Vec<u32>,
 }

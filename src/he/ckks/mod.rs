@@ -7,7 +7,7 @@
 //! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
 //!   from bit sizes, special primes for hybrid key switching; the builder
 //!   refuses anything below 128-bit security
-//!   ([`Error::InsecureParameters`](crate::Error::InsecureParameters)).
+//!   ([`crate::Error::InsecureParameters`]).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
 //!   the NTT is `tfhe-ntt`'s prime64 plan.
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
@@ -74,6 +74,9 @@ pub struct Ckks {
     moddown_conv: Arc<Vec<BaseConverter>>,
     /// `P^-1 mod q_j`.
     p_inv: Arc<Vec<Shoup>>,
+    /// `(P - 1) / 2` modulo every prime (q's and specials): added before the
+    /// mod-down so that it rounds instead of flooring (no bias).
+    p_half: Arc<Vec<u64>>,
     /// `[l][j] = q_l^-1 mod q_j` for `j < l`.
     rescale_inv: Arc<Vec<Vec<Shoup>>>,
     /// Garner tables: `[i][j] = q_j mod q_i` (j < i) and `[i] = (q_0...q_{i-1})^-1 mod q_i`.
@@ -133,6 +136,16 @@ impl Ckks {
                 m.shoup(m.inv(p))
             })
             .collect();
+        let p_half = ring
+            .moduli
+            .iter()
+            .map(|m| {
+                let p = specials
+                    .iter()
+                    .fold(1u64, |acc, &s| m.mul(acc, m.reduce(ring.moduli[s].value())));
+                m.mul(m.sub(p, 1 % m.value()), m.inv(2))
+            })
+            .collect();
         let rescale_inv = (0..num_q)
             .map(|l| {
                 (0..l)
@@ -163,6 +176,7 @@ impl Ckks {
             ring: Arc::new(ring),
             moddown_conv: Arc::new(moddown_conv),
             p_inv: Arc::new(p_inv),
+            p_half: Arc::new(p_half),
             rescale_inv: Arc::new(rescale_inv),
             garner_q: Arc::new(garner_q),
             garner_inv: Arc::new(garner_inv),

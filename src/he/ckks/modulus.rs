@@ -93,7 +93,7 @@ impl Modulus {
 
     /// A signed integer reduced into `[0, q)`.
     #[inline(always)]
-    pub(crate) fn from_i64(&self, x: i64) -> u64 {
+    pub(crate) fn reduce_i64(&self, x: i64) -> u64 {
         let r = self.reduce(x.unsigned_abs());
         if x < 0 { self.neg(r) } else { r }
     }
@@ -134,9 +134,9 @@ impl Modulus {
     }
 
     /// The residue of a finite, integral `f64` (any magnitude) modulo q.
-    pub(crate) fn from_f64_integer(&self, x: f64) -> u64 {
+    pub(crate) fn reduce_f64_integer(&self, x: f64) -> u64 {
         if x.abs() < 9.2e18 {
-            return self.from_i64(x as i64);
+            return self.reduce_i64(x as i64);
         }
         // x = m * 2^e with |m| < 2^53, e > 0 for these magnitudes.
         let bits = x.abs().to_bits();
@@ -158,7 +158,7 @@ pub(crate) fn is_prime(n: u64) -> bool {
     }
     const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     for p in BASES {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
@@ -219,7 +219,7 @@ mod tests {
                 let w = b % q;
                 prop_assert_eq!(m.mul_shoup(a, m.shoup(w)), ((u128::from(a) * u128::from(w)) % u128::from(q)) as u64);
                 let v = a as i64;
-                prop_assert_eq!(m.from_i64(v), (i128::from(v).rem_euclid(i128::from(q))) as u64);
+                prop_assert_eq!(m.reduce_i64(v), (i128::from(v).rem_euclid(i128::from(q))) as u64);
             }
         }
     }
@@ -229,9 +229,9 @@ mod tests {
         let m = Modulus::new(Q40);
         let x = 2f64.powi(80) * 3.0;
         let expect = m.mul(m.pow(2, 80), 3);
-        assert_eq!(m.from_f64_integer(x), expect);
-        assert_eq!(m.from_f64_integer(-x), m.neg(expect));
-        assert_eq!(m.from_f64_integer(-5.0), Q40 - 5);
+        assert_eq!(m.reduce_f64_integer(x), expect);
+        assert_eq!(m.reduce_f64_integer(-x), m.neg(expect));
+        assert_eq!(m.reduce_f64_integer(-5.0), Q40 - 5);
         assert_eq!(m.inv(3) * 3 % Q40, 1);
     }
 }

@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
-use super::rns::{PAR_MIN_WORDS, Ring, sample_error, sample_ternary};
+use super::rns::{
+    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_zeroed,
+};
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
 use crate::he::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
@@ -17,7 +19,7 @@ fn for_limbs<F>(a: &mut [u64], n: usize, f: F)
 where
     F: Fn(usize, &mut [u64]) + Send + Sync,
 {
-    if a.len() >= PAR_MIN_WORDS * 2 {
+    if parallel(a.len()) {
         a.par_chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
     } else {
         a.chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
@@ -28,9 +30,10 @@ where
 fn mul_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        let mut acc = vec![0u64; n];
+        let mut acc = take_zeroed(n);
         ring.mul_acc(j, &mut acc, limb, &b[j * n..(j + 1) * n]);
         limb.copy_from_slice(&acc);
+        recycle(acc);
     });
 }
 
@@ -115,35 +118,38 @@ impl Ckks {
     fn rescale_poly(&self, poly: &mut Vec<u64>, l: usize) {
         let ring = &*self.ring;
         let n = ring.n;
-        let mut last = poly[l * n..(l + 1) * n].to_vec();
+        let mut last = take_copy(&poly[l * n..(l + 1) * n]);
         ring.inverse(l, &mut last);
         let ql = ring.moduli[l].value();
         let half = ql / 2;
         poly.truncate(l * n);
         let inv = &self.rescale_inv[l];
-        let last = &last;
+        let last_ref = &last;
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
-            let mut t: Vec<u64> = last
-                .iter()
-                .map(|&r| {
-                    if r > half {
-                        m.neg(m.reduce(ql - r))
-                    } else {
-                        m.reduce(r)
-                    }
-                })
-                .collect();
+            let mut t = take_zeroed(n);
+            for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                *o = if r > half {
+                    m.neg(m.reduce(ql - r))
+                } else {
+                    m.reduce(r)
+                };
+            }
             ring.forward(j, &mut t);
             let w = inv[j];
             for (x, &y) in limb.iter_mut().zip(&t) {
                 *x = m.mul_shoup(m.sub(*x, y), w);
             }
+            recycle(t);
         });
+        recycle(last);
     }
 
     /// Hoisted rotations: one decomposition of `c1`, then per step an inner
-    /// product with the permuted digits and a mod-down.
+    /// product and a mod-down with that step's key (which switches from `s`
+    /// to `sigma^-1(s)`), giving `(e0, e1)` with `e0 + e1 sigma^-1(s) ~ c1 s`;
+    /// applying `sigma` (an NTT-domain permutation) to `c0 + e0` and `e1`
+    /// gives the rotation `(sigma(c0) + sigma(e0), sigma(e1))` under `s`.
     fn rotate_hoisted(
         &self,
         a: &CkksCiphertext,
@@ -159,15 +165,18 @@ impl Ckks {
         keys.iter()
             .map(|key| match (key, &dec) {
                 (Some(gk), Some(dec)) => {
-                    let [mut d0, d1] = self.switch(dec, &gk.key, Some(&gk.perm));
-                    let c0 = &a.polys[0];
+                    let [mut e0, e1] = self.switch(dec, &gk.key);
+                    add_assign_poly(&self.ring, &mut e0, &a.polys[0]);
+                    let mut d0 = take_zeroed(e0.len());
+                    let mut d1 = take_zeroed(e1.len());
                     for_limbs(&mut d0, n, |j, limb| {
-                        let m = &self.ring.moduli[j];
-                        let src = &c0[j * n..(j + 1) * n];
-                        for (x, &p) in limb.iter_mut().zip(gk.perm.iter()) {
-                            *x = m.add(*x, src[p as usize]);
-                        }
+                        permute(limb, &e0[j * n..(j + 1) * n], &gk.perm);
                     });
+                    for_limbs(&mut d1, n, |j, limb| {
+                        permute(limb, &e1[j * n..(j + 1) * n], &gk.perm);
+                    });
+                    recycle(e0);
+                    recycle(e1);
                     CkksCiphertext {
                         polys: vec![d0, d1],
                         level: a.level,
@@ -210,14 +219,24 @@ impl Ckks {
     ) -> GaloisKey {
         let ring = &*self.ring;
         let n = ring.n;
-        let perm = ring.galois.permutation(g);
-        let mut s_g = vec![0u64; sk.ntt.len()];
-        for (o, i) in s_g.chunks_mut(n).zip(sk.ntt.chunks(n)) {
-            permute(o, i, &perm);
+        // The key switches from s to sigma^-1(s): the rotation key-switches
+        // c_1 itself and applies sigma once to the results (see rotate_hoisted).
+        let two_n = 2 * n as u64;
+        let mut g_inv = 1u64;
+        for _ in 0..n - 1 {
+            g_inv = (g_inv * g) % two_n;
         }
-        let key = keys::switching_key(ring, &s_g, &sk.ntt, rng);
-        zeroize::Zeroize::zeroize(&mut s_g);
-        GaloisKey { g, key, perm }
+        let perm_inv = ring.galois.permutation(g_inv);
+        let mut s_inv = vec![0u64; sk.ntt.len()];
+        for (o, i) in s_inv.chunks_mut(n).zip(sk.ntt.chunks(n)) {
+            permute(o, i, &perm_inv);
+        }
+        let key = keys::switching_key(ring, &sk.ntt, &s_inv, rng);
+        zeroize::Zeroize::zeroize(&mut s_inv);
+        GaloisKey {
+            key,
+            perm: ring.galois.permutation(g),
+        }
     }
 
     /// The products of a dot product, accumulated lazily: `terms[i]` is a
@@ -441,11 +460,11 @@ impl HeScheme for Ckks {
             let m = &ring.moduli[j];
             if small {
                 for (o, &c) in limb.iter_mut().zip(&ints) {
-                    *o = m.from_i64(c);
+                    *o = m.reduce_i64(c);
                 }
             } else {
                 for (o, &c) in limb.iter_mut().zip(&coeffs) {
-                    *o = m.from_f64_integer(c);
+                    *o = m.reduce_f64_integer(c);
                 }
             }
             ring.forward(j, limb);
@@ -494,7 +513,8 @@ impl HeScheme for Ckks {
             ring.mul_acc(p, x0, ul, &pk.b[p * n..(p + 1) * n]);
             ring.mul_acc(p, x1, ul, &pk.a[p * n..(p + 1) * n]);
         }
-        let (mut c0, c1) = rayon::join(|| self.mod_down(c0, l), || self.mod_down(c1, l));
+        let words = c0.len();
+        let (mut c0, c1) = join(words, || self.mod_down(c0, l), || self.mod_down(c1, l));
         add_assign_poly(ring, &mut c0, &pt.poly);
         Ok(CkksCiphertext {
             polys: vec![c0, c1],
@@ -586,7 +606,7 @@ impl HeScheme for Ckks {
                 right: p.level,
             });
         }
-        let scale = (a.scale * p.scale);
+        let scale = a.scale * p.scale;
         self.check_scale_room(Op::MulPlain, a.level, scale)?;
         for x in &mut a.polys {
             mul_assign_poly(&self.ring, x, &p.poly);
@@ -598,13 +618,13 @@ impl HeScheme for Ckks {
     fn mul_scalar_assign(&self, a: &mut CkksCiphertext, c: f64, scale: Scale) -> Result<()> {
         self.check_fp(a.fp, Op::MulScalar)?;
         let k = scaled_integer(Op::MulScalar, c, scale)?;
-        let new_scale = (a.scale * scale);
+        let new_scale = a.scale * scale;
         self.check_scale_room(Op::MulScalar, a.level, new_scale)?;
         let ring = &*self.ring;
         let ws: Vec<Shoup> = (0..=a.level.0 as usize)
             .map(|j| {
                 let m = &ring.moduli[j];
-                m.shoup(m.from_f64_integer(k))
+                m.shoup(m.reduce_f64_integer(k))
             })
             .collect();
         for x in &mut a.polys {
@@ -634,7 +654,7 @@ impl HeScheme for Ckks {
         // The constant polynomial k evaluates to k at every NTT point.
         for_limbs(&mut a.polys[0], ring.n, |j, limb| {
             let m = &ring.moduli[j];
-            let w = m.from_f64_integer(k);
+            let w = m.reduce_f64_integer(k);
             limb.iter_mut().for_each(|v| *v = m.add(*v, w));
         });
         Ok(())
@@ -659,23 +679,24 @@ impl HeScheme for Ckks {
                 right: b.level,
             });
         }
-        let scale = (a.scale * b.scale);
+        let scale = a.scale * b.scale;
         self.check_scale_room(Op::Mul, a.level, scale)?;
         let ring = &*self.ring;
         let n = ring.n;
         let (a0, a1, b0, b1) = (&a.polys[0], &a.polys[1], &b.polys[0], &b.polys[1]);
         let len = a0.len();
-        let mut d0 = vec![0u64; len];
-        let mut d1 = vec![0u64; len];
-        let mut d2 = vec![0u64; len];
-        let work = |(j, ((o0, o1), o2)): (usize, ((&mut [u64], &mut [u64]), &mut [u64]))| {
+        let mut d0 = take_zeroed(len);
+        let mut d1 = take_zeroed(len);
+        let mut d2 = take_zeroed(len);
+        type Limbs<'a> = (usize, ((&'a mut [u64], &'a mut [u64]), &'a mut [u64]));
+        let work = |(j, ((o0, o1), o2)): Limbs<'_>| {
             let r = j * n..(j + 1) * n;
             ring.mul_acc(j, o0, &a0[r.clone()], &b0[r.clone()]);
             ring.mul_acc(j, o1, &a0[r.clone()], &b1[r.clone()]);
             ring.mul_acc(j, o1, &a1[r.clone()], &b0[r.clone()]);
             ring.mul_acc(j, o2, &a1[r.clone()], &b1[r]);
         };
-        if len >= PAR_MIN_WORDS * 2 {
+        if parallel(len) {
             d0.par_chunks_mut(n)
                 .zip(d1.par_chunks_mut(n))
                 .zip(d2.par_chunks_mut(n))
@@ -713,9 +734,12 @@ impl HeScheme for Ckks {
         let l = a.level.0 as usize;
         let c2 = a.polys.pop().unwrap_or_default();
         let dec = self.decompose(&c2, l);
-        let [d0, d1] = self.switch(&dec, key, None);
+        recycle(c2);
+        let [d0, d1] = self.switch(&dec, key);
         add_assign_poly(&self.ring, &mut a.polys[0], &d0);
         add_assign_poly(&self.ring, &mut a.polys[1], &d1);
+        recycle(d0);
+        recycle(d1);
         Ok(())
     }
 
@@ -723,7 +747,7 @@ impl HeScheme for Ckks {
         self.check_fp(a.fp, Op::Rescale)?;
         let q = self.rescale_divisor(a.level)?;
         let l = a.level.0 as usize;
-        if a.polys.len() * a.polys[0].len() >= PAR_MIN_WORDS * 4 {
+        if parallel(a.polys.len() * a.polys[0].len() / 2) {
             a.polys.par_iter_mut().for_each(|p| self.rescale_poly(p, l));
         } else {
             a.polys.iter_mut().for_each(|p| self.rescale_poly(p, l));
@@ -794,7 +818,7 @@ impl HeScheme for Ckks {
 
     fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
         check_terms(cts.len(), pts.len())?;
-        let (level, scale) = (cts[0].level, (cts[0].scale * pts[0].scale));
+        let (level, scale) = (cts[0].level, cts[0].scale * pts[0].scale);
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
             self.check_fp(c.fp, Op::MulPlain)?;
             self.check_fp(p.fp, Op::MulPlain)?;
@@ -805,7 +829,7 @@ impl HeScheme for Ckks {
                     right: p.level,
                 });
             }
-            let s = (c.scale * p.scale);
+            let s = c.scale * p.scale;
             self.check_scale_room(Op::MulPlain, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
@@ -836,12 +860,12 @@ impl HeScheme for Ckks {
         scale: Scale,
     ) -> Result<CkksCiphertext> {
         check_terms(cts.len(), scalars.len())?;
-        let (level, out_scale) = (cts[0].level, (cts[0].scale * scale));
+        let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
         let mut ws = Vec::with_capacity(cts.len());
         for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
             self.check_fp(c.fp, Op::MulScalar)?;
             let k = scaled_integer(Op::MulScalar, x, scale)?;
-            let s = (c.scale * scale);
+            let s = c.scale * scale;
             self.check_scale_room(Op::MulScalar, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
@@ -854,7 +878,7 @@ impl HeScheme for Ckks {
             }
             ws.push(
                 (0..=level.0 as usize)
-                    .map(|j| self.ring.moduli[j].from_f64_integer(k))
+                    .map(|j| self.ring.moduli[j].reduce_f64_integer(k))
                     .collect::<Vec<u64>>(),
             );
         }

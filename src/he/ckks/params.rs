@@ -110,7 +110,7 @@ impl CkksParamsBuilder {
 }
 
 impl CkksParams {
-    /// A builder, defaulting to N = 2^14, moduli [60, 40 x 6], special [60], scale 2^40.
+    /// A builder, defaulting to N = 2^14, moduli `[60, 40 x 6]`, special `[60]`, scale 2^40.
     pub fn builder() -> CkksParamsBuilder {
         CkksParamsBuilder::default()
     }
@@ -175,7 +175,7 @@ impl CkksParams {
             }
         }
         let top: u32 = *spec.moduli_bits.iter().max().unwrap_or(&0);
-        if spec.scale_bits == 0 || spec.scale_bits >= top.max(spec.moduli_bits[0]) + 1 {
+        if spec.scale_bits == 0 || spec.scale_bits > top.max(spec.moduli_bits[0]) {
             return Err(Error::InvalidParameter {
                 name: "scale bits",
                 value: i64::from(spec.scale_bits),

@@ -19,7 +19,30 @@ pub(crate) const SIGMA: f64 = 3.2;
 /// Errors are resampled beyond this bound (6 sigma).
 const ERROR_BOUND: f64 = 19.2;
 /// Below this many words of work per call, stay on one thread.
-pub(crate) const PAR_MIN_WORDS: usize = 1 << 14;
+const PAR_MIN_WORDS: usize = 1 << 14;
+
+/// Whether work on `words` words should be spread over rayon's threads
+/// (never when the pool has one thread: the single-thread path then runs on
+/// the caller's thread with no scheduling overhead).
+#[inline]
+pub(crate) fn parallel(words: usize) -> bool {
+    words >= PAR_MIN_WORDS * 2 && rayon::current_num_threads() > 1
+}
+
+/// `rayon::join` when parallel, else both closures in order on this thread.
+pub(crate) fn join<A, B, RA, RB>(words: usize, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if parallel(words) {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
 
 /// Ring tables shared by every object of one parameter set.
 pub(crate) struct Ring {
@@ -100,7 +123,7 @@ impl Ring {
     /// Forward NTT of every limb of `a`, limb `i` over prime `basis[i]`.
     pub(crate) fn forward_all(&self, a: &mut [u64], basis: &[usize]) {
         let n = self.n;
-        if a.len() >= PAR_MIN_WORDS * 2 {
+        if parallel(a.len()) {
             a.par_chunks_mut(n)
                 .zip(basis)
                 .for_each(|(limb, &p)| self.forward(p, limb));
@@ -114,7 +137,7 @@ impl Ring {
     /// Inverse NTT of every limb of `a`.
     pub(crate) fn inverse_all(&self, a: &mut [u64], basis: &[usize]) {
         let n = self.n;
-        if a.len() >= PAR_MIN_WORDS * 2 {
+        if parallel(a.len()) {
             a.par_chunks_mut(n)
                 .zip(basis)
                 .for_each(|(limb, &p)| self.inverse(p, limb));
@@ -129,13 +152,18 @@ impl Ring {
     pub(crate) fn small_to_ntt(&self, coeffs: &[i64], basis: &[usize]) -> Vec<u64> {
         let n = self.n;
         let mut out = vec![0u64; n * basis.len()];
-        out.par_chunks_mut(n).zip(basis).for_each(|(limb, &p)| {
+        let work = |(limb, &p): (&mut [u64], &usize)| {
             let m = &self.moduli[p];
             for (o, &c) in limb.iter_mut().zip(coeffs) {
-                *o = m.from_i64(c);
+                *o = m.reduce_i64(c);
             }
             self.forward(p, limb);
-        });
+        };
+        if parallel(out.len()) {
+            out.par_chunks_mut(n).zip(basis).for_each(work);
+        } else {
+            out.chunks_mut(n).zip(basis).for_each(work);
+        }
         out
     }
 }
@@ -233,7 +261,8 @@ impl BaseConverter {
 
 /// A ternary polynomial, uniform in {-1, 0, 1}.
 pub(crate) fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(n: usize, rng: &mut R) -> Vec<i64> {
-    const LIMIT: u32 = u32::MAX - u32::MAX % 3;
+    // 2^32 - 1 is a multiple of 3: rejecting only u32::MAX leaves no bias.
+    const LIMIT: u32 = u32::MAX;
     (0..n)
         .map(|_| {
             loop {
@@ -285,4 +314,39 @@ pub(crate) fn sample_uniform<R: RngCore + ?Sized>(
         }
     }
     out
+}
+
+thread_local! {
+    /// Recycled scratch buffers: avoids a fresh (page-faulting) allocation
+    /// for every key-switching temporary.
+    static POOL: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most buffers kept per thread.
+const POOL_MAX: usize = 48;
+
+/// A zeroed scratch buffer of `len` words, reusing a recycled one if any.
+pub(crate) fn take_zeroed(len: usize) -> Vec<u64> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.resize(len, 0);
+    v
+}
+
+/// A scratch buffer holding a copy of `src`.
+pub(crate) fn take_copy(src: &[u64]) -> Vec<u64> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.extend_from_slice(src);
+    v
+}
+
+/// Returns a scratch buffer to this thread's pool.
+pub(crate) fn recycle(v: Vec<u64>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(v);
+        }
+    });
 }

@@ -345,7 +345,6 @@ impl Ckks {
             Some(k) => {
                 let g = 2 * n as u64 - 1;
                 Some(GaloisKey {
-                    g,
                     key: self.switching_from_wire(k)?,
                     perm: self.ring.galois.permutation(g),
                 })
@@ -361,7 +360,6 @@ impl Ckks {
             rotations.insert(
                 step as usize,
                 GaloisKey {
-                    g,
                     key: self.switching_from_wire(k)?,
                     perm: self.ring.galois.permutation(g),
                 },
