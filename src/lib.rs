@@ -3,5 +3,6 @@
 pub mod error;
 pub mod he;
 pub mod model;
+pub mod prune;
 
 pub use error::{Error, Result};

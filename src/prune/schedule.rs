@@ -1,0 +1,231 @@
+//! Pruning schedules: when masks are recomputed and at what sparsity,
+//! with fine-tuning under the masks in between and early stopping.
+//!
+//! - [`Schedule::OneShot`]: prune to the target once, then fine-tune with the
+//!   mask fixed.
+//! - [`Schedule::Constant`] (MOFHEI): the target sparsity is constant from the
+//!   first step; the mask is recomputed from the current weights every
+//!   `every` optimiser steps while training.
+//! - [`Schedule::Polynomial`] (gradual pruning, Zhu & Gupta): the sparsity
+//!   rises from `initial` to the target as `s_t = s_f + (s_i - s_f) (1 -
+//!   t / ramp)^power` over `ramp` steps, the mask recomputed every `every`
+//!   steps.
+//!
+//! Fine-tuning is abstracted by [`FineTune`] (one optimiser step under a
+//! mask, and a validation metric), so the schedule does not depend on how
+//! training is done; `train::Trainer` implements it through
+//! [`super::sweep::TrainerTune`]. Early stopping watches the validation
+//! metric once the final target is reached and restores the best weights.
+
+use serde::{Deserialize, Serialize};
+
+use super::blocks::LayerBlocks;
+use super::score::{PruneOptions, check_target, select};
+use super::selection::Selection;
+use crate::error::{Error, Result};
+use crate::model::Network;
+
+/// Fine-tuning under masks, as the schedules need it.
+pub trait FineTune {
+    /// One optimiser step on the next batch; weights not kept by `keep`
+    /// must stay exactly 0.0.
+    fn step(&mut self, net: &mut Network, keep: &Selection) -> Result<()>;
+    /// The validation metric of `net` (higher is better: accuracy, or minus
+    /// a loss).
+    fn validate(&mut self, net: &Network) -> Result<f64>;
+    /// Optimiser steps per epoch (early stopping checks once per epoch).
+    fn steps_per_epoch(&self) -> usize;
+}
+
+/// When and how far to prune.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// Prune once at the start, then fine-tune.
+    OneShot,
+    /// MOFHEI: constant target, mask recomputed every `every` steps.
+    Constant {
+        /// Steps between mask updates (MOFHEI: 5).
+        every: usize,
+    },
+    /// Gradual pruning from `initial` to the target over `ramp` steps.
+    Polynomial {
+        /// Steps between mask updates.
+        every: usize,
+        /// Steps over which the sparsity rises.
+        ramp: usize,
+        /// Sparsity at step 0.
+        initial: f64,
+        /// Exponent of the ramp (3 in Zhu & Gupta).
+        power: f64,
+    },
+}
+
+impl Schedule {
+    /// The sparsity target at step `t` for a final `target`.
+    pub fn target_at(&self, t: usize, target: f64) -> f64 {
+        match *self {
+            Schedule::OneShot | Schedule::Constant { .. } => target,
+            Schedule::Polynomial {
+                ramp,
+                initial,
+                power,
+                ..
+            } => {
+                if ramp == 0 || t >= ramp {
+                    target
+                } else {
+                    let frac = 1.0 - t as f64 / ramp as f64;
+                    target + (initial - target) * frac.powf(power)
+                }
+            }
+        }
+    }
+
+    /// Whether the mask is recomputed at step `t`.
+    pub fn updates_at(&self, t: usize) -> bool {
+        match *self {
+            Schedule::OneShot => t == 0,
+            Schedule::Constant { every } | Schedule::Polynomial { every, .. } => {
+                t % every.max(1) == 0
+            }
+        }
+    }
+
+    /// The first step from which the target is final.
+    pub fn settled_at(&self) -> usize {
+        match *self {
+            Schedule::Polynomial { ramp, .. } => ramp,
+            _ => 0,
+        }
+    }
+}
+
+/// A schedule run's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleConfig {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Final target sparsity (fraction of the pruned layers' weights).
+    pub target: f64,
+    /// Maximum epochs of fine-tuning.
+    pub epochs: usize,
+    /// Early stopping: epochs without improvement (after the target is
+    /// reached) before stopping; `None` runs every epoch.
+    pub patience: Option<usize>,
+}
+
+/// What a schedule run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleReport {
+    /// Optimiser steps taken.
+    pub steps: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Validation metric per epoch.
+    pub metrics: Vec<f64>,
+    /// Best validation metric at the final target (the weights returned).
+    pub best: f64,
+    /// The final mask.
+    pub keep: Selection,
+}
+
+/// Prunes `net` in `blocks` by `opts` following `config`, fine-tuning with
+/// `tune` between mask updates; leaves the best weights (at the final
+/// target) in `net`.
+pub fn run(
+    net: &mut Network,
+    blocks: &LayerBlocks,
+    opts: &PruneOptions,
+    config: &ScheduleConfig,
+    tune: &mut dyn FineTune,
+) -> Result<ScheduleReport> {
+    check_target(config.target)?;
+    let per_epoch = tune.steps_per_epoch();
+    if per_epoch == 0 {
+        return Err(Error::InvalidArgument {
+            name: "steps per epoch",
+            value: 0.0,
+        });
+    }
+    let mut current = f64::NAN;
+    let mut keep = Selection::all(net);
+    let mut best: Option<(f64, Network, Selection)> = None;
+    let mut metrics = Vec::new();
+    let mut since_best = 0usize;
+    let mut t = 0usize;
+    let mut epochs = 0usize;
+    for _ in 0..config.epochs {
+        for _ in 0..per_epoch {
+            if config.schedule.updates_at(t) {
+                let s = config.schedule.target_at(t, config.target);
+                current = s;
+                keep = select(net, blocks, opts, s)?;
+                keep.apply_assign(net)?;
+            }
+            tune.step(net, &keep)?;
+            t += 1;
+        }
+        epochs += 1;
+        let m = tune.validate(net)?;
+        metrics.push(m);
+        if current >= config.target {
+            let improved = best.as_ref().is_none_or(|(b, _, _)| m > *b);
+            if improved {
+                best = Some((m, net.clone(), keep.clone()));
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+            if config.patience.is_some_and(|p| since_best > p) {
+                break;
+            }
+        }
+    }
+    // Make sure the final mask holds the final target even if the ramp did
+    // not finish.
+    if best.is_none() {
+        keep = select(net, blocks, opts, config.target)?;
+        keep.apply_assign(net)?;
+        let m = tune.validate(net)?;
+        best = Some((m, net.clone(), keep.clone()));
+    }
+    let (best_metric, best_net, best_keep) = best.ok_or(Error::InvalidArgument {
+        name: "epochs",
+        value: 0.0,
+    })?;
+    *net = best_net;
+    Ok(ScheduleReport {
+        steps: t,
+        epochs,
+        metrics,
+        best: best_metric,
+        keep: best_keep,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polynomial_ramp() {
+        let s = Schedule::Polynomial {
+            every: 5,
+            ramp: 100,
+            initial: 0.0,
+            power: 3.0,
+        };
+        assert_eq!(s.target_at(0, 0.9), 0.0);
+        assert!((s.target_at(50, 0.9) - 0.9 * (1.0 - 0.125)).abs() < 1e-12);
+        assert_eq!(s.target_at(100, 0.9), 0.9);
+        assert_eq!(s.target_at(1000, 0.9), 0.9);
+        let mut last = 0.0;
+        for t in 0..120 {
+            let v = s.target_at(t, 0.9);
+            assert!(v >= last);
+            last = v;
+        }
+        assert!(s.updates_at(10) && !s.updates_at(11));
+        assert!(Schedule::OneShot.updates_at(0) && !Schedule::OneShot.updates_at(5));
+    }
+}
