@@ -11,8 +11,9 @@
 //! [`Permutation::unpermute_output`] after decrypting, in plaintext.
 //!
 //! Each space is reordered by balanced k-means on its neurons' non-zero
-//! patterns: a neuron's feature vector says which tile columns of its row
-//! in `W_l` and which tile rows of its column in `W_{l+1}` hold a non-zero.
+//! patterns: a neuron's feature vector is its row of `W_l` and its column of
+//! `W_{l+1}` as 0/1 flags (weight level: tile-level patterns carry no signal
+//! while the neighbouring spaces are still scattered).
 //! Clusters hold exactly `g` neurons, `g` the least common multiple of the
 //! tile dimensions along that space, so a cluster is one tile band in both
 //! layers. Spaces are visited in turn (a space's rows, then the next
@@ -320,7 +321,7 @@ pub fn permute(
             let before = cost(&identity);
             let order = balanced_kmeans(&feats, g, opts.kmeans_rounds, &cost);
             let after = cost(&order);
-            if after < before {
+            if after <= before && order != identity {
                 improved = true;
                 let mut step = Permutation::identity(&sizes);
                 step.spaces[s] = order.clone();
@@ -335,9 +336,9 @@ pub fn permute(
     Ok((cur, perm))
 }
 
-/// Binary non-zero patterns of the neurons of one space: which tile
-/// columns of the producer's row and which tile rows of the consumer's
-/// column hold a non-zero.
+/// Binary non-zero patterns of the neurons of one space: its row of the
+/// producer and its column of the consumer, weight by weight (tile-level
+/// patterns carry no signal while the other spaces are still scattered).
 fn features(
     net: &Network,
     blocks: &LayerBlocks,
@@ -349,38 +350,27 @@ fn features(
     if let Some(p) = producer
         && let (Some((out, inp)), Layer::Dense(d)) = (matrix_dims(&net.layers[p]), &net.layers[p])
     {
-        let ct = tile_dims(blocks, p).1;
-        let groups = inp.div_ceil(ct);
+        let _ = blocks;
         for (r, f) in feats.iter_mut().enumerate().take(out) {
-            let mut v = vec![0.0f32; groups];
-            for c in 0..inp {
-                if d.weight.data()[r * inp + c] != 0.0 {
-                    v[c / ct] = 1.0;
-                }
-            }
-            f.extend(v);
+            f.extend(
+                d.weight.data()[r * inp..(r + 1) * inp]
+                    .iter()
+                    .map(|w| f32::from(u8::from(*w != 0.0))),
+            );
         }
     }
     if let Some(c) = consumer
         && let (Some((out, inp)), Layer::Dense(d)) = (matrix_dims(&net.layers[c]), &net.layers[c])
     {
-        let rt = tile_dims(blocks, c).0;
-        let groups = out.div_ceil(rt);
         for (i, f) in feats.iter_mut().enumerate().take(inp) {
-            let mut v = vec![0.0f32; groups];
-            for r in 0..out {
-                if d.weight.data()[r * inp + i] != 0.0 {
-                    v[r / rt] = 1.0;
-                }
-            }
-            f.extend(v);
+            f.extend((0..out).map(|r| f32::from(u8::from(d.weight.data()[r * inp + i] != 0.0))));
         }
     }
     feats
 }
 
 /// Balanced k-means: clusters of exactly `g` points (the last one takes the
-/// remainder), starting from consecutive groups of the current order;
+/// remainder), starting from consecutive groups of the pattern-sorted order;
 /// returns the order (cluster by cluster) with the lowest `cost` seen over
 /// the rounds, the starting order included.
 fn balanced_kmeans(
@@ -393,9 +383,30 @@ fn balanced_kmeans(
     let k = n.div_ceil(g);
     let dim = feats.first().map(Vec::len).unwrap_or(0);
     let capacity: Vec<usize> = (0..k).map(|c| g.min(n - c * g)).collect();
-    let mut assign: Vec<usize> = (0..n).map(|i| i / g).collect();
     let mut best_order: Vec<usize> = (0..n).collect();
     let mut best_cost = cost(&best_order);
+    // Start from the neurons sorted by pattern (identical patterns side by
+    // side): k-means from consecutive groups of a scattered order sits at a
+    // symmetric fixed point.
+    let mut sorted: Vec<usize> = (0..n).collect();
+    sorted.sort_by(|&a, &b| {
+        feats[b]
+            .iter()
+            .zip(&feats[a])
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    let mut assign = vec![0usize; n];
+    for (pos, &i) in sorted.iter().enumerate() {
+        assign[i] = pos / g;
+    }
+    let c = cost(&sorted);
+    if c <= best_cost {
+        best_cost = c;
+        best_order = sorted;
+    }
     for _ in 0..rounds.max(1) {
         // Centroids of the current clusters.
         let mut cent = vec![vec![0.0f64; dim]; k];
@@ -438,7 +449,7 @@ fn balanced_kmeans(
         assign = next;
         let order = order_of(&assign, k);
         let c = cost(&order);
-        if c < best_cost {
+        if c <= best_cost {
             best_cost = c;
             best_order = order;
         }
