@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod format;
+pub(crate) mod forward;
+pub mod init;
+pub(crate) mod kernels;
+pub mod zoo;
+
+pub use format::{FORMAT_VERSION, MAGIC, MAX_MODEL_BYTES};
+pub use init::Init;
+
 /// A dense row-major `f32` tensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tensor {
@@ -23,8 +32,7 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor from its shape and row-major data; errors if the sizes disagree.
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        if n != data.len() {
+        if checked_product(&shape) != Some(data.len()) {
             return Err(Error::ShapeMismatch {
                 layer: 0,
                 expected: shape,
@@ -286,7 +294,14 @@ impl Layer {
                 }
                 Ok(input.to_vec())
             }
-            Layer::Flatten => Ok(vec![input.iter().product()]),
+            Layer::Flatten => match checked_product(input) {
+                Some(n) => Ok(vec![n]),
+                None => Err(Error::InvalidLayer {
+                    layer: index,
+                    what: "flattened size overflows",
+                    value: i64::MAX,
+                }),
+            },
             Layer::Dropout { rate } => {
                 if !(0.0..1.0).contains(rate) {
                     return Err(Error::InvalidLayer {
@@ -321,6 +336,11 @@ impl Layer {
     }
 }
 
+/// The product of `dims`, or `None` on overflow.
+pub(crate) fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
 /// Output size of a sliding window along two dimensions.
 fn window_output(
     layer: usize,
@@ -343,7 +363,14 @@ fn window_output(
             value: 0,
         });
     }
-    let (h, w) = (input.0 + 2 * padding.0, input.1 + 2 * padding.1);
+    let padded = |i: usize, p: usize| p.checked_mul(2).and_then(|p2| i.checked_add(p2));
+    let (Some(h), Some(w)) = (padded(input.0, padding.0), padded(input.1, padding.1)) else {
+        return Err(Error::InvalidLayer {
+            layer,
+            what: "padding",
+            value: i64::MAX,
+        });
+    };
     if kernel.0 > h || kernel.1 > w {
         return Err(Error::InvalidLayer {
             layer,

@@ -1,0 +1,300 @@
+//! The IDX format of MNIST and Fashion-MNIST (`train-images-idx3-ubyte`,
+//! `train-labels-idx1-ubyte`, ...), raw or gzip-compressed (detected by the
+//! gzip magic bytes). Point [`load`] at your own copies of the files.
+//!
+//! Layout: two zero bytes, an element-type byte (`0x08` = unsigned byte,
+//! the only type MNIST uses and the only one read here), the number of
+//! dimensions, each dimension as a big-endian `u32`, then the elements
+//! row-major. Malformed files give [`Error::Dataset`], never a panic.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::{Dataset, dataset_err};
+use crate::error::{DecodeError, Error, Result};
+use crate::model::Tensor;
+
+/// Largest (decompressed) IDX file read (2 GiB).
+pub const MAX_IDX_BYTES: u64 = 2 << 30;
+
+const WHAT: &str = "idx";
+
+/// An IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The dimensions, outermost first.
+    pub dims: Vec<usize>,
+    /// The elements, row-major.
+    pub data: Vec<u8>,
+}
+
+fn err(reason: DecodeError) -> Error {
+    dataset_err(WHAT, reason)
+}
+
+/// Decompresses `bytes` if they are gzip, with the size limit.
+fn maybe_gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(err(DecodeError::TooLarge {
+            len: bytes.len() as u64,
+            limit: MAX_IDX_BYTES,
+        }));
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|_| {
+                err(DecodeError::Malformed {
+                    offset: out.len() as u64,
+                })
+            })?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(err(DecodeError::TooLarge {
+                len: out.len() as u64,
+                limit: MAX_IDX_BYTES,
+            }));
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(bytes))
+    }
+}
+
+/// Parses an IDX file's bytes (raw or gzip).
+pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+    let bytes = maybe_gunzip(bytes)?;
+    if bytes.len() < 4 {
+        return Err(err(DecodeError::Malformed {
+            offset: bytes.len() as u64,
+        }));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(err(DecodeError::BadMagic));
+    }
+    if bytes[2] != 0x08 {
+        return Err(err(DecodeError::NotConforming {
+            what: "element type (only unsigned bytes, 0x08, are read)",
+        }));
+    }
+    let nd = usize::from(bytes[3]);
+    let header = 4 + 4 * nd;
+    if nd == 0 || bytes.len() < header {
+        return Err(err(DecodeError::Malformed { offset: 4 }));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let Some(count) = crate::model::checked_product(&dims) else {
+        return Err(err(DecodeError::NotConforming {
+            what: "dimensions overflow",
+        }));
+    };
+    let have = bytes.len() - header;
+    if have < count {
+        return Err(err(DecodeError::Malformed {
+            offset: bytes.len() as u64,
+        }));
+    }
+    if have > count {
+        return Err(err(DecodeError::TrailingBytes {
+            count: (have - count) as u64,
+        }));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Reads an IDX file (raw or gzip).
+pub fn read(path: impl AsRef<Path>) -> Result<IdxArray> {
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_IDX_BYTES {
+        return Err(err(DecodeError::TooLarge {
+            len,
+            limit: MAX_IDX_BYTES,
+        }));
+    }
+    parse(&std::fs::read(path).map_err(io)?)
+}
+
+/// Images `[N, H, W]` as a tensor `[N, 1, H, W]` with values in `[0, 1]`.
+pub fn images(a: &IdxArray) -> Result<Tensor> {
+    if a.dims.len() != 3 {
+        return Err(err(DecodeError::NotConforming {
+            what: "images need 3 dimensions [N, H, W]",
+        }));
+    }
+    let data = a.data.iter().map(|&b| f32::from(b) / 255.0).collect();
+    Tensor::new(vec![a.dims[0], 1, a.dims[1], a.dims[2]], data)
+}
+
+/// Labels `[N]`.
+pub fn labels(a: &IdxArray) -> Result<Vec<usize>> {
+    if a.dims.len() != 1 {
+        return Err(err(DecodeError::NotConforming {
+            what: "labels need 1 dimension [N]",
+        }));
+    }
+    Ok(a.data.iter().map(|&b| usize::from(b)).collect())
+}
+
+/// A classification set from the bytes of an images file and a labels file
+/// (classes = largest label + 1, at least 10).
+pub fn dataset_from_bytes(images_bytes: &[u8], labels_bytes: &[u8]) -> Result<Dataset> {
+    let x = images(&parse(images_bytes)?)?;
+    let y = labels(&parse(labels_bytes)?)?;
+    if x.shape()[0] != y.len() {
+        return Err(err(DecodeError::NotConforming {
+            what: "images and labels differ in count",
+        }));
+    }
+    let classes = y.iter().max().map_or(0, |m| m + 1).max(10);
+    Dataset::classification(x, y, classes)
+}
+
+/// A classification set from an images file and a labels file, e.g.
+/// `load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")`.
+/// MNIST images are 28x28; `.pad(2)` makes them LeNet's 32x32.
+pub fn load(images_path: impl AsRef<Path>, labels_path: impl AsRef<Path>) -> Result<Dataset> {
+    let read_all = |p: &Path| {
+        std::fs::read(p).map_err(|source| Error::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    for p in [images_path.as_ref(), labels_path.as_ref()] {
+        let len = std::fs::metadata(p)
+            .map_err(|source| Error::Io {
+                path: p.to_path_buf(),
+                source,
+            })?
+            .len();
+        if len > MAX_IDX_BYTES {
+            return Err(err(DecodeError::TooLarge {
+                len,
+                limit: MAX_IDX_BYTES,
+            }));
+        }
+    }
+    dataset_from_bytes(
+        &read_all(images_path.as_ref())?,
+        &read_all(labels_path.as_ref())?,
+    )
+}
+
+/// Encodes unsigned bytes as an IDX file (for tests and small exports).
+pub fn encode(dims: &[usize], data: &[u8]) -> Result<Vec<u8>> {
+    if dims.is_empty()
+        || dims.len() > 255
+        || dims.iter().any(|&d| d > u32::MAX as usize)
+        || crate::model::checked_product(dims) != Some(data.len())
+    {
+        return Err(Error::InvalidArgument {
+            name: "dims",
+            value: dims.len() as f64,
+        });
+    }
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_raw_and_gzip_files() {
+        let pixels: Vec<u8> = (0..3 * 4 * 5).map(|i| (i * 4) as u8).collect();
+        let img = encode(&[3, 4, 5], &pixels).unwrap();
+        let lab = encode(&[3], &[7, 0, 9]).unwrap();
+        let d = dataset_from_bytes(&img, &lab).unwrap();
+        assert_eq!(d.inputs().shape(), &[3, 1, 4, 5]);
+        assert_eq!(d.inputs().data()[1], 4.0 / 255.0);
+        assert_eq!(d.labels().unwrap(), &[7, 0, 9]);
+        assert_eq!(d.classes(), Some(10));
+        let dz = dataset_from_bytes(&gz(&img), &gz(&lab)).unwrap();
+        assert_eq!(d, dz);
+        // files
+        let dir = std::env::temp_dir().join(format!("mofhei-idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("img.gz"), gz(&img)).unwrap();
+        std::fs::write(dir.join("lab"), &lab).unwrap();
+        assert_eq!(load(dir.join("img.gz"), dir.join("lab")).unwrap(), d);
+        assert!(matches!(
+            load(dir.join("nope"), dir.join("lab")),
+            Err(Error::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_files_are_errors() {
+        let img = encode(&[2, 3, 3], &[1; 18]).unwrap();
+        let lab = encode(&[2], &[1, 2]).unwrap();
+        let reason = |r: Result<IdxArray>| match r {
+            Err(Error::Dataset { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(parse(&[1, 0, 8, 1])), DecodeError::BadMagic);
+        assert!(matches!(
+            reason(parse(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0])),
+            DecodeError::NotConforming { .. }
+        ));
+        assert!(matches!(
+            reason(parse(&img[..img.len() - 1])),
+            DecodeError::Malformed { .. }
+        ));
+        let mut long = img.clone();
+        long.push(0);
+        assert_eq!(
+            reason(parse(&long)),
+            DecodeError::TrailingBytes { count: 1 }
+        );
+        assert!(matches!(
+            reason(parse(&[
+                0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+            ])),
+            DecodeError::Malformed { .. } | DecodeError::NotConforming { .. }
+        ));
+        assert!(matches!(
+            reason(parse(&[0, 0, 8])),
+            DecodeError::Malformed { .. }
+        ));
+        // a truncated gzip stream
+        let z = gz(&img);
+        assert!(parse(&z[..z.len() / 2]).is_err());
+        // mismatched counts and swapped files
+        assert!(dataset_from_bytes(&img, &encode(&[3], &[1, 2, 3]).unwrap()).is_err());
+        assert!(dataset_from_bytes(&lab, &img).is_err());
+        // every truncation and byte flip is an error or a value, never a panic
+        for cut in 0..img.len() {
+            assert!(parse(&img[..cut]).is_err());
+        }
+        for i in 0..img.len() {
+            let mut v = img.clone();
+            v[i] ^= 0xa5;
+            let _ = parse(&v);
+        }
+    }
+}

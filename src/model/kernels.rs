@@ -1,0 +1,542 @@
+//! Hand-written compute kernels shared by the plaintext forward pass and the
+//! training engine: a safe strided `sgemm` (nalgebra views over
+//! `matrixmultiply`), im2col / col2im, pooling. All buffers are row-major.
+//!
+//! Callers check shapes before calling; the kernels index slices and would
+//! only panic on an internal bug, never on user input.
+
+use nalgebra::{DMatrixView, DMatrixViewMut};
+
+/// A matrix operand: row-major data of a `[rows, cols]` matrix, optionally
+/// used transposed (the transposition is a change of strides, not a copy).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    /// Row-major storage of the stored (untransposed) matrix.
+    pub data: &'a [f32],
+    /// Rows of the stored matrix.
+    pub rows: usize,
+    /// Columns of the stored matrix.
+    pub cols: usize,
+    /// Use the transpose.
+    pub t: bool,
+}
+
+impl<'a> Mat<'a> {
+    /// A stored `[rows, cols]` matrix, used as is.
+    pub fn n(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            t: false,
+        }
+    }
+
+    /// A stored `[rows, cols]` matrix, used transposed (`[cols, rows]`).
+    pub fn t(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            t: true,
+        }
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        if self.t {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+
+    /// (row stride, column stride) of the used (possibly transposed) matrix.
+    fn strides(&self) -> (usize, usize) {
+        if self.t {
+            (1, self.cols)
+        } else {
+            (self.cols, 1)
+        }
+    }
+
+    fn view(&self) -> DMatrixView<'a, f32, nalgebra::Dyn, nalgebra::Dyn> {
+        let (r, c) = self.shape();
+        // row-major [rows, cols]: element (i, j) at i * cols + j.
+        let (rs, cs) = self.strides();
+        DMatrixView::from_slice_with_strides(&self.data[..self.rows * self.cols], r, c, rs, cs)
+    }
+}
+
+/// Below this size in any dimension, products use plain loops.
+const SMALL: usize = 5;
+
+/// `c = a * b + beta * c` where `c` is row-major `[m, n]`.
+///
+/// Dispatches to `matrixmultiply::sgemm` (through nalgebra) with strides, so
+/// transposed operands are never copied.
+pub(crate) fn gemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
+    let (m, k) = a.shape();
+    let (k2, n) = b.shape();
+    debug_assert_eq!(k, k2);
+    let c = &mut c[..m * n];
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if beta == 0.0 {
+            c.fill(0.0);
+        } else {
+            c.iter_mut().for_each(|v| *v *= beta);
+        }
+        return;
+    }
+    if m <= SMALL || n <= SMALL || k <= SMALL {
+        // nalgebra only dispatches to matrixmultiply above 5 in every
+        // dimension; its own fallback mishandles strided views, so small
+        // products are done here.
+        let (ars, acs) = a.strides();
+        let (brs, bcs) = b.strides();
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f32;
+                for l in 0..k {
+                    acc += a.data[i * ars + l * acs] * b.data[l * brs + j * bcs];
+                }
+                let cij = &mut c[i * n + j];
+                *cij = if beta == 0.0 { acc } else { acc + beta * *cij };
+            }
+        }
+        return;
+    }
+    let mut cv = DMatrixViewMut::from_slice_with_strides_mut(c, m, n, n, 1);
+    cv.gemm(1.0, &a.view(), &b.view(), beta);
+}
+
+/// Geometry of a sliding-window operation over one `[C, H, W]` sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Window {
+    /// Geometry for a validated layer (`input` = `[C, H, W]`).
+    pub fn new(
+        input: &[usize],
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Window {
+        let (c, h, w) = (input[0], input[1], input[2]);
+        let oh = (h + 2 * padding.0 - kernel.0) / stride.0 + 1;
+        let ow = (w + 2 * padding.1 - kernel.1) / stride.1 + 1;
+        Window {
+            c,
+            h,
+            w,
+            kh: kernel.0,
+            kw: kernel.1,
+            sh: stride.0,
+            sw: stride.1,
+            ph: padding.0,
+            pw: padding.1,
+            oh,
+            ow,
+        }
+    }
+
+    /// Output pixels per channel.
+    pub fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Rows of the im2col matrix (`C * kh * kw`).
+    pub fn ckk(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Input elements per sample.
+    pub fn in_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// The input row for output row `o` and kernel row `k`, if inside.
+    #[inline]
+    fn in_row(&self, o: usize, k: usize) -> Option<usize> {
+        (o * self.sh + k)
+            .checked_sub(self.ph)
+            .filter(|&i| i < self.h)
+    }
+
+    /// The input column for output column `o` and kernel column `k`, if inside.
+    #[inline]
+    fn in_col(&self, o: usize, k: usize) -> Option<usize> {
+        (o * self.sw + k)
+            .checked_sub(self.pw)
+            .filter(|&i| i < self.w)
+    }
+}
+
+/// Writes the im2col matrix of one sample `x` (`[C, H, W]`) into columns
+/// `off .. off + P` of `cols` (`[C*kh*kw, ld]`, row-major).
+pub(crate) fn im2col(g: &Window, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
+    let p = g.p();
+    for c in 0..g.c {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst = &mut cols[row * ld + off..row * ld + off + p];
+                // Output columns whose input column is inside the image.
+                let lo = (g.pw.saturating_sub(kj)).div_ceil(g.sw);
+                let hi = if g.w + g.pw > kj {
+                    ((g.w + g.pw - kj - 1) / g.sw + 1).min(g.ow)
+                } else {
+                    0
+                };
+                for oh in 0..g.oh {
+                    let d = &mut dst[oh * g.ow..(oh + 1) * g.ow];
+                    match g.in_row(oh, ki) {
+                        None => d.fill(0.0),
+                        Some(ih) => {
+                            let src = &plane[ih * g.w..(ih + 1) * g.w];
+                            if lo >= hi {
+                                d.fill(0.0);
+                                continue;
+                            }
+                            d[..lo].fill(0.0);
+                            d[hi..].fill(0.0);
+                            let start = lo * g.sw + kj - g.pw;
+                            if g.sw == 1 {
+                                d[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                            } else {
+                                for (j, v) in d[lo..hi].iter_mut().enumerate() {
+                                    *v = src[start + j * g.sw];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient in columns `off .. off + P` of `dcols`
+/// back onto one sample's input gradient `dx` (`[C, H, W]`).
+pub(crate) fn col2im(g: &Window, dcols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
+    let p = g.p();
+    for c in 0..g.c {
+        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &dcols[row * ld + off..row * ld + off + p];
+                for oh in 0..g.oh {
+                    let Some(ih) = g.in_row(oh, ki) else {
+                        continue;
+                    };
+                    let s = &src[oh * g.ow..(oh + 1) * g.ow];
+                    let d = &mut plane[ih * g.w..(ih + 1) * g.w];
+                    for (ow, v) in s.iter().enumerate() {
+                        if let Some(iw) = g.in_col(ow, kj) {
+                            d[iw] += *v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Batched convolution: `x` is `[N, C, H, W]`, `weight` `[O, C*kh*kw]`.
+/// Fills `cols` (`[C*kh*kw, N*P]`, kept for the backward pass) and returns
+/// `y` as `[N, O, P]`.
+pub(crate) fn conv_forward(
+    g: &Window,
+    n: usize,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    cols: &mut Vec<f32>,
+) -> Vec<f32> {
+    let (ckk, p, o) = (g.ckk(), g.p(), bias.len());
+    let ld = n * p;
+    cols.clear();
+    cols.resize(ckk * ld, 0.0);
+    let in_len = g.in_len();
+    for s in 0..n {
+        im2col(g, &x[s * in_len..(s + 1) * in_len], cols, ld, s * p);
+    }
+    let mut yt = vec![0.0f32; o * ld];
+    gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, &mut yt);
+    let mut y = vec![0.0f32; n * o * p];
+    for s in 0..n {
+        for (oc, b) in bias.iter().enumerate() {
+            let src = &yt[oc * ld + s * p..oc * ld + (s + 1) * p];
+            let dst = &mut y[(s * o + oc) * p..(s * o + oc + 1) * p];
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d = *v + *b;
+            }
+        }
+    }
+    y
+}
+
+/// Dense layer: `x` `[N, in]`, `weight` `[out, in]`; returns `[N, out]`.
+pub(crate) fn dense_forward(n: usize, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let out = bias.len();
+    let inp = weight.len().checked_div(out).unwrap_or(0);
+    let mut y = vec![0.0f32; n * out];
+    gemm(Mat::n(x, n, inp), Mat::t(weight, out, inp), 0.0, &mut y);
+    for row in y.chunks_exact_mut(out.max(1)) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += *b;
+        }
+    }
+    y
+}
+
+/// Max pooling over `[N, C, H, W]` (padding never wins). When `argmax` is
+/// given it receives, per output, the flat index of the winner inside its
+/// sample (`c*H*W + ih*W + iw`), or `u32::MAX` for an all-padding window.
+pub(crate) fn maxpool_forward(
+    g: &Window,
+    n: usize,
+    x: &[f32],
+    mut argmax: Option<&mut Vec<u32>>,
+) -> Vec<f32> {
+    let (p, in_len) = (g.p(), g.in_len());
+    let mut y = vec![0.0f32; n * g.c * p];
+    if let Some(a) = argmax.as_deref_mut() {
+        a.clear();
+        a.resize(n * g.c * p, u32::MAX);
+    }
+    for s in 0..n {
+        let xs = &x[s * in_len..(s + 1) * in_len];
+        for c in 0..g.c {
+            let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    let mut best = f32::NEG_INFINITY;
+                    let mut at = u32::MAX;
+                    for ki in 0..g.kh {
+                        let Some(ih) = g.in_row(oh, ki) else { continue };
+                        for kj in 0..g.kw {
+                            let Some(iw) = g.in_col(ow, kj) else { continue };
+                            let v = plane[ih * g.w + iw];
+                            if v > best || at == u32::MAX {
+                                best = v;
+                                at = (c * g.h * g.w + ih * g.w + iw) as u32;
+                            }
+                        }
+                    }
+                    let oi = (s * g.c + c) * p + oh * g.ow + ow;
+                    y[oi] = if at == u32::MAX { 0.0 } else { best };
+                    if let Some(a) = argmax.as_deref_mut() {
+                        a[oi] = at;
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Average pooling over `[N, C, H, W]`, dividing by the full window
+/// (padding counted as zeros).
+pub(crate) fn avgpool_forward(g: &Window, n: usize, x: &[f32]) -> Vec<f32> {
+    let (p, in_len) = (g.p(), g.in_len());
+    let inv = 1.0 / (g.kh * g.kw) as f32;
+    let mut y = vec![0.0f32; n * g.c * p];
+    for s in 0..n {
+        let xs = &x[s * in_len..(s + 1) * in_len];
+        for c in 0..g.c {
+            let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    let mut acc = 0.0f32;
+                    for ki in 0..g.kh {
+                        let Some(ih) = g.in_row(oh, ki) else { continue };
+                        for kj in 0..g.kw {
+                            if let Some(iw) = g.in_col(ow, kj) {
+                                acc += plane[ih * g.w + iw];
+                            }
+                        }
+                    }
+                    y[(s * g.c + c) * p + oh * g.ow + ow] = acc * inv;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Gradient of average pooling: spreads `dy` back over the windows.
+pub(crate) fn avgpool_backward(g: &Window, n: usize, dy: &[f32]) -> Vec<f32> {
+    let (p, in_len) = (g.p(), g.in_len());
+    let inv = 1.0 / (g.kh * g.kw) as f32;
+    let mut dx = vec![0.0f32; n * in_len];
+    for s in 0..n {
+        let dxs = &mut dx[s * in_len..(s + 1) * in_len];
+        for c in 0..g.c {
+            let plane = &mut dxs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for oh in 0..g.oh {
+                for ow in 0..g.ow {
+                    let v = dy[(s * g.c + c) * p + oh * g.ow + ow] * inv;
+                    for ki in 0..g.kh {
+                        let Some(ih) = g.in_row(oh, ki) else { continue };
+                        for kj in 0..g.kw {
+                            if let Some(iw) = g.in_col(ow, kj) {
+                                plane[ih * g.w + iw] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// Evaluates `sum_i a_i x^i` (Horner).
+#[inline]
+pub(crate) fn poly_eval(a: &[f32], x: f32) -> f32 {
+    a.iter().rev().fold(0.0f32, |acc, c| acc * x + *c)
+}
+
+/// Derivative of `sum_i a_i x^i` at `x`.
+#[inline]
+pub(crate) fn poly_deriv(a: &[f32], x: f32) -> f32 {
+    let mut acc = 0.0f32;
+    for (i, c) in a.iter().enumerate().skip(1).rev() {
+        acc = acc * x + *c * i as f32;
+    }
+    acc
+}
+
+/// Logistic sigmoid.
+#[inline]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_mm(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for l in 0..k {
+                    c[i * n + j] += a[i * k + l] * b[l * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    fn transpose(a: &[f32], r: usize, c: usize) -> Vec<f32> {
+        let mut t = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                t[j * r + i] = a[i * c + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn gemm_with_transposes_matches_naive() {
+        for &(m, k, n) in &[(3, 4, 5), (9, 17, 11), (1, 7, 20), (16, 30, 8)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let want = naive_mm(&a, &b, m, k, n);
+            let at = transpose(&a, m, k);
+            let bt = transpose(&b, k, n);
+            for (aa, bb) in [
+                (Mat::n(&a, m, k), Mat::n(&b, k, n)),
+                (Mat::t(&at, k, m), Mat::n(&b, k, n)),
+                (Mat::n(&a, m, k), Mat::t(&bt, n, k)),
+                (Mat::t(&at, k, m), Mat::t(&bt, n, k)),
+            ] {
+                let mut c = vec![f32::NAN; m * n];
+                gemm(aa, bb, 0.0, &mut c);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+                }
+                gemm(aa, bb, 1.0, &mut c);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - 2.0 * y).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn im2col_matches_direct_indexing() {
+        for &(c, h, w, k, s, p) in &[
+            (2, 5, 6, 3, 1, 0),
+            (1, 7, 7, 3, 2, 1),
+            (3, 6, 5, 2, 3, 2),
+            (1, 4, 4, 4, 1, 3),
+        ] {
+            let g = Window::new(&[c, h, w], (k, k), (s, s), (p, p));
+            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut cols = vec![f32::NAN; g.ckk() * g.p()];
+            im2col(&g, &x, &mut cols, g.p(), 0);
+            for ci in 0..c {
+                for ki in 0..k {
+                    for kj in 0..k {
+                        let row = (ci * k + ki) * k + kj;
+                        for oh in 0..g.oh {
+                            for ow in 0..g.ow {
+                                let ih = (oh * s + ki) as isize - p as isize;
+                                let iw = (ow * s + kj) as isize - p as isize;
+                                let want =
+                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
+                                        0.0
+                                    } else {
+                                        x[ci * h * w + ih as usize * w + iw as usize]
+                                    };
+                                assert_eq!(cols[row * g.p() + oh * g.ow + ow], want);
+                            }
+                        }
+                    }
+                }
+            }
+            // col2im is the adjoint of im2col: <im2col(x), d> == <x, col2im(d)>.
+            let d: Vec<f32> = (0..cols.len()).map(|i| ((i * 7) % 5) as f32).collect();
+            let lhs: f32 = cols.iter().zip(&d).map(|(a, b)| a * b).sum();
+            let mut dx = vec![0.0; x.len()];
+            col2im(&g, &d, g.p(), 0, &mut dx);
+            let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn poly_helpers() {
+        let a = [1.0, -2.0, 0.5, 3.0];
+        let x = 1.5f32;
+        assert!((poly_eval(&a, x) - (1.0 - 3.0 + 0.5 * 2.25 + 3.0 * 3.375)).abs() < 1e-5);
+        assert!((poly_deriv(&a, x) - (-2.0 + 1.5 + 9.0 * 2.25)).abs() < 1e-5);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+        assert!(sigmoid(-100.0) >= 0.0 && sigmoid(100.0) <= 1.0);
+    }
+}
