@@ -1,10 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod compile;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod he;
 pub mod model;
+pub mod packing;
 pub mod prune;
 pub mod train;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,220 @@
+use super::*;
+use crate::model::{Activation, Layer, Poly, Pool2d};
+use crate::packing::{Batch, Diagonal, Tile};
+use crate::testutil::*;
+
+#[test]
+fn mofhei_lenet_dense_batch_beats_the_paper() {
+    let net = lenet(&mut rng(1));
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let c = plan.counts();
+    let mults = c.get(OpKind::CtPtMul) + c.get(OpKind::CtScalarMul);
+    let adds = c.get(OpKind::CtCtAdd);
+    // MOFHEI: 437,368 ct x pt mults, 421,154 ct + ct adds, 6,508 ct x ct
+    // mults, depth 19 at N = 2^15.
+    assert!(mults <= 437_368, "{mults}");
+    assert!(adds <= 421_154, "{adds}");
+    assert_eq!(mults, 117_600 + 240_000 + 48_000 + 10_080 + 840);
+    assert_eq!(c.get(OpKind::CtCtMul), 4704 + 1600 + 120 + 84);
+    assert!(c.get(OpKind::CtCtMul) <= 6_508);
+    assert_eq!(c.get(OpKind::Rotation), 0);
+    assert!(plan.depth() < 19);
+    assert_eq!(plan.depth(), 9);
+    assert_eq!(plan.params().log_n, 14);
+    assert!(plan.params().log_qp() <= 438);
+    assert!(crate::he::security::check_128_bit(14, plan.params().log_qp()).is_ok());
+    // The depth-first schedule keeps far fewer ciphertexts alive than the
+    // 1024 inputs + 4704 conv0 outputs a layer-by-layer order would.
+    assert!(plan.peak_live() < 1024 + 2 * 1176, "{}", plan.peak_live());
+}
+
+#[test]
+fn pruned_lenet_units_1_2_16_9_is_small() {
+    // MOFHEI's 90% row: units conv0/conv1/conv2/dense0 = 1/2/16/9 (culled
+    // units are exact zeros here; the compiler drops them).
+    let mut net = lenet(&mut rng(2));
+    let keep = [(0usize, 1usize), (3, 2), (6, 16), (9, 9)];
+    for &(l, k) in &keep {
+        match &mut net.layers[l] {
+            Layer::Conv2d(c) => {
+                let per: usize = c.weight.shape()[1..].iter().product();
+                c.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            Layer::Dense(d) => {
+                let per = d.weight.shape()[1];
+                d.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            _ => unreachable!(),
+        }
+    }
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let c = plan.counts();
+    let mults = c.get(OpKind::CtScalarMul);
+    // conv0 784*25, conv1 100*2*25*1, conv2 16*25*2, dense 9*16, out 10*9.
+    assert_eq!(mults, 784 * 25 + 100 * 2 * 25 + 16 * 50 + 9 * 16 + 10 * 9);
+    assert!(mults <= 28_880);
+    assert_eq!(c.get(OpKind::CtCtMul), 784 + 200 + 16 + 9);
+}
+
+#[test]
+fn folding_spends_no_level_on_pools_and_coefficients() {
+    let mut r = rng(3);
+    let net = Network::new(
+        vec![1, 4, 4],
+        vec![
+            conv(&mut r, 2, 1, 3, 1, 1),
+            poly(0.5, 0.3, 0.7),
+            pool(2, 2, 0),
+            Layer::Flatten,
+            dense(&mut r, 3, 8),
+        ],
+    )
+    .unwrap();
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    assert_eq!(plan.depth(), 3);
+    // The pool is a plain sum: 3 adds per output, no mult.
+    let by = plan.counts_by_layer();
+    assert_eq!(by[2].get(OpKind::CtCtAdd), 8 * 3);
+    assert_eq!(by[2].get(OpKind::CtScalarMul), 0);
+    // The activation is one squaring per unit, its shift folded into conv's bias.
+    assert_eq!(by[1].get(OpKind::CtCtMul), 32);
+    assert_eq!(by[1].get(OpKind::CtPtAdd), 0);
+}
+
+#[test]
+fn unsupported_layers_are_named() {
+    let mut r = rng(4);
+    for (layer, kind) in [
+        (Layer::Activation(Activation::Relu), "relu"),
+        (
+            Layer::MaxPool2d(Pool2d {
+                kernel: (2, 2),
+                stride: (2, 2),
+                padding: (0, 0),
+            }),
+            "maxpool2d",
+        ),
+        (
+            Layer::Activation(Activation::Poly(Poly {
+                coeffs: vec![vec![0.0, 1.0, 0.5, 0.1]],
+            })),
+            "poly",
+        ),
+    ] {
+        let net = Network::new(
+            vec![1, 4, 4],
+            vec![conv(&mut r, 1, 1, 3, 1, 1), layer, Layer::Flatten],
+        )
+        .unwrap();
+        let err = compile(&net, &Batch, &CompileOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedLayer { layer: 1, kind: k, .. } if k == kind),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn parameters_follow_depth_and_precision() {
+    let p = choose_params(9, 1, &ParamRequest::default()).unwrap();
+    assert_eq!(p.log_n, 14);
+    assert_eq!(p.scale_bits, 32);
+    assert_eq!(p.moduli_bits.len(), 10);
+    let p = choose_params(3, 1, &ParamRequest::default()).unwrap();
+    assert_eq!(p.log_n, 13);
+    // The layout can force a larger ring.
+    let p = choose_params(3, 1 << 14, &ParamRequest::default()).unwrap();
+    assert_eq!(p.log_n, 15);
+    let precise = ParamRequest {
+        precision_bits: 30,
+        ..ParamRequest::default()
+    };
+    assert_eq!(choose_params(9, 1, &precise).unwrap().log_n, 15);
+    assert!(matches!(
+        choose_params(60, 1, &precise),
+        Err(Error::InsecureParameters { .. })
+    ));
+    let silly = ParamRequest {
+        precision_bits: 50,
+        ..ParamRequest::default()
+    };
+    assert!(choose_params(1, 1, &silly).is_err());
+}
+
+#[test]
+fn plan_bytes_round_trip_and_garbage_is_refused() {
+    let net = lenet(&mut rng(5));
+    for plan in [
+        compile(&net, &Batch, &CompileOptions::default()).unwrap(),
+        compile(
+            &Network::new(vec![16], vec![dense(&mut rng(1), 8, 16), square()]).unwrap(),
+            &Diagonal,
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+        compile(
+            &Network::new(vec![16], vec![dense(&mut rng(1), 8, 16), square()]).unwrap(),
+            &Tile::new(4, 4, 1).unwrap(),
+            &CompileOptions::default(),
+        )
+        .unwrap(),
+    ] {
+        let bytes = plan.to_bytes().unwrap();
+        assert_eq!(Plan::from_bytes(&bytes).unwrap(), plan);
+        let err = |b: &[u8]| match Plan::from_bytes(b) {
+            Err(Error::Decode { reason, .. }) => reason,
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert_eq!(err(b"garbage"), DecodeError::BadMagic);
+        let mut v = bytes.clone();
+        v[8] = 9;
+        assert!(matches!(err(&v), DecodeError::Version { found: 9, .. }));
+        assert!(matches!(
+            err(&bytes[..bytes.len() / 2]),
+            DecodeError::Malformed { .. }
+        ));
+        let mut v = bytes.clone();
+        v.push(0);
+        assert!(matches!(err(&v), DecodeError::TrailingBytes { count: 1 }));
+    }
+}
+
+#[test]
+fn corrupted_plans_are_refused_not_run() {
+    let net = Network::new(vec![4], vec![dense(&mut rng(1), 3, 4), square()]).unwrap();
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let mut bad = plan.clone();
+    if let Some(Step {
+        instr: Instr::DotScalar { inputs, .. },
+        ..
+    }) = bad.steps.first_mut()
+    {
+        inputs[0] = 999;
+    }
+    assert!(matches!(bad.validate(), Err(Error::Decode { .. })));
+    let mut bad = plan.clone();
+    bad.depth = 0;
+    assert!(bad.validate().is_err());
+    let mut bad = plan.clone();
+    bad.waves.pop();
+    assert!(bad.validate().is_err());
+    let bytes = bad.to_bytes().unwrap();
+    assert!(Plan::from_bytes(&bytes).is_err());
+}
+
+#[test]
+fn cost_model_scales_with_ring_and_level() {
+    let m = CostModel::default();
+    assert!(m.seconds(OpKind::Rotation, 9, 14) > m.seconds(OpKind::Rotation, 1, 14));
+    assert!(
+        (m.seconds(OpKind::CtCtAdd, 3, 15) - 2.0 * m.seconds(OpKind::CtCtAdd, 3, 14)).abs() < 1e-12
+    );
+    let net = lenet(&mut rng(6));
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let t = plan.estimated_seconds(&m);
+    assert!(t > 1.0 && t < 1000.0, "{t}");
+}

@@ -1,0 +1,615 @@
+//! The evaluator: runs a [`Plan`] on any [`HeScheme`].
+//!
+//! - [`Client`] (holds the secret key): key generation from the plan's
+//!   [`KeyRequirements`](crate::he::KeyRequirements), encoding + encryption
+//!   of a batch of samples in the plan's input layout, decryption + decoding
+//!   of the outputs (applying the plan's pending output scale and offset).
+//! - [`Server`] (also exported as [`Evaluator`]): holds only the evaluation
+//!   keys and the encoded model; it has no method that decrypts and no
+//!   secret key to decrypt with. It checks keys, levels and slots against the
+//!   plan before any ciphertext work, runs the plan wave by wave (the
+//!   instructions of a wave in parallel with rayon), and drops every
+//!   ciphertext after its last use, so peak memory follows the plan's live
+//!   set ([`Plan::peak_live`]).
+//!
+//! Peak memory is read from `/proc/self/status` (`VmHWM`, the resident-set
+//! high-water mark of the process, Linux only); before a run the mark is
+//! reset by writing `5` to `/proc/self/clear_refs` (Linux >= 4.0), so the
+//! figure is the peak during the run, including whatever else the process
+//! holds. See `docs/compile.md`.
+
+use std::time::{Duration, Instant};
+
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
+use crate::error::{Error, Op, Result};
+use crate::he::{Counted, EvaluationKeys, HeScheme, Level, OpCounts, Rotation, Scale, SlotValue};
+use crate::model::Tensor;
+
+/// The server side (alias of [`Server`]).
+pub type Evaluator<'a, S> = Server<'a, S>;
+
+/// Encrypted inputs of one inference (one ciphertext per input tile/scalar).
+pub struct EncryptedInput<S: HeScheme> {
+    cts: Vec<S::Ciphertext>,
+    samples: usize,
+}
+
+impl<S: HeScheme> EncryptedInput<S> {
+    /// Number of samples encrypted.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+    /// The ciphertexts.
+    pub fn ciphertexts(&self) -> &[S::Ciphertext] {
+        &self.cts
+    }
+}
+
+/// Encrypted outputs of one inference.
+pub struct EncryptedOutput<S: HeScheme> {
+    cts: Vec<S::Ciphertext>,
+    samples: usize,
+}
+
+impl<S: HeScheme> EncryptedOutput<S> {
+    /// Number of samples.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+    /// The ciphertexts.
+    pub fn ciphertexts(&self) -> &[S::Ciphertext] {
+        &self.cts
+    }
+}
+
+/// Checks that a backend can hold a plan: enough levels and slots.
+fn check_backend<S: HeScheme>(scheme: &S, plan: &Plan) -> Result<()> {
+    if scheme.max_level() < Level(plan.depth()) {
+        return Err(Error::LevelOutOfRange {
+            op: Op::Encode,
+            requested: Level(plan.depth()),
+            max: scheme.max_level(),
+        });
+    }
+    let slots = scheme.slot_count();
+    let need = plan.period().unwrap_or(1).max(plan.samples(slots)).max(1);
+    if need > slots || plan.period().is_some_and(|p| slots % p != 0) {
+        return Err(Error::InvalidParameter {
+            name: "slot count",
+            value: slots as i64,
+            allowed: "at least (and a multiple of) the plan's layout period",
+        });
+    }
+    Ok(())
+}
+
+/// Replicate a period-long vector over `slots` slots.
+fn replicate<V: SlotValue>(values: &[f64], period: Option<usize>, slots: usize) -> Vec<V> {
+    let mut out = vec![V::zero(); slots];
+    let period = period.unwrap_or(slots).max(1);
+    for c in 0..slots / period {
+        for (i, &v) in values.iter().enumerate() {
+            if let Some(o) = out.get_mut(c * period + i) {
+                *o = V::from_f64(v);
+            }
+        }
+    }
+    out
+}
+
+/// The client: holds the secret key; encrypts inputs and decrypts outputs.
+pub struct Client<'a, S: HeScheme> {
+    scheme: &'a S,
+    plan: &'a Plan,
+    sk: S::SecretKey,
+    pk: S::PublicKey,
+}
+
+impl<'a, S: HeScheme> Client<'a, S> {
+    /// Generate keys for `plan`: returns the client and the evaluation keys
+    /// to hand to the [`Server`] (exactly the plan's key requirements).
+    /// Refuses a backend with too few levels or slots before generating anything.
+    pub fn new<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        plan: &'a Plan,
+        rng: &mut R,
+    ) -> Result<(Client<'a, S>, S::EvalKeys)> {
+        check_backend(scheme, plan)?;
+        let sk = scheme.generate_secret_key(rng)?;
+        let pk = scheme.generate_public_key(&sk, rng)?;
+        let keys = scheme.generate_eval_keys(&sk, plan.key_requirements(), rng)?;
+        Ok((
+            Client {
+                scheme,
+                plan,
+                sk,
+                pk,
+            },
+            keys,
+        ))
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &S::PublicKey {
+        &self.pk
+    }
+
+    /// Samples one inference holds on this backend.
+    pub fn samples(&self) -> usize {
+        self.plan.samples(self.scheme.slot_count())
+    }
+
+    /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`
+    /// (`1 <= n <=` [`Client::samples`]) in the plan's layout, at the
+    /// plan's input level.
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        x: &Tensor,
+        rng: &mut R,
+    ) -> Result<EncryptedInput<S>> {
+        let shape = x.shape();
+        let cap = self.samples();
+        let mut expected = vec![shape.first().copied().unwrap_or(1).clamp(1, cap)];
+        expected.extend_from_slice(self.plan.input_shape());
+        if shape.len() != expected.len() || shape[1..] != expected[1..] || shape[0] == 0 {
+            return Err(Error::ShapeMismatch {
+                layer: 0,
+                expected,
+                found: shape.to_vec(),
+            });
+        }
+        let n = shape[0];
+        if n > cap {
+            return Err(Error::TooManyValues {
+                given: n,
+                slots: cap,
+            });
+        }
+        let dim: usize = self.plan.input_shape().iter().product();
+        let slots = self.scheme.slot_count();
+        let period = self.plan.period().unwrap_or(slots);
+        let data = x.data();
+        let level = Level(self.plan.depth());
+        let scale = self.scheme.default_scale();
+        let seeds: Vec<[u8; 32]> = self
+            .plan
+            .input_layout()
+            .cts
+            .iter()
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill_bytes(&mut s);
+                s
+            })
+            .collect();
+        let cts = self
+            .plan
+            .input_layout()
+            .cts
+            .par_iter()
+            .zip(seeds)
+            .map(|(entries, seed)| {
+                let mut v = vec![S::Value::zero(); slots];
+                for c in 0..slots / period.max(1) {
+                    for &(slot, e) in entries {
+                        for s in 0..n {
+                            if let Some(o) = v.get_mut(c * period + slot as usize + s) {
+                                *o = S::Value::from_f64(f64::from(data[s * dim + e as usize]));
+                            }
+                        }
+                    }
+                }
+                let pt = self.scheme.encode(&v, level, scale)?;
+                self.scheme
+                    .encrypt(&self.pk, &pt, &mut ChaCha20Rng::from_seed(seed))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncryptedInput { cts, samples: n })
+    }
+
+    /// Decrypt and decode the outputs into a tensor `[n, ...output_shape]`.
+    pub fn decrypt(&self, out: &EncryptedOutput<S>) -> Result<Tensor> {
+        if out.cts.len() != self.plan.outputs().len() {
+            return Err(Error::InvalidArgument {
+                name: "number of output ciphertexts",
+                value: out.cts.len() as f64,
+            });
+        }
+        let decoded = out
+            .cts
+            .par_iter()
+            .map(|ct| {
+                let pt = self.scheme.decrypt(&self.sk, ct)?;
+                self.scheme.decode(&pt)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = out.samples;
+        let m = self.plan.output_map().len();
+        let mut data = vec![0.0f32; n * m];
+        for (e, o) in self.plan.output_map().iter().enumerate() {
+            for s in 0..n {
+                data[s * m + e] = match *o {
+                    OutputElem::Const(v) => v as f32,
+                    OutputElem::Slot {
+                        ct,
+                        slot,
+                        alpha,
+                        beta,
+                    } => {
+                        let v = decoded
+                            .get(ct as usize)
+                            .and_then(|d| d.get(slot as usize + s))
+                            .map(|v| v.to_f64())
+                            .unwrap_or(0.0);
+                        (alpha * v + beta) as f32
+                    }
+                };
+            }
+        }
+        let mut shape = vec![n];
+        shape.extend_from_slice(self.plan.output_shape());
+        Tensor::new(shape, data)
+    }
+}
+
+/// Time spent in one network layer during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// Index of the network layer.
+    pub layer: usize,
+    /// Its kind.
+    pub kind: String,
+    /// Instructions run for it.
+    pub instructions: usize,
+    /// Time spent in its instructions, summed over threads.
+    pub busy: Duration,
+}
+
+/// What a run cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// Per layer (only layers that emitted instructions).
+    pub layers: Vec<LayerReport>,
+    /// Peak resident set of the process during the run (`VmHWM`), if readable.
+    pub peak_rss_bytes: Option<u64>,
+    /// Most ciphertexts alive at once.
+    pub peak_live: usize,
+    /// Op counts of the run (set by [`Server::run_counted`]).
+    pub counts: Option<OpCounts>,
+}
+
+/// Reads a `kB` field of `/proc/self/status` in bytes.
+pub fn proc_status_bytes(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the process's peak-RSS mark (Linux `clear_refs` 5); best effort.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The server: runs a plan with evaluation keys only; cannot decrypt.
+pub struct Server<'a, S: HeScheme> {
+    scheme: &'a S,
+    plan: &'a Plan,
+    keys: S::EvalKeys,
+    plains: Vec<S::Plaintext>,
+}
+
+impl<'a, S: HeScheme> Server<'a, S> {
+    /// A server for `plan`. Before any ciphertext work, refuses: too few
+    /// levels or slots, a missing relinearisation key
+    /// ([`Error::MissingRelinearizationKey`]) or rotation key
+    /// ([`Error::MissingRotationKey`]). Encodes the plan's plaintexts (the
+    /// stored model) at the level and scale each is used at.
+    pub fn new(scheme: &'a S, plan: &'a Plan, keys: S::EvalKeys) -> Result<Server<'a, S>> {
+        plan.validate()?;
+        check_backend(scheme, plan)?;
+        let req = plan.key_requirements();
+        if req.relinearization() && !keys.supports_relinearization() {
+            return Err(Error::MissingRelinearizationKey);
+        }
+        if let Some(step) = req.rotations().find(|&r| !keys.supports_rotation(r)) {
+            return Err(Error::MissingRotationKey { step });
+        }
+        // Scales of every value, from the backend's moduli (no ciphertext).
+        let mut scales: Vec<Option<Scale>> = vec![None; plan.value_count()];
+        for s in scales.iter_mut().take(plan.input_layout().cts.len()) {
+            *s = Some(scheme.default_scale());
+        }
+        let mut plain_at: Vec<Option<(Level, Scale)>> = vec![None; plan.plains().len()];
+        let bad = |what| Error::Decode {
+            what: "plan",
+            reason: crate::error::DecodeError::NotConforming { what },
+        };
+        for step in plan.steps() {
+            let ins = step.instr.inputs();
+            let lvl = plan.level(ins[0]);
+            let sc = scales[ins[0] as usize].ok_or(bad("scale of an undefined value"))?;
+            let out_scale = match &step.instr {
+                Instr::Square { .. } => sc.mul(sc).div(scheme.rescale_divisor(lvl)?),
+                _ => sc,
+            };
+            for p in step.instr.plains() {
+                let usage = plan.plains()[p as usize].usage;
+                let want = match usage {
+                    PlainUse::Mul => (
+                        lvl,
+                        Scale::new(scheme.rescale_divisor(lvl)?).ok_or(bad("modulus"))?,
+                    ),
+                    PlainUse::Add => (lvl, sc),
+                };
+                match plain_at[p as usize] {
+                    None => plain_at[p as usize] = Some(want),
+                    Some((l, s)) if l == want.0 && s.approx_eq(want.1) => {}
+                    Some(_) => return Err(bad("plaintext used at two levels or scales")),
+                }
+            }
+            for o in step.instr.outputs() {
+                scales[o as usize] = Some(out_scale);
+            }
+        }
+        let slots = scheme.slot_count();
+        let plains = plan
+            .plains()
+            .par_iter()
+            .zip(plain_at)
+            .map(|(p, at)| {
+                let (lvl, sc) = at.unwrap_or((Level(0), scheme.default_scale()));
+                let v: Vec<S::Value> = replicate(&p.values, plan.period(), slots);
+                scheme.encode(&v, lvl, sc)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Server {
+            scheme,
+            plan,
+            keys,
+            plains,
+        })
+    }
+
+    /// The evaluation keys held.
+    pub fn keys(&self) -> &S::EvalKeys {
+        &self.keys
+    }
+
+    /// Run the plan on encrypted inputs.
+    pub fn run(&self, input: EncryptedInput<S>) -> Result<(EncryptedOutput<S>, RunReport)> {
+        let plan = self.plan;
+        if input.cts.len() != plan.input_layout().cts.len() {
+            return Err(Error::InvalidArgument {
+                name: "number of input ciphertexts",
+                value: input.cts.len() as f64,
+            });
+        }
+        for ct in &input.cts {
+            if self.scheme.level(ct) != Level(plan.depth()) {
+                return Err(Error::LevelMismatch {
+                    op: Op::Encrypt,
+                    left: self.scheme.level(ct),
+                    right: Level(plan.depth()),
+                });
+            }
+        }
+        reset_peak_rss();
+        let start = Instant::now();
+        let samples = input.samples;
+        let mut values: Vec<Option<S::Ciphertext>> = Vec::with_capacity(plan.value_count());
+        values.extend(input.cts.into_iter().map(Some));
+        values.resize_with(plan.value_count(), || None);
+        let n_layers = plan.layer_kinds().len();
+        let mut busy = vec![Duration::ZERO; n_layers];
+        let mut instrs = vec![0usize; n_layers];
+        let mut begin = 0usize;
+        for wave in plan.waves() {
+            let end = wave.end as usize;
+            let steps = plan.steps().get(begin..end).unwrap_or(&[]);
+            let results = steps
+                .par_iter()
+                .map(|s| {
+                    let t = Instant::now();
+                    let out = self.exec(s, &values)?;
+                    Ok((s.layer as usize, t.elapsed(), out))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for (layer, dt, outs) in results {
+                if let (Some(b), Some(n)) = (busy.get_mut(layer), instrs.get_mut(layer)) {
+                    *b += dt;
+                    *n += 1;
+                }
+                for (id, ct) in outs {
+                    if let Some(slot) = values.get_mut(id as usize) {
+                        *slot = Some(ct);
+                    }
+                }
+            }
+            for &f in &wave.frees {
+                if let Some(slot) = values.get_mut(f as usize) {
+                    *slot = None;
+                }
+            }
+            begin = end;
+        }
+        let cts = plan
+            .outputs()
+            .iter()
+            .map(|&o| {
+                values
+                    .get(o as usize)
+                    .and_then(Option::clone)
+                    .ok_or(Error::InvalidArgument {
+                        name: "plan output value",
+                        value: f64::from(o),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let wall = start.elapsed();
+        let layers = (0..n_layers)
+            .filter(|&l| instrs[l] > 0)
+            .map(|l| LayerReport {
+                layer: l,
+                kind: plan.layer_kinds()[l].clone(),
+                instructions: instrs[l],
+                busy: busy[l],
+            })
+            .collect();
+        Ok((
+            EncryptedOutput { cts, samples },
+            RunReport {
+                wall,
+                layers,
+                peak_rss_bytes: proc_status_bytes("VmHWM:"),
+                peak_live: plan.peak_live(),
+                counts: None,
+            },
+        ))
+    }
+
+    fn get<'v>(
+        &self,
+        values: &'v [Option<S::Ciphertext>],
+        id: ValueId,
+    ) -> Result<&'v S::Ciphertext> {
+        values
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Error::InvalidArgument {
+                name: "plan value (undefined or freed)",
+                value: f64::from(id),
+            })
+    }
+
+    fn plain(&self, id: u32) -> Result<&S::Plaintext> {
+        self.plains.get(id as usize).ok_or(Error::InvalidArgument {
+            name: "plan plaintext id",
+            value: f64::from(id),
+        })
+    }
+
+    fn exec(
+        &self,
+        step: &Step,
+        values: &[Option<S::Ciphertext>],
+    ) -> Result<Vec<(ValueId, S::Ciphertext)>> {
+        let s = self.scheme;
+        let refs = |ids: &[ValueId]| -> Result<Vec<&S::Ciphertext>> {
+            ids.iter().map(|&i| self.get(values, i)).collect()
+        };
+        Ok(match &step.instr {
+            Instr::DotScalar {
+                out,
+                inputs,
+                weights,
+                bias,
+            } => {
+                let r = refs(inputs)?;
+                let lvl = s.level(r[0]);
+                let scale = Scale::new(s.rescale_divisor(lvl)?).ok_or(Error::InvalidArgument {
+                    name: "rescale divisor",
+                    value: 0.0,
+                })?;
+                let w: Vec<S::Value> = weights.iter().map(|&x| S::Value::from_f64(x)).collect();
+                let mut ct = s.dot_scalar(&r, &w, scale)?;
+                s.rescale_assign(&mut ct)?;
+                if *bias != 0.0 {
+                    s.add_scalar_assign(&mut ct, S::Value::from_f64(*bias))?;
+                }
+                vec![(*out, ct)]
+            }
+            Instr::Sum { out, inputs, bias } => {
+                let r = refs(inputs)?;
+                let mut ct = s.sum(&r)?;
+                if *bias != 0.0 {
+                    s.add_scalar_assign(&mut ct, S::Value::from_f64(*bias))?;
+                }
+                vec![(*out, ct)]
+            }
+            Instr::Square { out, input } => {
+                let x = self.get(values, *input)?;
+                vec![(*out, s.mul_relin_rescale(x, x, &self.keys)?)]
+            }
+            Instr::AddScalar { out, input, value } => {
+                let mut ct = self.get(values, *input)?.clone();
+                s.add_scalar_assign(&mut ct, S::Value::from_f64(*value))?;
+                vec![(*out, ct)]
+            }
+            Instr::DotPlain {
+                out,
+                inputs,
+                plains,
+            } => {
+                let r = refs(inputs)?;
+                let p = plains
+                    .iter()
+                    .map(|&i| self.plain(i))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut ct = s.dot_plain(&r, &p)?;
+                s.rescale_assign(&mut ct)?;
+                vec![(*out, ct)]
+            }
+            Instr::MulPlain { out, input, plain } => {
+                let mut ct = s.mul_plain(self.get(values, *input)?, self.plain(*plain)?)?;
+                s.rescale_assign(&mut ct)?;
+                vec![(*out, ct)]
+            }
+            Instr::AddPlain { out, input, plain } => {
+                vec![(
+                    *out,
+                    s.add_plain(self.get(values, *input)?, self.plain(*plain)?)?,
+                )]
+            }
+            Instr::RotateMany { outs, input, steps } => {
+                let rs: Vec<Rotation> = steps.iter().map(|&k| Rotation(k)).collect();
+                let cts = s.rotate_many(self.get(values, *input)?, &rs, &self.keys)?;
+                outs.iter().copied().zip(cts).collect()
+            }
+            Instr::RotateSum {
+                out,
+                input,
+                stride,
+                count,
+            } => {
+                let mut acc = self.get(values, *input)?.clone();
+                let mut k = 1i64;
+                while (k as u64) < u64::from(*count) {
+                    let r = s.rotate(&acc, Rotation(stride * k), &self.keys)?;
+                    s.add_assign(&mut acc, &r)?;
+                    k *= 2;
+                }
+                vec![(*out, acc)]
+            }
+            Instr::DropLevel { out, input } => {
+                let mut ct = self.get(values, *input)?.clone();
+                s.drop_level_assign(&mut ct, self.plan.level(*out))?;
+                vec![(*out, ct)]
+            }
+        })
+    }
+}
+
+impl<'a, X: HeScheme> Server<'a, Counted<X>> {
+    /// [`Server::run`] with the op counts of the run in the report (resets
+    /// the wrapper's counts first; they hold the run's counts afterwards).
+    pub fn run_counted(
+        &self,
+        input: EncryptedInput<Counted<X>>,
+    ) -> Result<(EncryptedOutput<Counted<X>>, RunReport)> {
+        let _ = self.scheme.take_counts();
+        let (out, mut report) = self.run(input)?;
+        report.counts = Some(self.scheme.counts());
+        Ok((out, report))
+    }
+}
+
+#[cfg(test)]
+mod tests;

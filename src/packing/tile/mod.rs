@@ -1,0 +1,472 @@
+//! Tile-tensor packing (HElayers, as used by HE-PEx).
+//!
+//! Vectors live in `t1 x t2 (x batch)` tiles, along one tile dimension and
+//! duplicated along the other ([`shape`] has the notation). A dense layer
+//! multiplies each input tile by a weight tile element-wise (ct x pt), adds
+//! the products of one tile row, and sums inside the tile over the input
+//! dimension (rotate-and-sum). Orientations alternate, so no layer needs a
+//! transpose:
+//!
+//! - input `[n/t1, */t2]` times weight tiles of `W^T`, summed over dim 0
+//!   (cyclic: the result comes out duplicated) gives `[*/t1, m/t2]`;
+//! - input `[*/t1, n/t2]` times weight tiles of `W`, summed over dim 1, gives
+//!   `[m/t1, 1?/t2]` (column 0 valid); before the next layer the unknowns
+//!   are cleared by a mask (one level) and the column duplicated
+//!   (rotate-and-sum towards higher slots): back to `[m/t1, */t2]`.
+//!
+//! A zero weight tile emits no ct x pt mult, no add and no stored plaintext;
+//! a tile row with no non-zero tile also drops its rotate-and-sum and bias.
+//! Convolutions and pools are lowered as their (sparse) matrices, composed
+//! with the neighbouring linear layers, so every zero tile of the composed
+//! matrix is skipped the same way. The optional batch dimension puts
+//! `batch` samples in every tile position (innermost), so one inference
+//! serves `batch` samples.
+
+use std::collections::BTreeMap;
+
+use super::{BlockShape, Packing, PackingKind, counts_of, linear_group};
+use crate::compile::{
+    Builder, Elem, Folded, InputLayout, OutputElem, PlainId, PlainUse, Stage, ValueId,
+};
+use crate::error::Result;
+use crate::he::{OpCounts, OpKind};
+use crate::model::Network;
+
+pub mod shape;
+
+pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
+
+/// The tile-tensor packing with a given tile shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    /// The tile.
+    pub shape: TileShape,
+    /// Whether the client expands the first linear layer's inputs (im2col
+    /// for a convolution), see [`Tile::with_client_patches`].
+    pub client_patches: bool,
+}
+
+impl Tile {
+    /// Tile packing with `rows x cols` tiles and `batch` samples per tile.
+    pub fn new(rows: usize, cols: usize, batch: usize) -> Result<Tile> {
+        Ok(Tile {
+            shape: TileShape::new(rows, cols, batch)?,
+            client_patches: false,
+        })
+    }
+
+    /// The client lays out the first linear layer's input patches (im2col,
+    /// as TenSEAL does for its convolution): input ciphertext `k` of output
+    /// tile `i` holds, at the row of each output unit, the input element of
+    /// that unit's `k`-th weight, duplicated along the columns. The first
+    /// layer is then `sum_k ct_k * pt_k` (ct x pt, one level, no rotation)
+    /// and comes out as `[m/t1, */t2]`, ready for the next layer: a
+    /// network of three linear layers needs no mask. It costs one input
+    /// ciphertext per weight of the densest row (49 for a 7x7 convolution)
+    /// per output tile, so it suits convolutions, not dense first layers.
+    /// A weight position that is zero in every row of an output tile is
+    /// skipped (no ciphertext work, no plaintext).
+    pub fn with_client_patches(mut self) -> Tile {
+        self.client_patches = true;
+        self
+    }
+}
+
+/// Where a vector lies in its tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Orient {
+    /// `[n/t1, */t2]`.
+    Col,
+    /// `[*/t1, n/t2]`.
+    Row,
+    /// `[n/t1, 1?/t2]`: column 0 valid.
+    ColUnknown,
+}
+
+/// A vector as tile tensor: one value per tile (None: a tile with no
+/// ciphertext, all its elements constant).
+struct TileVector {
+    tiles: Vec<Option<ValueId>>,
+    orient: Orient,
+    len: usize,
+}
+
+impl Tile {
+    fn tensor_shape(&self, v: &TileVector) -> TileTensorShape {
+        let t = self.shape;
+        let dim = |size, tile, kind| TileDim { size, tile, kind };
+        let batch = dim(t.batch, t.batch, DimKind::Plain);
+        let dims = match v.orient {
+            Orient::Col => vec![
+                dim(v.len, t.rows, DimKind::Plain),
+                dim(1, t.cols, DimKind::Duplicated),
+                batch,
+            ],
+            Orient::Row => vec![
+                dim(1, t.rows, DimKind::Duplicated),
+                dim(v.len, t.cols, DimKind::Plain),
+                batch,
+            ],
+            Orient::ColUnknown => vec![
+                dim(v.len, t.rows, DimKind::Plain),
+                dim(1, t.cols, DimKind::Unknown),
+                batch,
+            ],
+        };
+        TileTensorShape { dims }
+    }
+
+    /// Tile index and slot (sample 0, row 0 / col 0 of a duplicated dim) of element `e`.
+    fn locate(&self, orient: Orient, e: usize) -> (usize, usize) {
+        let t = self.shape;
+        match orient {
+            Orient::Col | Orient::ColUnknown => (e / t.rows, t.slot(e % t.rows, 0, 0)),
+            Orient::Row => (e / t.cols, t.slot(0, e % t.cols, 0)),
+        }
+    }
+
+    /// A plaintext in the layout of `orient` holding `values[e]` for the
+    /// elements of tile `tile` (duplicated where the layout duplicates).
+    fn layout_plain(&self, orient: Orient, tile: usize, values: &[f64]) -> Vec<f64> {
+        let t = self.shape;
+        let mut p = vec![0.0; t.slots()];
+        for a in 0..t.rows {
+            for c in 0..t.cols {
+                let e = match orient {
+                    Orient::Col => tile * t.rows + a,
+                    Orient::Row => tile * t.cols + c,
+                    Orient::ColUnknown if c == 0 => tile * t.rows + a,
+                    Orient::ColUnknown => continue,
+                };
+                if let Some(&v) = values.get(e) {
+                    for s in 0..t.batch {
+                        p[t.slot(a, c, s)] = v;
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Clear the unknown columns and duplicate column 0: `[n/t1, 1?/t2]` to `[n/t1, */t2]`.
+    fn clear_and_duplicate(&self, b: &mut Builder, v: TileVector) -> TileVector {
+        let t = self.shape;
+        let mut mask = vec![0.0; t.slots()];
+        for a in 0..t.rows {
+            for s in 0..t.batch {
+                mask[t.slot(a, 0, s)] = 1.0;
+            }
+        }
+        let mask = b.plain(mask, PlainUse::Mul);
+        let tiles = v
+            .tiles
+            .iter()
+            .map(|x| {
+                x.map(|x| {
+                    let m = b.mul_plain(x, mask);
+                    b.rotate_sum(m, -(t.batch as i64), t.cols as u32)
+                })
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: v.len,
+        }
+    }
+
+    /// A linear stage as tile matrix-vector products.
+    fn linear(&self, b: &mut Builder, v: TileVector, rows: &[crate::compile::Row]) -> TileVector {
+        let v = if v.orient == Orient::ColUnknown {
+            self.clear_and_duplicate(b, v)
+        } else {
+            v
+        };
+        let t = self.shape;
+        let m = rows.len();
+        // Input along dim 0 (Col) -> output along dim 1 (Row), and vice versa.
+        let (out_tile, in_tile, out_orient) = match v.orient {
+            Orient::Col => (t.cols, t.rows, Orient::Row),
+            _ => (t.rows, t.cols, Orient::ColUnknown),
+        };
+        let n_out = m.div_ceil(out_tile);
+        let mut tiles = Vec::with_capacity(n_out);
+        for jo in 0..n_out {
+            // Weight tiles of this tile row, by input tile.
+            let mut blocks: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+            for (o, row) in rows.iter().enumerate().skip(jo * out_tile).take(out_tile) {
+                let oo = o % out_tile;
+                for &(src, c) in &row.terms {
+                    let (it, ii) = (src as usize / in_tile, src as usize % in_tile);
+                    if v.tiles.get(it).copied().flatten().is_none() {
+                        continue;
+                    }
+                    let p = blocks.entry(it).or_insert_with(|| vec![0.0; t.slots()]);
+                    let (a, c2) = match v.orient {
+                        Orient::Col => (ii, oo),
+                        _ => (oo, ii),
+                    };
+                    for s in 0..t.batch {
+                        p[t.slot(a, c2, s)] = c;
+                    }
+                }
+            }
+            if blocks.is_empty() {
+                tiles.push(None);
+                continue;
+            }
+            let mut ins = Vec::with_capacity(blocks.len());
+            let mut pts = Vec::with_capacity(blocks.len());
+            for (it, p) in blocks {
+                if let Some(x) = v.tiles.get(it).copied().flatten() {
+                    ins.push(x);
+                    pts.push(b.plain(p, PlainUse::Mul));
+                }
+            }
+            let acc = b.dot_plain(&ins, pts);
+            let acc = match v.orient {
+                Orient::Col => b.rotate_sum(acc, (t.cols * t.batch) as i64, t.rows as u32),
+                _ => b.rotate_sum(acc, t.batch as i64, t.cols as u32),
+            };
+            let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
+            let bp = self.layout_plain(out_orient, jo, &bias);
+            let acc = if bp.iter().any(|&x| x != 0.0) {
+                let p = b.plain(bp, PlainUse::Add);
+                b.add_plain(acc, p)
+            } else {
+                acc
+            };
+            tiles.push(Some(acc));
+        }
+        TileVector {
+            tiles,
+            orient: out_orient,
+            len: m,
+        }
+    }
+}
+
+impl Packing for Tile {
+    fn name(&self) -> &'static str {
+        "tile packing"
+    }
+
+    fn kind(&self) -> PackingKind {
+        PackingKind::Tile(self.shape)
+    }
+
+    /// Tiles of `W [out, in]`: `t2 x t1` (outputs x inputs) for layers in an
+    /// even linear group (input along the tile rows), `t1 x t2` for odd ones.
+    /// For a convolution the block is a tile of its (Toeplitz) matrix, not of
+    /// the im2col view, so `None` is returned for convolutions.
+    fn block_shape(&self, net: &Network, layer: usize) -> Option<BlockShape> {
+        if !matches!(net.layers.get(layer), Some(crate::model::Layer::Dense(_))) {
+            return None;
+        }
+        let g = linear_group(net, layer)?;
+        Some(if g % 2 == 0 {
+            BlockShape::Tile {
+                rows: self.shape.cols,
+                cols: self.shape.rows,
+            }
+        } else {
+            BlockShape::Tile {
+                rows: self.shape.rows,
+                cols: self.shape.cols,
+            }
+        })
+    }
+
+    /// One ct x pt mult, one ct + ct add and one stored plaintext (counted
+    /// as the one [`OpKind::Encode`] the server no longer does).
+    fn zero_block_saves(&self) -> OpCounts {
+        counts_of(&[
+            (OpKind::CtPtMul, 1),
+            (OpKind::CtCtAdd, 1),
+            (OpKind::Encode, 1),
+        ])
+    }
+
+    fn lower(&self, folded: &Folded, b: &mut Builder) -> Result<()> {
+        let folded = folded.compose_linear();
+        let t = self.shape;
+        b.set_samples(Some(t.batch));
+        b.set_period(Some(t.slots()));
+        let mut stages: &[Stage] = &folded.stages;
+        let mut v = match (self.client_patches, folded.stages.first()) {
+            (true, Some(Stage::Linear { layer, rows, .. })) => {
+                stages = &folded.stages[1..];
+                self.patches(b, *layer, rows)
+            }
+            _ => self.plain_input(b, folded.input_dim),
+        };
+        for stage in stages {
+            b.set_layer(stage.layer());
+            v = match stage {
+                Stage::Linear { rows, .. } => self.linear(b, v, rows),
+                Stage::Square { .. } => TileVector {
+                    tiles: v.tiles.iter().map(|x| x.map(|x| b.square(x))).collect(),
+                    ..v
+                },
+                Stage::AddConst { values, .. } => {
+                    let tiles = v
+                        .tiles
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| {
+                            x.map(|x| {
+                                let p: Vec<f64> = self.layout_plain(v.orient, i, values);
+                                if p.iter().all(|&z| z == 0.0) {
+                                    x
+                                } else {
+                                    let p: PlainId = b.plain(p, PlainUse::Add);
+                                    b.add_plain(x, p)
+                                }
+                            })
+                        })
+                        .collect();
+                    TileVector { tiles, ..v }
+                }
+            };
+        }
+        let mut cts: Vec<ValueId> = Vec::new();
+        let map = folded
+            .outputs
+            .iter()
+            .map(|e| match *e {
+                Elem::Const(c) => OutputElem::Const(c),
+                Elem::Var { src, alpha, beta } => {
+                    let (tile, slot) = self.locate(v.orient, src as usize);
+                    match v.tiles.get(tile).copied().flatten() {
+                        None => OutputElem::Const(beta),
+                        Some(x) => {
+                            let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
+                                cts.push(x);
+                                cts.len() - 1
+                            });
+                            OutputElem::Slot {
+                                ct: ct as u32,
+                                slot: slot as u32,
+                                alpha,
+                                beta,
+                            }
+                        }
+                    }
+                }
+            })
+            .collect();
+        b.set_outputs(cts, map);
+        Ok(())
+    }
+}
+
+impl Tile {
+    /// The input vector laid out as `[n/t1, */t2]`.
+    fn plain_input(&self, b: &mut Builder, n: usize) -> TileVector {
+        let t = self.shape;
+        let n_tiles = n.div_ceil(t.rows);
+        let layout = InputLayout {
+            cts: (0..n_tiles)
+                .map(|it| {
+                    let mut entries = Vec::new();
+                    for a in 0..t.rows {
+                        let e = it * t.rows + a;
+                        if e >= n {
+                            break;
+                        }
+                        for c in 0..t.cols {
+                            entries.push((t.slot(a, c, 0) as u32, e as u32));
+                        }
+                    }
+                    entries
+                })
+                .collect(),
+        };
+        TileVector {
+            tiles: b.inputs(layout).into_iter().map(Some).collect(),
+            orient: Orient::Col,
+            len: n,
+        }
+    }
+
+    /// The first linear stage from client-laid-out patches (see
+    /// [`Tile::with_client_patches`]); output `[m/t1, */t2]`.
+    fn patches(&self, b: &mut Builder, layer: usize, rows: &[crate::compile::Row]) -> TileVector {
+        let t = self.shape;
+        let m = rows.len();
+        let n_out = m.div_ceil(t.rows);
+        let width = rows.iter().map(|r| r.terms.len()).max().unwrap_or(0);
+        // Per output tile, per weight position k: the input ciphertext's
+        // entries and the weight plaintext (None when all-zero).
+        let mut cts = Vec::new();
+        let mut plains: Vec<Vec<(usize, Vec<f64>)>> = Vec::new();
+        for it in 0..n_out {
+            let mut per_tile = Vec::new();
+            for k in 0..width {
+                let mut entries = Vec::new();
+                let mut p = vec![0.0; t.slots()];
+                let mut any = false;
+                for a in 0..t.rows {
+                    let Some(row) = rows.get(it * t.rows + a) else {
+                        break;
+                    };
+                    if let Some(&(src, c)) = row.terms.get(k) {
+                        any = true;
+                        for col in 0..t.cols {
+                            entries.push((t.slot(a, col, 0) as u32, src));
+                            for s in 0..t.batch {
+                                p[t.slot(a, col, s)] = c;
+                            }
+                        }
+                    }
+                }
+                if any {
+                    per_tile.push((cts.len(), p));
+                    cts.push(entries);
+                }
+            }
+            plains.push(per_tile);
+        }
+        let ids = b.inputs(InputLayout { cts });
+        b.set_layer(layer);
+        let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
+        let tiles = plains
+            .into_iter()
+            .enumerate()
+            .map(|(it, terms)| {
+                if terms.is_empty() {
+                    return None;
+                }
+                let mut ins = Vec::with_capacity(terms.len());
+                let mut pts = Vec::with_capacity(terms.len());
+                for (ct, p) in terms {
+                    ins.push(ids[ct]);
+                    pts.push(b.plain(p, PlainUse::Mul));
+                }
+                let acc = b.dot_plain(&ins, pts);
+                let bp = self.layout_plain(Orient::Col, it, &bias);
+                Some(if bp.iter().any(|&x| x != 0.0) {
+                    let p = b.plain(bp, PlainUse::Add);
+                    b.add_plain(acc, p)
+                } else {
+                    acc
+                })
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: m,
+        }
+    }
+
+    /// The tile-tensor shape of the input vector of a network with `n`
+    /// features under this packing (e.g. `[784/64, */128, 1/1]`).
+    pub fn input_shape(&self, n: usize) -> TileTensorShape {
+        self.tensor_shape(&TileVector {
+            tiles: Vec::new(),
+            orient: Orient::Col,
+            len: n,
+        })
+    }
+}
