@@ -337,7 +337,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
             let lvl = plan.level(ins[0]);
             let sc = scales[ins[0] as usize].ok_or(bad("scale of an undefined value"))?;
             let out_scale = match &step.instr {
-                Instr::Square { .. } => sc.mul(sc).div(scheme.rescale_divisor(lvl)?),
+                Instr::Square { .. } => sc * sc / scheme.rescale_divisor(lvl)?,
                 _ => sc,
             };
             for p in step.instr.plains() {
