@@ -14,33 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{Layer, Network};
 
-/// The unit in which a packing prunes, stated on `W [out, in]`.
-///
-/// Mirrors the packing's block shape (`packing::BlockShape`): one weight or
-/// one whole unit under batch packing, a tile under tile tensors, a
-/// generalised diagonal under diagonal packing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum BlockShape {
-    /// One weight (batch packing).
-    Weight,
-    /// One output unit: a row of `W [out, in]`, i.e. a whole neuron or a
-    /// whole filter (MOFHEI's column of the im2col matrix).
-    Column,
-    /// A `rows x cols` tile of `W [out, in]` (`rows` outputs, `cols` inputs).
-    Tile {
-        /// Outputs per tile.
-        rows: usize,
-        /// Inputs per tile.
-        cols: usize,
-    },
-    /// A generalised diagonal `{(i, (i + k) mod size)}` of `W` padded to
-    /// `size x size` (the size is raised to `max(out, in)` if smaller).
-    Diagonal {
-        /// The padded matrix size.
-        size: usize,
-    },
-}
+pub use crate::packing::BlockShape;
 
+/// Block grids (defined here, on the packing's block shape).
 impl BlockShape {
     /// The grid of blocks this shape cuts an `out x inp` matrix into.
     pub fn grid(&self, out: usize, inp: usize) -> BlockGrid {

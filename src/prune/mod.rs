@@ -26,9 +26,11 @@ pub mod tiles;
 pub use blocks::{BlockGrid, BlockShape, LayerBlocks};
 pub use cost::OpPrices;
 pub use score::{PruneOptions, Scope, Score, prune_assign, select};
-pub use selection::Selection;
 pub use permute::{Permutation, PermuteOptions, permute};
 pub use tiles::{expand, nonzero_blocks, prune_sparse};
 pub use cull::{CullReport, cull};
-pub use schedule::{FineTune, Schedule, ScheduleConfig, ScheduleReport};
-pub use sweep::{SweepPoint, batch_op_counts, sweep};
+pub use schedule::{FineTune, Schedule, ScheduleConfig, ScheduleReport, TrainerTune};
+pub use sweep::{
+    HePexConfig, HePexResult, MofheiConfig, SweepPoint, batch_op_counts, compiled_op_counts,
+    hepex_prune, mofhei_prune, sweep,
+};

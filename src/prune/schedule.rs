@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::LayerBlocks;
 use super::score::{PruneOptions, check_target, select};
-use super::selection::Selection;
+use super::selection::keep_all;
+use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
 
@@ -29,7 +30,7 @@ use crate::model::Network;
 pub trait FineTune {
     /// One optimiser step on the next batch; weights not kept by `keep`
     /// must stay exactly 0.0.
-    fn step(&mut self, net: &mut Network, keep: &Selection) -> Result<()>;
+    fn step(&mut self, net: &mut Network, keep: &Masks) -> Result<()>;
     /// The validation metric of `net` (higher is better: accuracy, or minus
     /// a loss).
     fn validate(&mut self, net: &Network) -> Result<f64>;
@@ -115,7 +116,7 @@ pub struct ScheduleConfig {
 }
 
 /// What a schedule run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleReport {
     /// Optimiser steps taken.
     pub steps: usize,
@@ -126,7 +127,7 @@ pub struct ScheduleReport {
     /// Best validation metric at the final target (the weights returned).
     pub best: f64,
     /// The final mask.
-    pub keep: Selection,
+    pub keep: Masks,
 }
 
 /// Prunes `net` in `blocks` by `opts` following `config`, fine-tuning with
@@ -148,8 +149,8 @@ pub fn run(
         });
     }
     let mut current = f64::NAN;
-    let mut keep = Selection::all(net);
-    let mut best: Option<(f64, Network, Selection)> = None;
+    let mut keep = keep_all(net);
+    let mut best: Option<(f64, Network, Masks)> = None;
     let mut metrics = Vec::new();
     let mut since_best = 0usize;
     let mut t = 0usize;
@@ -227,5 +228,73 @@ mod tests {
         }
         assert!(s.updates_at(10) && !s.updates_at(11));
         assert!(Schedule::OneShot.updates_at(0) && !Schedule::OneShot.updates_at(5));
+    }
+}
+
+/// [`FineTune`] with the crate's trainer: mini-batches of a training set in
+/// a seeded order (reshuffled each epoch), the masks handed to the trainer
+/// (which keeps masked-out weights exactly 0.0), and validation by
+/// [`crate::train::evaluate`] (accuracy, or minus the MSE).
+#[derive(Debug)]
+pub struct TrainerTune<'a> {
+    /// The trainer (its optimiser state persists across mask updates).
+    pub trainer: crate::train::Trainer,
+    train: &'a crate::data::Dataset,
+    validation: &'a crate::data::Dataset,
+    batch_size: usize,
+    order: Vec<usize>,
+    pos: usize,
+    epoch: u64,
+}
+
+impl<'a> TrainerTune<'a> {
+    /// Fine-tuning on `train` with the trainer's batch size and seed,
+    /// validating on `validation`.
+    pub fn new(
+        trainer: crate::train::Trainer,
+        train: &'a crate::data::Dataset,
+        validation: &'a crate::data::Dataset,
+    ) -> TrainerTune<'a> {
+        let batch_size = trainer.config().batch_size.max(1);
+        TrainerTune {
+            trainer,
+            train,
+            validation,
+            batch_size,
+            order: Vec::new(),
+            pos: 0,
+            epoch: 0,
+        }
+    }
+}
+
+impl FineTune for TrainerTune<'_> {
+    fn step(&mut self, net: &mut Network, keep: &Masks) -> Result<()> {
+        if self.trainer.masks() != keep {
+            self.trainer.set_masks(keep.clone());
+        }
+        if self.pos >= self.order.len() {
+            let seed = self.trainer.config().seed ^ (self.epoch.wrapping_mul(0x9E37_79B9));
+            self.order = self.train.permutation(seed);
+            self.pos = 0;
+            self.epoch += 1;
+        }
+        let end = (self.pos + self.batch_size).min(self.order.len());
+        let batch = self.train.subset(&self.order[self.pos..end])?;
+        self.pos = end;
+        self.trainer.step(net, &batch)?;
+        Ok(())
+    }
+
+    fn validate(&mut self, net: &Network) -> Result<f64> {
+        let e = crate::train::evaluate(net, self.validation)?;
+        Ok(match e.kind {
+            crate::train::Metric::Accuracy => f64::from(e.metric),
+            crate::train::Metric::Mse => -f64::from(e.metric),
+        })
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.batch_size)
     }
 }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::{BlockGrid, LayerBlocks, matrix, weighted_layers};
 use super::cost::{OpPrices, savings};
-use super::selection::Selection;
+use super::selection::{drop_weights, keep_all};
+use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
 
@@ -154,7 +155,7 @@ pub fn select(
     blocks: &LayerBlocks,
     opts: &PruneOptions,
     target: f64,
-) -> Result<Selection> {
+) -> Result<Masks> {
     check_target(target)?;
     let mut blocks = blocks.clone();
     if blocks.len() != net.layers.len() {
@@ -169,7 +170,7 @@ pub fn select(
     {
         blocks.exempt_assign(last);
     }
-    let mut sel = Selection::all(net);
+    let mut sel = keep_all(net);
     let pruned: Vec<(usize, BlockGrid)> = (0..net.layers.len())
         .filter_map(|i| blocks.grid(net, i).map(|g| (i, g)))
         .collect();
@@ -189,7 +190,7 @@ fn prune_group(
     layers: &[(usize, BlockGrid)],
     opts: &PruneOptions,
     target: f64,
-    sel: &mut Selection,
+    sel: &mut Masks,
 ) -> Result<()> {
     let mut cands = Vec::new();
     // Per (layer, group): remaining unpruned blocks; bonus per layer.
@@ -274,11 +275,13 @@ fn prune_group(
         layer_left[c.layer] -= 1;
         removed += c.weights;
         let (i, grid) = &layers[c.layer];
-        if let Some(keep) = sel.layer_mut(*i) {
-            for (r, col) in grid.positions(c.block) {
-                keep[r * grid.inp() + col] = false;
-            }
-        }
+        let inp = grid.inp();
+        drop_weights(
+            sel,
+            net,
+            *i,
+            grid.positions(c.block).into_iter().map(|(r, col)| r * inp + col),
+        );
         if let Some(g) = c.group {
             group_left[c.layer][g] -= 1;
             if group_left[c.layer][g] == 1 {
@@ -307,7 +310,7 @@ pub fn prune_assign(
     blocks: &LayerBlocks,
     opts: &PruneOptions,
     target: f64,
-) -> Result<Selection> {
+) -> Result<Masks> {
     let sel = select(net, blocks, opts, target)?;
     sel.apply_assign(net)?;
     Ok(sel)
@@ -367,9 +370,9 @@ mod tests {
         let net = two_layer();
         let blocks = LayerBlocks::uniform(&net, BlockShape::Column);
         let sel = select(&net, &blocks, &PruneOptions::default(), 0.5).unwrap();
-        let k0 = sel.layer(0).unwrap();
+        let k0 = sel.get(0).unwrap();
         assert_eq!(k0.iter().filter(|k| !**k).count(), 16);
-        assert!(sel.layer(2).unwrap().iter().all(|k| *k));
+        assert!(sel.get(2).unwrap().iter().all(|k| *k));
         // Rows 1 and 2 have the smallest mean |w| (weights near zero).
         assert!(!k0[8] && !k0[16] && k0[0] && k0[24]);
     }
@@ -383,7 +386,7 @@ mod tests {
             ..PruneOptions::default()
         };
         let sel = select(&net, &blocks, &opts, 1.0).unwrap();
-        assert_eq!(sel.kept(), 8 + 4);
+        assert_eq!(crate::prune::selection::kept(&sel, &net), 8 + 4);
         assert!(select(&net, &blocks, &opts, 1.5).is_err());
     }
 
@@ -401,7 +404,7 @@ mod tests {
             ..PruneOptions::default()
         };
         let plain = select(&net, &blocks, &base, 0.5).unwrap();
-        assert_eq!(plain.layer(0).unwrap(), &[false, false, true, true, false, false, true, true]);
+        assert_eq!(plain.get(0).unwrap(), &[false, false, true, true, false, false, true, true]);
         let prices = OpPrices {
             rotation: 100.0,
             ..OpPrices::default()
@@ -411,7 +414,7 @@ mod tests {
             ..base
         };
         let sel = select(&net, &blocks, &aware, 0.5).unwrap();
-        assert_eq!(sel.layer(0).unwrap(), &[false, false, false, false, true, true, true, true]);
+        assert_eq!(sel.get(0).unwrap(), &[false, false, false, false, true, true, true, true]);
     }
 
     #[test]
@@ -424,9 +427,9 @@ mod tests {
             ..PruneOptions::default()
         };
         let sel = select(&net, &blocks, &opts, 0.5).unwrap();
-        assert_eq!(sel.total() - sel.kept(), 24);
+        assert_eq!(sel.pruned(), 24);
         // Layer 0 holds the small weights, so it loses more than half.
-        let lost0 = sel.layer(0).unwrap().iter().filter(|k| !**k).count();
+        let lost0 = sel.get(0).unwrap().iter().filter(|k| !**k).count();
         assert!(lost0 > 16, "{lost0}");
     }
 }

@@ -1,144 +1,89 @@
-//! Which weights pruning keeps: one flag per weight of every dense and
-//! convolution layer.
-//!
-//! A [`Selection`] is the outcome of scoring (zero these blocks) and the
-//! input of fine-tuning (train only these weights). It converts to the
-//! training engine's mask, which keeps the unselected weights exactly 0.0.
-
-use serde::{Deserialize, Serialize};
+//! Helpers over the training engine's weight masks ([`Masks`]): the
+//! outcome of scoring (which weights stay) is a mask, and fine-tuning keeps
+//! the masked-out weights exactly 0.0.
 
 use super::blocks::matrix;
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::train::Masks;
 
-/// Per layer of a network, which weights are kept (`None` for layers
-/// without weights; a layer that is not pruned keeps every weight).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Selection {
-    keep: Vec<Option<Vec<bool>>>,
+/// A mask keeping every weight of every dense/convolution layer of `net`
+/// (explicit per-layer flags, ready to be edited).
+pub fn keep_all(net: &Network) -> Masks {
+    let mut m = Masks::new();
+    for (i, l) in net.layers.iter().enumerate() {
+        if let Some(w) = matrix(l) {
+            m.set(i, vec![true; w.len()]);
+        }
+    }
+    m
 }
 
-impl Selection {
-    /// Keeps every weight of `net`.
-    pub fn all(net: &Network) -> Selection {
-        Selection {
-            keep: net
-                .layers
-                .iter()
-                .map(|l| matrix(l).map(|w| vec![true; w.len()]))
-                .collect(),
+/// Number of weights `masks` keeps in the dense/convolution layers of
+/// `net` (a layer without a mask keeps all of its weights).
+pub fn kept(masks: &Masks, net: &Network) -> usize {
+    net.layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let w = matrix(l)?;
+            Some(match masks.get(i) {
+                Some(m) => m.iter().filter(|k| **k).count(),
+                None => w.len(),
+            })
+        })
+        .sum()
+}
+
+/// Clears flags of layer `i` at the given weight indices (the layer gets an
+/// explicit mask if it had none).
+pub(crate) fn drop_weights(
+    masks: &mut Masks,
+    net: &Network,
+    i: usize,
+    idx: impl Iterator<Item = usize>,
+) {
+    let Some(w) = net.layers.get(i).and_then(matrix) else {
+        return;
+    };
+    let mut m = masks
+        .get(i)
+        .map(<[bool]>::to_vec)
+        .unwrap_or_else(|| vec![true; w.len()]);
+    for j in idx {
+        if let Some(k) = m.get_mut(j) {
+            *k = false;
         }
     }
+    masks.set(i, m);
+}
 
-    /// Keeps the weights of `net` that are non-zero.
-    pub fn nonzero(net: &Network) -> Selection {
-        Selection {
-            keep: net
-                .layers
-                .iter()
-                .map(|l| matrix(l).map(|w| w.iter().map(|v| *v != 0.0).collect()))
-                .collect(),
+/// A mask keeping a weight if either mask keeps it.
+pub fn union(a: &Masks, b: &Masks, net: &Network) -> Result<Masks> {
+    a.check(net)?;
+    b.check(net)?;
+    let mut out = Masks::new();
+    for (i, l) in net.layers.iter().enumerate() {
+        let Some(w) = matrix(l) else { continue };
+        match (a.get(i), b.get(i)) {
+            (Some(x), Some(y)) => out.set(i, x.iter().zip(y).map(|(p, q)| *p || *q).collect()),
+            _ => out.set(i, vec![true; w.len()]),
         }
     }
+    Ok(out)
+}
 
-    /// From explicit flags, one entry per layer of `net`; errors if the
-    /// lengths do not match the layers' weights.
-    pub fn from_flags(net: &Network, keep: Vec<Option<Vec<bool>>>) -> Result<Selection> {
-        let sel = Selection { keep };
-        sel.check(net)?;
-        Ok(sel)
-    }
-
-    /// Errors unless the flags match `net`'s layers and weight counts.
-    pub fn check(&self, net: &Network) -> Result<()> {
-        if self.keep.len() != net.layers.len() {
+/// Errors unless every dense/convolution layer of `net` has a mask.
+pub fn check_complete(masks: &Masks, net: &Network) -> Result<()> {
+    masks.check(net)?;
+    for (i, l) in net.layers.iter().enumerate() {
+        if matrix(l).is_some() && masks.get(i).is_none() {
             return Err(Error::ShapeMismatch {
-                layer: 0,
-                expected: vec![net.layers.len()],
-                found: vec![self.keep.len()],
+                layer: i,
+                expected: vec![matrix(l).map(<[f32]>::len).unwrap_or(0)],
+                found: vec![0],
             });
         }
-        for (i, (k, l)) in self.keep.iter().zip(&net.layers).enumerate() {
-            let expected = matrix(l).map(<[f32]>::len);
-            let found = k.as_ref().map(Vec::len);
-            if expected != found {
-                return Err(Error::ShapeMismatch {
-                    layer: i,
-                    expected: vec![expected.unwrap_or(0)],
-                    found: vec![found.unwrap_or(0)],
-                });
-            }
-        }
-        Ok(())
     }
-
-    /// The flags of layer `i` (`None` for layers without weights).
-    pub fn layer(&self, i: usize) -> Option<&[bool]> {
-        self.keep.get(i).and_then(|k| k.as_deref())
-    }
-
-    /// Mutable flags of layer `i`.
-    pub fn layer_mut(&mut self, i: usize) -> Option<&mut [bool]> {
-        self.keep.get_mut(i).and_then(|k| k.as_deref_mut())
-    }
-
-    /// All flags, per layer.
-    pub fn layers(&self) -> &[Option<Vec<bool>>] {
-        &self.keep
-    }
-
-    /// Number of kept weights.
-    pub fn kept(&self) -> usize {
-        self.keep.iter().flatten().flatten().filter(|k| **k).count()
-    }
-
-    /// Number of weights described.
-    pub fn total(&self) -> usize {
-        self.keep.iter().flatten().map(Vec::len).sum()
-    }
-
-    /// Sets every unselected weight of `net` to exactly 0.0.
-    pub fn apply_assign(&self, net: &mut Network) -> Result<()> {
-        self.check(net)?;
-        for (k, l) in self.keep.iter().zip(net.layers.iter_mut()) {
-            if let (Some(k), Some(w)) = (k, super::blocks::matrix_mut(l)) {
-                for (w, k) in w.iter_mut().zip(k) {
-                    if !k {
-                        *w = 0.0;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps a weight if either selection keeps it.
-    pub fn union(&self, other: &Selection) -> Result<Selection> {
-        if self.keep.len() != other.keep.len() {
-            return Err(Error::ShapeMismatch {
-                layer: 0,
-                expected: vec![self.keep.len()],
-                found: vec![other.keep.len()],
-            });
-        }
-        let mut keep = self.keep.clone();
-        for (i, (a, b)) in keep.iter_mut().zip(&other.keep).enumerate() {
-            match (a, b) {
-                (Some(a), Some(b)) if a.len() == b.len() => {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x |= *y;
-                    }
-                }
-                (None, None) => {}
-                (a, b) => {
-                    return Err(Error::ShapeMismatch {
-                        layer: i,
-                        expected: vec![a.as_ref().map(Vec::len).unwrap_or(0)],
-                        found: vec![b.as_ref().map(Vec::len).unwrap_or(0)],
-                    });
-                }
-            }
-        }
-        Ok(Selection { keep })
-    }
+    Ok(())
 }

@@ -162,3 +162,159 @@ mod tests {
         assert_eq!(c.get(OpKind::CtPtAdd), 28 * 28 * 6 + 2);
     }
 }
+
+/// Op counts of `net` from the compiler's plan under `packing` (the plan's
+/// own counts: zero blocks emit no instruction).
+pub fn compiled_op_counts(net: &Network, packing: &dyn crate::packing::Packing) -> Result<OpCounts> {
+    let plan = crate::compile::compile(net, packing, &crate::compile::CompileOptions::default())?;
+    Ok(plan.counts().clone())
+}
+
+/// Settings of MOFHEI's pipeline: iterative block pruning, culling, bias
+/// retraining, fine-tuning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MofheiConfig {
+    /// Block shape (MOFHEI: [`super::BlockShape::Column`], whole units).
+    pub shape: super::BlockShape,
+    /// Scoring (MOFHEI: mean |w|, per layer, output exempt).
+    pub opts: super::PruneOptions,
+    /// The schedule (MOFHEI: constant target, mask every 5 steps); its
+    /// target is replaced by each sweep target.
+    pub schedule: super::ScheduleConfig,
+    /// Trainer settings for pruning and retraining (epochs of each retrain
+    /// stage are `retrain_epochs`).
+    pub train: crate::train::TrainConfig,
+    /// Epochs of the bias-only and of the full retraining after culling.
+    pub retrain_epochs: usize,
+}
+
+/// MOFHEI's pipeline on a trained `net` at `target`: prune with the
+/// schedule, cull, retrain the biases, then everything (pruned weights stay
+/// zero). Returns the culled network and the culling report.
+pub fn mofhei_prune(
+    net: &Network,
+    target: f64,
+    cfg: &MofheiConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<(Network, super::CullReport)> {
+    use crate::train::{Masks, NoProgress, Trainer};
+    let mut pruned = net.clone();
+    let blocks = super::LayerBlocks::uniform(&pruned, cfg.shape);
+    let mut tune = super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let sched = super::ScheduleConfig {
+        target,
+        ..cfg.schedule
+    };
+    super::schedule::run(&mut pruned, &blocks, &cfg.opts, &sched, &mut tune)?;
+    let (mut culled, mut report) = super::cull(&pruned)?;
+    report.params_before = net.param_count();
+    for bias_only in [true, false] {
+        if cfg.retrain_epochs == 0 {
+            break;
+        }
+        let mut tc = cfg.train.clone();
+        tc.epochs = cfg.retrain_epochs;
+        tc.freeze.bias_only = bias_only;
+        if !bias_only {
+            tc.lr *= 0.1;
+        }
+        let mut t = Trainer::new(tc).with_masks(Masks::from_nonzero(&culled));
+        t.fit(&mut culled, train, Some(validation), &mut NoProgress)?;
+    }
+    report.params_after = culled.param_count();
+    report.units_after = units(&culled);
+    Ok((culled, report))
+}
+
+/// Settings of the HE-PEx pipeline on a trained network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HePexConfig {
+    /// The weight tile (e.g. `Tile { rows: 4, cols: 8 }`).
+    pub tile: super::BlockShape,
+    /// Sparsity of the first, weight-level pruning.
+    pub weight_target: f64,
+    /// Scoring of the weight-level pruning.
+    pub opts: super::PruneOptions,
+    /// Schedule of the weight-level pruning (target = `weight_target`).
+    pub schedule: super::Schedule,
+    /// Tiles at or below this density are dropped (HE-PEx: 1/16).
+    pub density: f64,
+    /// Permute before dropping tiles (`None`: the same pipeline without
+    /// permutation, for comparison).
+    pub permute: Option<super::PermuteOptions>,
+    /// Trainer settings (pruning and retraining).
+    pub train: crate::train::TrainConfig,
+    /// Epochs of weight-level pruning and of the retraining after expansion.
+    pub epochs: usize,
+}
+
+/// What the HE-PEx pipeline produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HePexResult {
+    /// The pruned (and permuted) network.
+    pub network: Network,
+    /// The permutation (identity without permutation); the client applies
+    /// its input and output parts.
+    pub permutation: super::Permutation,
+    /// Non-zero tiles before any pruning.
+    pub tiles_dense: usize,
+    /// Non-zero tiles after weight pruning (before permutation).
+    pub tiles_pruned: usize,
+    /// Non-zero tiles after permutation.
+    pub tiles_permuted: usize,
+    /// Non-zero tiles at the end (after dropping sparse tiles, expansion and
+    /// retraining).
+    pub tiles_final: usize,
+}
+
+/// HE-PEx on a trained dense chain: prune weights, retrain, permute, drop
+/// almost-empty tiles, expand (every weight of a surviving tile trainable),
+/// retrain.
+pub fn hepex_prune(
+    net: &Network,
+    cfg: &HePexConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<HePexResult> {
+    use crate::train::{NoProgress, Trainer};
+    let tiles = super::LayerBlocks::uniform(net, cfg.tile);
+    let count = |n: &Network| super::nonzero_blocks(n, &tiles).iter().sum::<usize>();
+    let tiles_dense = count(net);
+    let mut pruned = net.clone();
+    let weights = super::LayerBlocks::uniform(net, super::BlockShape::Weight);
+    let mut tune = super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let sched = super::ScheduleConfig {
+        schedule: cfg.schedule,
+        target: cfg.weight_target,
+        epochs: cfg.epochs,
+        patience: None,
+    };
+    super::schedule::run(&mut pruned, &weights, &cfg.opts, &sched, &mut tune)?;
+    let tiles_pruned = count(&pruned);
+    let (mut permuted, permutation) = match &cfg.permute {
+        Some(p) => super::permute(&pruned, &tiles, p)?,
+        None => {
+            let sizes: Vec<usize> = std::iter::once(net.input_shape.iter().product())
+                .chain(units(net))
+                .collect();
+            (pruned, super::Permutation::identity(&sizes))
+        }
+    };
+    let tiles_permuted = count(&permuted);
+    let drop = super::prune_sparse(&permuted, &tiles, cfg.density)?;
+    drop.apply_assign(&mut permuted)?;
+    let expanded = super::expand(&permuted, &tiles);
+    let mut tc = cfg.train.clone();
+    tc.epochs = cfg.epochs;
+    let mut t = Trainer::new(tc).with_masks(expanded);
+    t.fit(&mut permuted, train, Some(validation), &mut NoProgress)?;
+    Ok(HePexResult {
+        tiles_final: count(&permuted),
+        network: permuted,
+        permutation,
+        tiles_dense,
+        tiles_pruned,
+        tiles_permuted,
+    })
+}

@@ -9,7 +9,8 @@
 //! more under HE and gives the retraining back capacity.
 
 use super::blocks::{LayerBlocks, matrix};
-use super::selection::Selection;
+use super::selection::drop_weights;
+use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
 
@@ -47,14 +48,14 @@ pub fn total_blocks(net: &Network, blocks: &LayerBlocks) -> Vec<usize> {
 /// Keeps the weights of blocks whose density (non-zeros / block size) is
 /// above `threshold`; blocks at or below it are dropped whole. Layers not
 /// in `blocks` keep their non-zeros.
-pub fn prune_sparse(net: &Network, blocks: &LayerBlocks, threshold: f64) -> Result<Selection> {
+pub fn prune_sparse(net: &Network, blocks: &LayerBlocks, threshold: f64) -> Result<Masks> {
     if !(0.0..=1.0).contains(&threshold) || threshold.is_nan() {
         return Err(Error::InvalidArgument {
             name: "tile density threshold",
             value: threshold,
         });
     }
-    let mut sel = Selection::nonzero(net);
+    let mut sel = Masks::from_nonzero(net);
     for i in 0..net.layers.len() {
         let (Some(grid), Some(w)) = (blocks.grid(net, i), matrix(&net.layers[i])) else {
             continue;
@@ -67,13 +68,12 @@ pub fn prune_sparse(net: &Network, blocks: &LayerBlocks, threshold: f64) -> Resu
                 nz[b] += 1;
             }
         }
-        if let Some(keep) = sel.layer_mut(i) {
-            for (idx, &b) in assign.iter().enumerate() {
-                if (nz[b] as f64) <= threshold * sizes[b] as f64 {
-                    keep[idx] = false;
-                }
-            }
-        }
+        let drop = assign
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| (nz[b] as f64) <= threshold * sizes[b] as f64)
+            .map(|(idx, _)| idx);
+        drop_weights(&mut sel, net, i, drop);
     }
     Ok(sel)
 }
@@ -81,8 +81,8 @@ pub fn prune_sparse(net: &Network, blocks: &LayerBlocks, threshold: f64) -> Resu
 /// Expansion: every weight inside a block of `blocks` that holds a non-zero
 /// is kept (trainable again); weights of all-zero blocks stay pruned. Layers
 /// not in `blocks` keep their non-zeros.
-pub fn expand(net: &Network, blocks: &LayerBlocks) -> Selection {
-    let mut sel = Selection::nonzero(net);
+pub fn expand(net: &Network, blocks: &LayerBlocks) -> Masks {
+    let mut sel = Masks::from_nonzero(net);
     for i in 0..net.layers.len() {
         let (Some(grid), Some(w)) = (blocks.grid(net, i), matrix(&net.layers[i])) else {
             continue;
@@ -94,11 +94,7 @@ pub fn expand(net: &Network, blocks: &LayerBlocks) -> Selection {
                 nz[b] = true;
             }
         }
-        if let Some(keep) = sel.layer_mut(i) {
-            for (idx, &b) in assign.iter().enumerate() {
-                keep[idx] = nz[b];
-            }
-        }
+        sel.set(i, assign.iter().map(|&b| nz[b]).collect());
     }
     sel
 }
@@ -135,12 +131,12 @@ mod tests {
         assert_eq!(nonzero_blocks(&n, &b), vec![3]);
         assert_eq!(total_blocks(&n, &b), vec![4]);
         let sel = prune_sparse(&n, &b, 0.25).unwrap();
-        assert_eq!(sel.kept(), 6);
+        assert_eq!(crate::prune::selection::kept(&sel, &n), 6);
         let mut m = n.clone();
         sel.apply_assign(&mut m).unwrap();
         assert_eq!(nonzero_blocks(&m, &b), vec![2]);
         let e = expand(&m, &b);
-        assert_eq!(e.kept(), 8);
+        assert_eq!(crate::prune::selection::kept(&e, &m), 8);
         assert!(prune_sparse(&n, &b, 2.0).is_err());
     }
 }
