@@ -197,6 +197,18 @@ impl LayerBlocks {
         }
     }
 
+    /// The packing's block shape for each dense/convolution layer of `net`
+    /// (`None` where the packing does not prune a layer in blocks).
+    pub fn from_packing(net: &Network, packing: &dyn crate::packing::Packing) -> LayerBlocks {
+        LayerBlocks {
+            shapes: (0..net.layers.len())
+                .map(|i| {
+                    matrix_dims(&net.layers[i]).and_then(|_| packing.block_shape(net, i))
+                })
+                .collect(),
+        }
+    }
+
     /// One entry per layer of `net`; errors if the length differs or a
     /// shape is given for a layer without weights.
     pub fn per_layer(net: &Network, shapes: Vec<Option<BlockShape>>) -> Result<LayerBlocks> {

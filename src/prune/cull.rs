@@ -318,3 +318,97 @@ fn remove_rows(layer: &mut Layer, keep: &[usize], inp: usize) -> Result<()> {
     *bias = pick(bias, keep);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conv2d, Dense, Pool2d, Poly, Tensor};
+
+    fn lenet_like() -> Network {
+        let mut net = Network::new(
+            vec![1, 12, 12],
+            vec![
+                Layer::Conv2d(Conv2d {
+                    weight: Tensor::zeros(vec![4, 1, 3, 3]),
+                    bias: vec![0.3, -0.2, 0.5, 0.1],
+                    stride: (1, 1),
+                    padding: (0, 0),
+                }),
+                Layer::Activation(Activation::Poly(Poly {
+                    coeffs: vec![vec![0.1, 0.5, 0.25]],
+                })),
+                Layer::AvgPool2d(Pool2d {
+                    kernel: (2, 2),
+                    stride: (2, 2),
+                    padding: (0, 0),
+                }),
+                Layer::Conv2d(Conv2d {
+                    weight: Tensor::zeros(vec![3, 4, 3, 3]),
+                    bias: vec![0.0, 0.1, -0.1],
+                    stride: (1, 1),
+                    padding: (0, 0),
+                }),
+                Layer::Activation(Activation::Square),
+                Layer::Flatten,
+                Layer::Dense(Dense {
+                    weight: Tensor::zeros(vec![5, 3 * 3 * 3]),
+                    bias: vec![0.0; 5],
+                }),
+                Layer::Activation(Activation::Square),
+                Layer::Dense(Dense {
+                    weight: Tensor::zeros(vec![2, 5]),
+                    bias: vec![0.2, -0.2],
+                }),
+            ],
+        )
+        .unwrap();
+        net.init_assign(7);
+        // Prune: filter 1 of conv0 (incoming zero), filter 2 of conv1,
+        // neuron 3 of dense0 (outgoing zero: column 3 of the last layer).
+        let zero_rows = |l: &mut Layer, rows: &[usize]| {
+            let (out, inp) = matrix_dims(l).unwrap();
+            let w = super::super::blocks::matrix_mut(l).unwrap();
+            for &r in rows {
+                assert!(r < out);
+                w[r * inp..(r + 1) * inp].iter_mut().for_each(|v| *v = 0.0);
+            }
+        };
+        zero_rows(&mut net.layers[0], &[1]);
+        zero_rows(&mut net.layers[3], &[2]);
+        if let Layer::Dense(d) = &mut net.layers[8] {
+            d.weight.data_mut()[3] = 0.0;
+            d.weight.data_mut()[5 + 3] = 0.0;
+        }
+        net
+    }
+
+    #[test]
+    fn culling_preserves_the_function() {
+        let net = lenet_like();
+        let (culled, report) = cull(&net).unwrap();
+        assert_eq!(report.units_before, vec![4, 3, 5, 2]);
+        assert_eq!(report.units_after, vec![3, 2, 4, 2]);
+        assert!(report.exact);
+        assert!(report.sparsity() > 0.0);
+        assert_eq!(report.params_after, culled.param_count());
+        let x = Tensor::new(
+            vec![3, 1, 12, 12],
+            (0..3 * 144).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect(),
+        )
+        .unwrap();
+        let a = net.forward(&x).unwrap();
+        let b = culled.forward(&x).unwrap();
+        for (p, q) in a.data().iter().zip(b.data()) {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn nothing_dead_nothing_culled() {
+        let mut net = lenet_like();
+        net.init_assign(3);
+        let (culled, report) = cull(&net).unwrap();
+        assert_eq!(culled, net);
+        assert_eq!(report.sparsity(), 0.0);
+    }
+}

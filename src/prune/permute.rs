@@ -562,3 +562,53 @@ mod tests {
         assert_eq!(after, 8 + 16, "{after}");
     }
 }
+
+#[cfg(test)]
+mod function_tests {
+    use super::*;
+    use crate::model::{BatchNorm, Poly, zoo};
+    use crate::prune::{PruneOptions, prune_assign};
+
+    #[test]
+    fn permuted_network_computes_the_same_function() {
+        let mut net = zoo::mlp(&[16, 24, 12, 6], Activation::Square, 5).unwrap();
+        // Per-neuron parameters move with their neuron.
+        net.layers[1] = Layer::Activation(Activation::Poly(Poly {
+            coeffs: (0..24).map(|i| vec![0.01 * i as f32, 1.0, 0.1]).collect(),
+        }));
+        net.layers.insert(
+            4,
+            Layer::BatchNorm(BatchNorm {
+                gamma: (0..12).map(|i| 1.0 + 0.1 * i as f32).collect(),
+                beta: (0..12).map(|i| 0.05 * i as f32).collect(),
+                mean: (0..12).map(|i| 0.01 * i as f32).collect(),
+                var: vec![1.5; 12],
+                eps: 1e-5,
+                momentum: 0.1,
+            }),
+        );
+        net.shapes().unwrap();
+        let blocks = LayerBlocks::uniform(&net, BlockShape::Weight);
+        let opts = PruneOptions {
+            exempt_output: false,
+            ..PruneOptions::default()
+        };
+        prune_assign(&mut net, &blocks, &opts, 0.8).unwrap();
+        let tiles = LayerBlocks::uniform(&net, BlockShape::Tile { rows: 4, cols: 4 });
+        let (p, perm) = permute(&net, &tiles, &PermuteOptions::default()).unwrap();
+        assert!(tile_count(&p, &tiles) < tile_count(&net, &tiles));
+        assert_ne!(perm.input(), (0..16).collect::<Vec<_>>().as_slice());
+        let x = Tensor::new(
+            vec![5, 16],
+            (0..80).map(|i| ((i * 29 % 67) as f32 / 33.0) - 1.0).collect(),
+        )
+        .unwrap();
+        let want = net.forward(&x).unwrap();
+        let got = perm
+            .unpermute_output(&p.forward(&perm.permute_input(&x).unwrap()).unwrap())
+            .unwrap();
+        for (a, b) in want.data().iter().zip(got.data()) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+        }
+    }
+}
