@@ -146,9 +146,10 @@ pub(crate) fn check_target(target: f64) -> Result<()> {
     Ok(())
 }
 
-/// Chooses the blocks to prune so that at least `target` of the pruned
-/// layers' weights (per layer or overall, by `opts.scope`) lie in zeroed
-/// blocks, and returns the weights that stay. Already-zero blocks score 0
+/// Chooses the blocks to prune, lowest first, while the zeroed weights stay
+/// within `target` of the pruned layers' weights (per layer or overall, by
+/// `opts.scope`; a block that would cross the target ends the layer's
+/// pruning), and returns the weights that stay as a mask. Already-zero blocks score 0
 /// and go first; every layer keeps at least one non-empty block.
 pub fn select(
     net: &Network,
@@ -232,7 +233,8 @@ fn prune_group(
             });
         }
     }
-    let goal = (target * total as f64).ceil() as usize;
+    // Whole blocks up to the target (MOFHEI: 90% of 16 filters prunes 14).
+    let goal = (target * total as f64 + 1e-9).floor() as usize;
     let mut layer_left: Vec<usize> = layers
         .iter()
         .map(|(_, g)| g.sizes().iter().filter(|&&s| s > 0).count())
@@ -268,7 +270,7 @@ fn prune_group(
             continue;
         }
         let c = &cands[e.idx];
-        if layer_left[c.layer] <= 1 {
+        if layer_left[c.layer] <= 1 || removed + c.weights > goal {
             continue;
         }
         done[e.idx] = true;

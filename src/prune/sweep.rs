@@ -129,6 +129,38 @@ mod tests {
     use crate::model::{Conv2d, Dense, Pool2d, Tensor};
 
     #[test]
+    fn sweep_is_monotone() {
+        // One-shot unit pruning (no training) of a seeded LeNet, culled.
+        let mut net = crate::model::zoo::lenet_mofhei(Activation::Square, 1);
+        for l in net.layers.iter_mut() {
+            if let Layer::MaxPool2d(p) = l {
+                *l = Layer::AvgPool2d(*p);
+            }
+        }
+        let params = net.param_count();
+        let blocks = crate::prune::LayerBlocks::uniform(&net, crate::prune::BlockShape::Column);
+        let opts = crate::prune::PruneOptions::default();
+        let mut prune_at = |t: f64| -> Result<(Network, f64)> {
+            let mut n = net.clone();
+            crate::prune::prune_assign(&mut n, &blocks, &opts, t)?;
+            let (c, _) = crate::prune::cull(&n)?;
+            Ok((c, t))
+        };
+        let targets = [0.0, 0.3, 0.5, 0.7, 0.9, 0.95];
+        let pts = sweep(params, &targets, &mut prune_at, &batch_op_counts).unwrap();
+        assert_eq!(pts[0].sparsity, 0.0);
+        assert_eq!(pts[0].units, vec![6, 16, 120, 84, 10]);
+        for w in pts.windows(2) {
+            assert!(w[1].sparsity > w[0].sparsity, "{:?}", w[1]);
+            assert!(w[1].ops.homomorphic_total() < w[0].ops.homomorphic_total());
+            assert!(w[1].units.iter().zip(&w[0].units).all(|(a, b)| a <= b));
+        }
+        // Units at the 90% target: 90% of each layer rounded down (the paper
+        // reports 1/2/16/9).
+        assert_eq!(pts[4].units, vec![1, 2, 12, 9, 10]);
+    }
+
+    #[test]
     fn batch_formula_on_dense_lenet_layer_sizes() {
         // conv0 of MOFHEI's LeNet: 28*28*6 outputs x 25 taps = 117,600 mults.
         let conv = Layer::Conv2d(Conv2d {
