@@ -69,13 +69,19 @@ fn mofhei_sweep_on_digits_32x32() {
         shape: BlockShape::Column,
         opts: PruneOptions::default(),
         schedule: ScheduleConfig {
-            schedule: Schedule::Constant { every: 5 },
+            schedule: Schedule::Polynomial {
+                every: 5,
+                ramp: 80,
+                initial: 0.0,
+                power: 3.0,
+            },
             target: 0.9,
-            epochs: 6,
-            patience: Some(2),
+            epochs: 8,
+            patience: Some(3),
         },
-        train: train_config(6),
-        retrain_epochs: 4,
+        train: train_config(8),
+        retrain_epochs: 8,
+        retrain_lr_factor: 1.0,
     };
     let params = net.param_count();
     let mut prune_at = |target: f64| {

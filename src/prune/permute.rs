@@ -107,6 +107,40 @@ impl Permutation {
     }
 }
 
+impl Permutation {
+    /// A data set in the permuted network's order: inputs permuted as by
+    /// [`Permutation::permute_input`]; class labels moved to the permuted
+    /// output position of their class, value targets permuted like outputs.
+    /// For retraining a permuted network.
+    pub fn permute_dataset(&self, data: &crate::data::Dataset) -> Result<crate::data::Dataset> {
+        use crate::data::{Dataset, Targets};
+        let x = self.permute_input(data.inputs())?;
+        let out = self.output();
+        match data.targets() {
+            Targets::Classes { labels, classes } => {
+                let mut pos = vec![0usize; out.len()];
+                for (j, &c) in out.iter().enumerate() {
+                    pos[c] = j;
+                }
+                let labels = labels
+                    .iter()
+                    .map(|&l| pos.get(l).copied().unwrap_or(l))
+                    .collect();
+                Dataset::classification(x, labels, *classes)
+            }
+            Targets::Values(t) => {
+                let f = out.len();
+                check_batch(t, f)?;
+                let mut v = Vec::with_capacity(t.len());
+                for row in t.data().chunks(f.max(1)) {
+                    v.extend(out.iter().map(|&i| row[i]));
+                }
+                Dataset::regression(x, Tensor::new(t.shape().to_vec(), v)?)
+            }
+        }
+    }
+}
+
 fn check_batch(x: &Tensor, f: usize) -> Result<()> {
     if x.shape().len() != 2 || x.shape()[1] != f {
         return Err(Error::ShapeMismatch {

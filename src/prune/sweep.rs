@@ -218,6 +218,9 @@ pub struct MofheiConfig {
     pub train: crate::train::TrainConfig,
     /// Epochs of the bias-only and of the full retraining after culling.
     pub retrain_epochs: usize,
+    /// Learning rate of the full retraining as a fraction of `train.lr`
+    /// (MOFHEI fine-tunes at a tenth).
+    pub retrain_lr_factor: f32,
 }
 
 /// MOFHEI's pipeline on a trained `net` at `target`: prune with the
@@ -249,7 +252,7 @@ pub fn mofhei_prune(
         tc.epochs = cfg.retrain_epochs;
         tc.freeze.bias_only = bias_only;
         if !bias_only {
-            tc.lr *= 0.1;
+            tc.lr *= cfg.retrain_lr_factor;
         }
         let mut t = Trainer::new(tc).with_masks(Masks::from_nonzero(&culled));
         t.fit(&mut culled, train, Some(validation), &mut NoProgress)?;
@@ -340,7 +343,12 @@ pub fn hepex_prune(
     let mut tc = cfg.train.clone();
     tc.epochs = cfg.epochs;
     let mut t = Trainer::new(tc).with_masks(expanded);
-    t.fit(&mut permuted, train, Some(validation), &mut NoProgress)?;
+    // The permuted network sees its data in the permuted order.
+    let (ptrain, pvalid) = (
+        permutation.permute_dataset(train)?,
+        permutation.permute_dataset(validation)?,
+    );
+    t.fit(&mut permuted, &ptrain, Some(&pvalid), &mut NoProgress)?;
     Ok(HePexResult {
         tiles_final: count(&permuted),
         network: permuted,
