@@ -78,8 +78,14 @@ fn hepex_on_digits_8x8() {
         .count();
     let acc_with = correct as f64 / labels.len() as f64;
     let acc_without = f64::from(accuracy(&without.network, &test).unwrap());
-    eprintln!("dense MLP 64-64-32-10: test acc {dense_acc:.4}; {} non-zero 4x8 tiles", with.tiles_dense);
-    for (name, r, acc) in [("with permutation", &with, acc_with), ("without permutation", &without, acc_without)] {
+    eprintln!(
+        "dense MLP 64-64-32-10: test acc {dense_acc:.4}; {} non-zero 4x8 tiles",
+        with.tiles_dense
+    );
+    for (name, r, acc) in [
+        ("with permutation", &with, acc_with),
+        ("without permutation", &without, acc_without),
+    ] {
         eprintln!(
             "{name}: tiles after weight pruning {}, after permutation {}, final {} ({:.1}% fewer than dense), test acc {acc:.4}",
             r.tiles_pruned,
@@ -90,7 +96,10 @@ fn hepex_on_digits_8x8() {
     }
     eprintln!("total {:.1?}", start.elapsed());
     assert!(with.tiles_final as f64 <= 0.5 * with.tiles_dense as f64);
-    assert!(dense_acc - acc_with <= 0.025, "accuracy {dense_acc} -> {acc_with}");
+    assert!(
+        dense_acc - acc_with <= 0.025,
+        "accuracy {dense_acc} -> {acc_with}"
+    );
     // Same pruned weights, fewer tiles once permuted; and fewer at the end.
     assert!(with.tiles_permuted < without.tiles_permuted);
     assert!(with.tiles_final < without.tiles_final);

@@ -202,9 +202,7 @@ impl LayerBlocks {
     pub fn from_packing(net: &Network, packing: &dyn crate::packing::Packing) -> LayerBlocks {
         LayerBlocks {
             shapes: (0..net.layers.len())
-                .map(|i| {
-                    matrix_dims(&net.layers[i]).and_then(|_| packing.block_shape(net, i))
-                })
+                .map(|i| matrix_dims(&net.layers[i]).and_then(|_| packing.block_shape(net, i)))
                 .collect(),
         }
     }
@@ -286,7 +284,10 @@ mod tests {
             assert_eq!(g.sizes().iter().sum::<usize>(), 35);
         }
         assert_eq!(BlockShape::Tile { rows: 2, cols: 3 }.grid(5, 7).count(), 9);
-        assert_eq!(BlockShape::Tile { rows: 2, cols: 3 }.grid(5, 7).dims(), (3, 3));
+        assert_eq!(
+            BlockShape::Tile { rows: 2, cols: 3 }.grid(5, 7).dims(),
+            (3, 3)
+        );
         assert_eq!(BlockShape::Diagonal { size: 2 }.grid(5, 7).count(), 7);
         assert_eq!(BlockShape::Column.grid(5, 7).positions(1)[6], (1, 6));
     }

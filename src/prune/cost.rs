@@ -104,7 +104,8 @@ fn unit_downstream(net: &Network, shapes: &[Vec<usize>], i: usize, prices: &OpPr
                 let ws = c.weight.shape();
                 let taps = ws.get(2).copied().unwrap_or(1) * ws.get(3).copied().unwrap_or(1);
                 let out = ws.first().copied().unwrap_or(0);
-                cost += (out * taps * positions(net, shapes, j)) as f64 * (prices.mult + prices.add);
+                cost +=
+                    (out * taps * positions(net, shapes, j)) as f64 * (prices.mult + prices.add);
                 break;
             }
             _ => {}

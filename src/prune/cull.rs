@@ -322,7 +322,7 @@ fn remove_rows(layer: &mut Layer, keep: &[usize], inp: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Conv2d, Dense, Pool2d, Poly, Tensor};
+    use crate::model::{Conv2d, Dense, Poly, Pool2d, Tensor};
 
     fn lenet_like() -> Network {
         let mut net = Network::new(
@@ -393,7 +393,9 @@ mod tests {
         assert_eq!(report.params_after, culled.param_count());
         let x = Tensor::new(
             vec![3, 1, 12, 12],
-            (0..3 * 144).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect(),
+            (0..3 * 144)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                .collect(),
         )
         .unwrap();
         let a = net.forward(&x).unwrap();

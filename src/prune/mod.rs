@@ -25,12 +25,12 @@ pub mod tiles;
 
 pub use blocks::{BlockGrid, BlockShape, LayerBlocks};
 pub use cost::OpPrices;
-pub use score::{PruneOptions, Scope, Score, prune_assign, select};
-pub use permute::{Permutation, PermuteOptions, permute};
-pub use tiles::{expand, nonzero_blocks, prune_sparse};
 pub use cull::{CullReport, cull};
+pub use permute::{Permutation, PermuteOptions, permute};
 pub use schedule::{FineTune, Schedule, ScheduleConfig, ScheduleReport, TrainerTune};
+pub use score::{PruneOptions, Scope, Score, prune_assign, select};
 pub use sweep::{
     HePexConfig, HePexResult, MofheiConfig, SweepPoint, batch_op_counts, compiled_op_counts,
     hepex_prune, mofhei_prune, sweep,
 };
+pub use tiles::{expand, nonzero_blocks, prune_sparse};

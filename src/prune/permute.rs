@@ -200,7 +200,11 @@ pub fn apply(net: &Network, perm: &Permutation) -> Result<Network> {
     let dense = dense_chain(net)?;
     let sizes = space_sizes(net, &dense);
     if perm.spaces.len() != sizes.len()
-        || perm.spaces.iter().zip(&sizes).any(|(p, &n)| !is_permutation(p, n))
+        || perm
+            .spaces
+            .iter()
+            .zip(&sizes)
+            .any(|(p, &n)| !is_permutation(p, n))
     {
         return Err(Error::InvalidArgument {
             name: "permutation",
@@ -535,7 +539,12 @@ mod tests {
         let net = Network::new(
             vec![2],
             vec![
-                dense(3, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.1, 0.2, 0.3]),
+                dense(
+                    3,
+                    2,
+                    vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                    vec![0.1, 0.2, 0.3],
+                ),
                 Layer::Activation(Activation::Poly(Poly {
                     coeffs: vec![vec![0.0, 1.0], vec![0.0, 2.0], vec![0.0, 3.0]],
                 })),
@@ -634,7 +643,9 @@ mod function_tests {
         assert_ne!(perm.input(), (0..16).collect::<Vec<_>>().as_slice());
         let x = Tensor::new(
             vec![5, 16],
-            (0..80).map(|i| ((i * 29 % 67) as f32 / 33.0) - 1.0).collect(),
+            (0..80)
+                .map(|i| ((i * 29 % 67) as f32 / 33.0) - 1.0)
+                .collect(),
         )
         .unwrap();
         let want = net.forward(&x).unwrap();

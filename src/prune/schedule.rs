@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::blocks::LayerBlocks;
 use super::score::{PruneOptions, check_target, select};
 use super::selection::keep_all;
-use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::train::Masks;
 
 /// Fine-tuning under masks, as the schedules need it.
 pub trait FineTune {

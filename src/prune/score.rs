@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::blocks::{BlockGrid, LayerBlocks, matrix, weighted_layers};
 use super::cost::{OpPrices, savings};
 use super::selection::{drop_weights, keep_all};
-use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::train::Masks;
 
 /// How a block's importance is computed from its weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,7 +282,9 @@ fn prune_group(
             sel,
             net,
             *i,
-            grid.positions(c.block).into_iter().map(|(r, col)| r * inp + col),
+            grid.positions(c.block)
+                .into_iter()
+                .map(|(r, col)| r * inp + col),
         );
         if let Some(g) = c.group {
             group_left[c.layer][g] -= 1;
@@ -346,11 +348,17 @@ mod tests {
         assert_eq!(s(Score::MaxAbs), vec![4.0, 0.5]);
         assert!((s(Score::L2)[0] - 30f64.sqrt()).abs() < 1e-12);
         let col = BlockShape::Column.grid(2, 4);
-        assert_eq!(block_scores(&net, 0, &col, Score::MeanAbs), vec![0.875, 1.875]);
+        assert_eq!(
+            block_scores(&net, 0, &col, Score::MeanAbs),
+            vec![0.875, 1.875]
+        );
         let diag = BlockShape::Diagonal { size: 4 }.grid(2, 4);
         // k = 0: (0,0),(1,1) -> 1, 4; k = 1: (0,1),(1,2) -> 2, 0;
         // k = 2: (0,2),(1,3) -> 0, 0.5; k = 3: (0,3),(1,0) -> 0.5, 3.
-        assert_eq!(block_scores(&net, 0, &diag, Score::MaxAbs), vec![4.0, 2.0, 0.5, 3.0]);
+        assert_eq!(
+            block_scores(&net, 0, &diag, Score::MaxAbs),
+            vec![4.0, 2.0, 0.5, 3.0]
+        );
     }
 
     fn two_layer() -> Network {
@@ -406,7 +414,10 @@ mod tests {
             ..PruneOptions::default()
         };
         let plain = select(&net, &blocks, &base, 0.5).unwrap();
-        assert_eq!(plain.get(0).unwrap(), &[false, false, true, true, false, false, true, true]);
+        assert_eq!(
+            plain.get(0).unwrap(),
+            &[false, false, true, true, false, false, true, true]
+        );
         let prices = OpPrices {
             rotation: 100.0,
             ..OpPrices::default()
@@ -416,7 +427,10 @@ mod tests {
             ..base
         };
         let sel = select(&net, &blocks, &aware, 0.5).unwrap();
-        assert_eq!(sel.get(0).unwrap(), &[false, false, false, false, true, true, true, true]);
+        assert_eq!(
+            sel.get(0).unwrap(),
+            &[false, false, false, false, true, true, true, true]
+        );
     }
 
     #[test]

@@ -197,7 +197,10 @@ mod tests {
 
 /// Op counts of `net` from the compiler's plan under `packing` (the plan's
 /// own counts: zero blocks emit no instruction).
-pub fn compiled_op_counts(net: &Network, packing: &dyn crate::packing::Packing) -> Result<OpCounts> {
+pub fn compiled_op_counts(
+    net: &Network,
+    packing: &dyn crate::packing::Packing,
+) -> Result<OpCounts> {
     let plan = crate::compile::compile(net, packing, &crate::compile::CompileOptions::default())?;
     Ok(plan.counts().clone())
 }
@@ -236,7 +239,8 @@ pub fn mofhei_prune(
     use crate::train::{Masks, NoProgress, Trainer};
     let mut pruned = net.clone();
     let blocks = super::LayerBlocks::uniform(&pruned, cfg.shape);
-    let mut tune = super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let mut tune =
+        super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
     let sched = super::ScheduleConfig {
         target,
         ..cfg.schedule
@@ -318,7 +322,8 @@ pub fn hepex_prune(
     let tiles_dense = count(net);
     let mut pruned = net.clone();
     let weights = super::LayerBlocks::uniform(net, super::BlockShape::Weight);
-    let mut tune = super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let mut tune =
+        super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
     let sched = super::ScheduleConfig {
         schedule: cfg.schedule,
         target: cfg.weight_target,

@@ -10,9 +10,9 @@
 
 use super::blocks::{LayerBlocks, matrix};
 use super::selection::drop_weights;
-use crate::train::Masks;
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::train::Masks;
 
 /// Non-zero blocks (tiles, for tile shapes) per layer of `net` under
 /// `blocks` (0 for layers that are not pruned).
