@@ -78,7 +78,7 @@ fn check_backend<S: HeScheme>(scheme: &S, plan: &Plan) -> Result<()> {
     }
     let slots = scheme.slot_count();
     let need = plan.period().unwrap_or(1).max(plan.samples(slots)).max(1);
-    if need > slots || plan.period().is_some_and(|p| slots % p != 0) {
+    if need > slots || plan.period().is_some_and(|p| !slots.is_multiple_of(p)) {
         return Err(Error::InvalidParameter {
             name: "slot count",
             value: slots as i64,

@@ -202,7 +202,7 @@ mod tests {
             BlockShape::Diagonal { size: 8 },
         ] {
             let blocks = shape.blocks(5, 7);
-            let mut seen = vec![0u32; 35];
+            let mut seen = [0u32; 35];
             for b in &blocks {
                 for &(r, c) in b {
                     seen[r * 7 + c] += 1;

@@ -145,7 +145,7 @@ pub fn matrix_dims(layer: &Layer) -> Option<(usize, usize)> {
         _ => return None,
     };
     let out = w.shape().first().copied().unwrap_or(0);
-    let inp = if out == 0 { 0 } else { w.len() / out };
+    let inp = w.len().checked_div(out).unwrap_or(0);
     Some((out, inp))
 }
 
@@ -273,7 +273,7 @@ mod tests {
             BlockShape::Diagonal { size: 2 },
         ] {
             let g = shape.grid(5, 7);
-            let mut seen = vec![0u32; 35];
+            let mut seen = [0u32; 35];
             for b in 0..g.count() {
                 for (r, c) in g.positions(b) {
                     assert_eq!(g.block_of(r, c), b, "{shape:?}");

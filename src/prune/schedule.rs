@@ -87,7 +87,7 @@ impl Schedule {
         match *self {
             Schedule::OneShot => t == 0,
             Schedule::Constant { every } | Schedule::Polynomial { every, .. } => {
-                t % every.max(1) == 0
+                t.is_multiple_of(every.max(1))
             }
         }
     }
