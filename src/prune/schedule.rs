@@ -229,6 +229,76 @@ mod tests {
         assert!(s.updates_at(10) && !s.updates_at(11));
         assert!(Schedule::OneShot.updates_at(0) && !Schedule::OneShot.updates_at(5));
     }
+
+    /// Wraps the trainer and checks after every step that every weight the
+    /// mask drops is exactly 0.0.
+    struct Checked<'a>(TrainerTune<'a>, usize);
+
+    impl FineTune for Checked<'_> {
+        fn step(&mut self, net: &mut Network, keep: &Masks) -> Result<()> {
+            self.0.step(net, keep)?;
+            self.1 += 1;
+            for (i, l) in net.layers.iter().enumerate() {
+                if let (Some(w), Some(m)) = (crate::prune::blocks::matrix(l), keep.get(i)) {
+                    for (v, k) in w.iter().zip(m) {
+                        assert!(*k || *v == 0.0, "layer {i}: pruned weight {v} at step {}", self.1);
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn validate(&mut self, net: &Network) -> Result<f64> {
+            self.0.validate(net)
+        }
+        fn steps_per_epoch(&self) -> usize {
+            self.0.steps_per_epoch()
+        }
+    }
+
+    #[test]
+    fn pruned_weights_stay_exactly_zero_while_fine_tuning() {
+        use crate::model::{Activation, zoo};
+        use crate::prune::{BlockShape, LayerBlocks, PruneOptions};
+        let data = crate::data::Dataset::digits_8x8().flatten();
+        let (valid, train) = data.split(0.8, 1).unwrap();
+        let mut net = zoo::mlp(&[64, 32, 10], Activation::Relu, 1).unwrap();
+        for (shape, schedule) in [
+            (BlockShape::Weight, Schedule::Constant { every: 3 }),
+            (
+                BlockShape::Tile { rows: 4, cols: 8 },
+                Schedule::Polynomial {
+                    every: 2,
+                    ramp: 20,
+                    initial: 0.2,
+                    power: 3.0,
+                },
+            ),
+            (BlockShape::Column, Schedule::OneShot),
+        ] {
+            let trainer = crate::train::Trainer::new(crate::train::TrainConfig {
+                batch_size: 64,
+                lr: 1e-2,
+                ..crate::train::TrainConfig::default()
+            });
+            let mut tune = Checked(TrainerTune::new(trainer, &train, &valid), 0);
+            let blocks = LayerBlocks::uniform(&net, shape);
+            let cfg = ScheduleConfig {
+                schedule,
+                target: 0.7,
+                epochs: 3,
+                patience: Some(1),
+            };
+            let r = run(&mut net, &blocks, &PruneOptions::default(), &cfg, &mut tune).unwrap();
+            assert!(tune.1 >= 6, "{}", tune.1);
+            assert!(r.keep.pruned() > 0);
+            // The returned (best) weights respect the returned mask.
+            for (i, l) in net.layers.iter().enumerate() {
+                if let (Some(w), Some(m)) = (crate::prune::blocks::matrix(l), r.keep.get(i)) {
+                    assert!(w.iter().zip(m).all(|(v, k)| *k || *v == 0.0));
+                }
+            }
+        }
+    }
 }
 
 /// [`FineTune`] with the crate's trainer: mini-batches of a training set in
