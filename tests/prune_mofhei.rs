@@ -13,7 +13,7 @@ use mofhei::prune::{
     BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, batch_op_counts,
     compiled_op_counts, mofhei_prune, sweep,
 };
-use mofhei::train::{Distillation, NoProgress, Plateau, TrainConfig, Trainer, accuracy};
+use mofhei::train::{NoProgress, Plateau, TrainConfig, Trainer, accuracy};
 
 const SEED: u64 = 2024;
 
@@ -71,7 +71,7 @@ fn mofhei_sweep_on_digits_32x32() {
         schedule: ScheduleConfig {
             schedule: Schedule::Polynomial {
                 every: 5,
-                ramp: 160,
+                ramp: 80,
                 initial: 0.0,
                 power: 3.0,
             },
@@ -82,11 +82,6 @@ fn mofhei_sweep_on_digits_32x32() {
         train: TrainConfig {
             lr: 2e-3,
             early_stopping: Some(8),
-            distillation: Some(Distillation {
-                teacher: net.clone(),
-                temperature: 4.0,
-                alpha: 0.5,
-            }),
             ..train_config(12)
         },
         retrain_epochs: 20,

@@ -241,7 +241,11 @@ mod tests {
             for (i, l) in net.layers.iter().enumerate() {
                 if let (Some(w), Some(m)) = (crate::prune::blocks::matrix(l), keep.get(i)) {
                     for (v, k) in w.iter().zip(m) {
-                        assert!(*k || *v == 0.0, "layer {i}: pruned weight {v} at step {}", self.1);
+                        assert!(
+                            *k || *v == 0.0,
+                            "layer {i}: pruned weight {v} at step {}",
+                            self.1
+                        );
                     }
                 }
             }
