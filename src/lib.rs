@@ -8,6 +8,7 @@ pub mod he;
 pub mod model;
 pub mod packing;
 pub mod prune;
+pub mod report;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -275,6 +275,9 @@ pub struct Wave {
     pub end: u32,
     /// Values to free once the wave is done.
     pub frees: Vec<ValueId>,
+    /// Input values first read by this wave (a streamed run fetches them
+    /// just before it).
+    pub loads: Vec<ValueId>,
 }
 
 /// How a plaintext constant is used (decides its encoding scale).
@@ -587,6 +590,7 @@ impl Builder {
             params,
             counts: OpCounts::default(),
             peak_live: scheduled.peak_live,
+            peak_live_streamed: scheduled.peak_live_streamed,
             layer_kinds,
         };
         plan.counts = plan.count_ops(plan.params.slots());
@@ -639,6 +643,7 @@ pub struct Plan {
     params: CkksChoice,
     counts: OpCounts,
     peak_live: usize,
+    peak_live_streamed: usize,
     layer_kinds: Vec<String>,
 }
 
@@ -724,6 +729,11 @@ impl Plan {
     pub fn peak_live(&self) -> usize {
         self.peak_live
     }
+    /// The most ciphertexts alive at once when inputs are streamed in as
+    /// first needed ([`crate::eval::Server::run_streamed`]).
+    pub fn peak_live_streamed(&self) -> usize {
+        self.peak_live_streamed
+    }
     /// Kind name of each network layer (for reports).
     pub fn layer_kinds(&self) -> &[String] {
         &self.layer_kinds
@@ -771,9 +781,20 @@ impl Plan {
     /// Estimated bytes of ciphertexts alive at the peak at the chosen
     /// parameters (each at the input level: an upper bound).
     pub fn estimated_peak_bytes(&self) -> u64 {
+        self.ciphertext_bytes() * self.peak_live as u64
+    }
+
+    /// Like [`Plan::estimated_peak_bytes`] for a streamed run.
+    pub fn estimated_peak_bytes_streamed(&self) -> u64 {
+        self.ciphertext_bytes() * self.peak_live_streamed as u64
+    }
+
+    /// Bytes of one ciphertext at the input level (2 polynomials of N
+    /// 64-bit words per limb).
+    fn ciphertext_bytes(&self) -> u64 {
         let n = 1u64 << self.params.log_n;
         let limbs = u64::from(self.depth) + 1;
-        self.peak_live as u64 * 2 * n * limbs * 8
+        2 * n * limbs * 8
     }
 
     /// Serialise: magic, version, then the bincode payload.
@@ -846,7 +867,14 @@ impl Plan {
         let mut state = vec![0u8; n];
         state.iter_mut().take(n_in).for_each(|s| *s = 1);
         let mut start = 0usize;
+        let mut loaded = vec![false; n_in];
         for w in &self.waves {
+            for &l in &w.loads {
+                match loaded.get_mut(l as usize) {
+                    Some(x) if !*x => *x = true,
+                    _ => return Err(bad("wave loads")),
+                }
+            }
             let end = w.end as usize;
             if end < start || end > self.steps.len() {
                 return Err(bad("wave bounds"));
@@ -859,6 +887,12 @@ impl Plan {
                 }
                 if ins.iter().any(|&v| state.get(v as usize) != Some(&1)) {
                     return Err(bad("value used before definition or after free"));
+                }
+                if ins
+                    .iter()
+                    .any(|&v| (v as usize) < n_in && !loaded[v as usize])
+                {
+                    return Err(bad("input read before its load"));
                 }
                 let lvl = self.levels[ins[0] as usize];
                 if ins.iter().any(|&v| self.levels[v as usize] != lvl) {

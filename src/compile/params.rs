@@ -69,6 +69,16 @@ impl CkksChoice {
     pub fn log_qp(&self) -> u32 {
         self.moduli_bits.iter().chain(&self.special_bits).sum()
     }
+    /// The CKKS backend's parameters for this choice (128-bit checked).
+    pub fn ckks_params(&self) -> Result<crate::he::ckks::CkksParams> {
+        crate::he::ckks::CkksParams::builder()
+            .log_n(self.log_n)
+            .moduli_bits(&self.moduli_bits)
+            .special_bits(&self.special_bits)
+            .scale_bits(self.scale_bits)
+            .build()
+    }
+
     /// Simulator parameters with the same modulus chain and scale, and
     /// `slots` slots (fewer than N / 2 keeps tests fast).
     pub fn sim_params(&self, slots: usize) -> Result<SimParams> {

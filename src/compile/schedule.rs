@@ -12,6 +12,7 @@ pub(super) struct Scheduled {
     pub steps: Vec<Step>,
     pub waves: Vec<Wave>,
     pub peak_live: usize,
+    pub peak_live_streamed: usize,
 }
 
 pub(super) fn schedule(
@@ -45,6 +46,35 @@ pub(super) fn schedule(
         }
     }
 
+    // Locality key: the smallest input id a step depends on (transitively),
+    // e.g. the top-left corner of a convolution output's receptive field.
+    // Children are visited in key order, so a layer is computed window by
+    // window across channels and the previous layer's values die early.
+    let mut key = vec![usize::MAX; steps.len()];
+    for i in 0..steps.len() {
+        key[i] = inputs[i]
+            .iter()
+            .map(|&v| match producer[v as usize] {
+                NONE => v as usize,
+                p => key[p],
+            })
+            .min()
+            .unwrap_or(usize::MAX);
+    }
+    let kids: Vec<Vec<usize>> = inputs
+        .iter()
+        .map(|ins| {
+            let mut k: Vec<usize> = ins
+                .iter()
+                .map(|&v| producer[v as usize])
+                .filter(|&p| p != NONE)
+                .collect();
+            k.sort_by_key(|&p| (key[p], p));
+            k.dedup();
+            k
+        })
+        .collect();
+
     // Depth-first post-order from the outputs gives each step a priority.
     let mut prio = vec![usize::MAX; steps.len()];
     let mut next = 0usize;
@@ -54,15 +84,14 @@ pub(super) fn schedule(
         if root == NONE || visited[root] {
             continue;
         }
-        // Stack of (step, index of the next input to visit).
+        // Stack of (step, index of the next child to visit).
         let mut stack = vec![(root, 0usize)];
         visited[root] = true;
         while let Some(&mut (s, ref mut k)) = stack.last_mut() {
-            if *k < inputs[s].len() {
-                let v = inputs[s][*k];
+            if *k < kids[s].len() {
+                let p = kids[s][*k];
                 *k += 1;
-                let p = producer[v as usize];
-                if p != NONE && !visited[p] {
+                if !visited[p] {
                     visited[p] = true;
                     stack.push((p, 0));
                 }
@@ -152,29 +181,55 @@ pub(super) fn schedule(
             f.push(v as ValueId);
         }
     }
-    let mut live = n_inputs as usize;
-    let mut peak = live;
-    let mut start = 0usize;
-    for (w, &end) in wave_ends.iter().enumerate() {
-        live += order[start..end]
-            .iter()
-            .map(|&i| steps[i].instr.outputs().len())
-            .sum::<usize>();
-        peak = peak.max(live);
-        live -= frees[w].len();
-        start = end;
+    // Inputs first read in each wave (streamed runs fetch them just before).
+    let mut loads: Vec<Vec<ValueId>> = vec![Vec::new(); wave_ends.len()];
+    let mut first: Vec<Option<usize>> = vec![None; n_inputs as usize];
+    for &i in &order {
+        for &v in &inputs[i] {
+            if let Some(f) = first.get_mut(v as usize) {
+                let w = wave_of[i];
+                *f = Some(f.map_or(w, |x| x.min(w)));
+            }
+        }
+    }
+    for (v, f) in first.iter().enumerate() {
+        if let Some(w) = f {
+            loads[*w].push(v as ValueId);
+        }
+    }
+    let mut peaks = [0usize; 2];
+    for (k, peak) in peaks.iter_mut().enumerate() {
+        let streamed = k == 1;
+        let mut live = if streamed { 0 } else { n_inputs as usize };
+        *peak = live;
+        let mut start = 0usize;
+        for (w, &end) in wave_ends.iter().enumerate() {
+            if streamed {
+                live += loads[w].len();
+            }
+            live += order[start..end]
+                .iter()
+                .map(|&i| steps[i].instr.outputs().len())
+                .sum::<usize>();
+            *peak = (*peak).max(live);
+            live -= frees[w].len();
+            start = end;
+        }
     }
     let waves = wave_ends
         .iter()
         .zip(frees)
-        .map(|(&end, frees)| Wave {
+        .zip(loads)
+        .map(|((&end, frees), loads)| Wave {
             end: end as u32,
             frees,
+            loads,
         })
         .collect();
     Scheduled {
         steps: order.into_iter().map(|i| steps[i].clone()).collect(),
         waves,
-        peak_live: peak,
+        peak_live: peaks[0],
+        peak_live_streamed: peaks[1],
     }
 }

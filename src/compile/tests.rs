@@ -26,6 +26,15 @@ fn mofhei_lenet_dense_batch_beats_the_paper() {
     // The depth-first schedule keeps far fewer ciphertexts alive than the
     // 1024 inputs + 4704 conv0 outputs a layer-by-layer order would.
     assert!(plan.peak_live() < 1024 + 2 * 1176, "{}", plan.peak_live());
+    eprintln!(
+        "lenet dense batch: depth {} params {:?} peak_live {} (~{} MB at the input level) est {:.1} s counts {}",
+        plan.depth(),
+        plan.params(),
+        plan.peak_live(),
+        plan.estimated_peak_bytes() >> 20,
+        plan.estimated_seconds(&CostModel::default()),
+        serde_json::to_string(&plan.counts().total).unwrap()
+    );
 }
 
 #[test]
@@ -58,6 +67,14 @@ fn pruned_lenet_units_1_2_16_9_is_small() {
     assert_eq!(mults, 784 * 25 + 100 * 2 * 25 + 16 * 50 + 9 * 16 + 10 * 9);
     assert!(mults <= 28_880);
     assert_eq!(c.get(OpKind::CtCtMul), 784 + 200 + 16 + 9);
+    eprintln!(
+        "lenet 1/2/16/9 batch: depth {} peak_live {} (~{} MB) est {:.1} s counts {}",
+        plan.depth(),
+        plan.peak_live(),
+        plan.estimated_peak_bytes() >> 20,
+        plan.estimated_seconds(&CostModel::default()),
+        serde_json::to_string(&plan.counts().total).unwrap()
+    );
 }
 
 #[test]

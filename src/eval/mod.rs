@@ -144,14 +144,8 @@ impl<'a, S: HeScheme> Client<'a, S> {
         self.plan.samples(self.scheme.slot_count())
     }
 
-    /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`
-    /// (`1 <= n <=` [`Client::samples`]) in the plan's layout, at the
-    /// plan's input level.
-    pub fn encrypt<R: RngCore + CryptoRng>(
-        &self,
-        x: &Tensor,
-        rng: &mut R,
-    ) -> Result<EncryptedInput<S>> {
+    /// Checks a batch's shape; returns the number of samples.
+    fn check_input(&self, x: &Tensor) -> Result<usize> {
         let shape = x.shape();
         let cap = self.samples();
         let mut expected = vec![shape.first().copied().unwrap_or(1).clamp(1, cap)];
@@ -163,53 +157,98 @@ impl<'a, S: HeScheme> Client<'a, S> {
                 found: shape.to_vec(),
             });
         }
-        let n = shape[0];
-        if n > cap {
+        if shape[0] > cap {
             return Err(Error::TooManyValues {
-                given: n,
+                given: shape[0],
                 slots: cap,
             });
         }
-        let dim: usize = self.plan.input_shape().iter().product();
-        let slots = self.scheme.slot_count();
-        let period = self.plan.period().unwrap_or(slots);
-        let data = x.data();
-        let level = Level(self.plan.depth());
-        let scale = self.scheme.default_scale();
-        let seeds: Vec<[u8; 32]> = self
+        Ok(shape[0])
+    }
+
+    /// Encode and encrypt input ciphertext `index` of the plan's layout for
+    /// the batch `x` (shape already checked).
+    fn encrypt_one<R: RngCore + CryptoRng>(
+        &self,
+        x: &Tensor,
+        index: usize,
+        rng: &mut R,
+    ) -> Result<S::Ciphertext> {
+        let entries = self
             .plan
             .input_layout()
             .cts
-            .iter()
+            .get(index)
+            .ok_or(Error::InvalidArgument {
+                name: "input ciphertext index",
+                value: index as f64,
+            })?;
+        let n = x.shape()[0];
+        let dim: usize = self.plan.input_shape().iter().product();
+        let slots = self.scheme.slot_count();
+        let period = self.plan.period().unwrap_or(slots).max(1);
+        let data = x.data();
+        let mut v = vec![S::Value::zero(); slots];
+        for c in 0..slots / period {
+            for &(slot, e) in entries {
+                for s in 0..n {
+                    if let Some(o) = v.get_mut(c * period + slot as usize + s) {
+                        *o = S::Value::from_f64(f64::from(data[s * dim + e as usize]));
+                    }
+                }
+            }
+        }
+        let pt = self
+            .scheme
+            .encode(&v, Level(self.plan.depth()), self.scheme.default_scale())?;
+        self.scheme.encrypt(&self.pk, &pt, rng)
+    }
+
+    /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`
+    /// (`1 <= n <=` [`Client::samples`]) in the plan's layout, at the
+    /// plan's input level (all input ciphertexts at once, in parallel).
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        x: &Tensor,
+        rng: &mut R,
+    ) -> Result<EncryptedInput<S>> {
+        let n = self.check_input(x)?;
+        let count = self.plan.input_layout().cts.len();
+        let seeds: Vec<[u8; 32]> = (0..count)
             .map(|_| {
                 let mut s = [0u8; 32];
                 rng.fill_bytes(&mut s);
                 s
             })
             .collect();
-        let cts = self
-            .plan
-            .input_layout()
-            .cts
-            .par_iter()
-            .zip(seeds)
-            .map(|(entries, seed)| {
-                let mut v = vec![S::Value::zero(); slots];
-                for c in 0..slots / period.max(1) {
-                    for &(slot, e) in entries {
-                        for s in 0..n {
-                            if let Some(o) = v.get_mut(c * period + slot as usize + s) {
-                                *o = S::Value::from_f64(f64::from(data[s * dim + e as usize]));
-                            }
-                        }
-                    }
-                }
-                let pt = self.scheme.encode(&v, level, scale)?;
-                self.scheme
-                    .encrypt(&self.pk, &pt, &mut ChaCha20Rng::from_seed(seed))
-            })
+        let cts = seeds
+            .into_par_iter()
+            .enumerate()
+            .map(|(j, seed)| self.encrypt_one(x, j, &mut ChaCha20Rng::from_seed(seed)))
             .collect::<Result<Vec<_>>>()?;
         Ok(EncryptedInput { cts, samples: n })
+    }
+
+    /// A source of input ciphertexts for [`Server::run_streamed`]: input `j`
+    /// is encoded and encrypted only when the server first needs it (the
+    /// stand-in for a client streaming ciphertexts over the network in the
+    /// plan's order), so the whole input batch never sits in memory at once.
+    /// Randomness: a ChaCha20 stream per input from a 32-byte seed drawn
+    /// from `rng`.
+    pub fn input_source<'c, R: RngCore + CryptoRng>(
+        &'c self,
+        x: &'c Tensor,
+        rng: &mut R,
+    ) -> Result<InputSource<'c, 'a, S>> {
+        let samples = self.check_input(x)?;
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Ok(InputSource {
+            client: self,
+            x,
+            seed,
+            samples,
+        })
     }
 
     /// Decrypt and decode the outputs into a tensor `[n, ...output_shape]`.
@@ -254,6 +293,28 @@ impl<'a, S: HeScheme> Client<'a, S> {
         let mut shape = vec![n];
         shape.extend_from_slice(self.plan.output_shape());
         Tensor::new(shape, data)
+    }
+}
+
+/// Encrypts input ciphertexts on demand (see [`Client::input_source`]).
+pub struct InputSource<'c, 'a, S: HeScheme> {
+    client: &'c Client<'a, S>,
+    x: &'c Tensor,
+    seed: [u8; 32],
+    samples: usize,
+}
+
+impl<S: HeScheme> InputSource<'_, '_, S> {
+    /// Samples in the batch.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// Input ciphertext `index`, freshly encrypted.
+    pub fn get(&self, index: usize) -> Result<S::Ciphertext> {
+        let mut rng = ChaCha20Rng::from_seed(self.seed);
+        rng.set_stream(index as u64);
+        self.client.encrypt_one(self.x, index, &mut rng)
     }
 }
 
@@ -383,7 +444,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
         &self.keys
     }
 
-    /// Run the plan on encrypted inputs.
+    /// Run the plan on encrypted inputs (all present from the start).
     pub fn run(&self, input: EncryptedInput<S>) -> Result<(EncryptedOutput<S>, RunReport)> {
         let plan = self.plan;
         if input.cts.len() != plan.input_layout().cts.len() {
@@ -392,26 +453,80 @@ impl<'a, S: HeScheme> Server<'a, S> {
                 value: input.cts.len() as f64,
             });
         }
-        for ct in &input.cts {
-            if self.scheme.level(ct) != Level(plan.depth()) {
-                return Err(Error::LevelMismatch {
-                    op: Op::Encrypt,
-                    left: self.scheme.level(ct),
-                    right: Level(plan.depth()),
-                });
-            }
-        }
-        reset_peak_rss();
-        let start = Instant::now();
         let samples = input.samples;
         let mut values: Vec<Option<S::Ciphertext>> = Vec::with_capacity(plan.value_count());
         values.extend(input.cts.into_iter().map(Some));
         values.resize_with(plan.value_count(), || None);
+        self.execute(values, samples, None, plan.peak_live())
+    }
+
+    /// Run the plan fetching each input ciphertext just before the first wave
+    /// that reads it (e.g. from [`Client::input_source`]), so inputs occupy
+    /// memory only while needed ([`Plan::peak_live_streamed`]).
+    pub fn run_streamed<F>(
+        &self,
+        samples: usize,
+        fetch: F,
+    ) -> Result<(EncryptedOutput<S>, RunReport)>
+    where
+        F: Fn(usize) -> Result<S::Ciphertext> + Sync,
+    {
+        let mut values: Vec<Option<S::Ciphertext>> = Vec::with_capacity(self.plan.value_count());
+        values.resize_with(self.plan.value_count(), || None);
+        self.execute(
+            values,
+            samples,
+            Some(&fetch),
+            self.plan.peak_live_streamed(),
+        )
+    }
+
+    fn check_input_level(&self, ct: &S::Ciphertext) -> Result<()> {
+        let want = Level(self.plan.depth());
+        if self.scheme.level(ct) != want {
+            return Err(Error::LevelMismatch {
+                op: Op::Encrypt,
+                left: self.scheme.level(ct),
+                right: want,
+            });
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &self,
+        mut values: Vec<Option<S::Ciphertext>>,
+        samples: usize,
+        fetch: Option<&(dyn Fn(usize) -> Result<S::Ciphertext> + Sync)>,
+        peak_live: usize,
+    ) -> Result<(EncryptedOutput<S>, RunReport)> {
+        let plan = self.plan;
+        for ct in values.iter().take(plan.input_layout().cts.len()).flatten() {
+            self.check_input_level(ct)?;
+        }
+        reset_peak_rss();
+        let start = Instant::now();
         let n_layers = plan.layer_kinds().len();
         let mut busy = vec![Duration::ZERO; n_layers];
         let mut instrs = vec![0usize; n_layers];
         let mut begin = 0usize;
         for wave in plan.waves() {
+            if let Some(fetch) = fetch {
+                let loaded = wave
+                    .loads
+                    .par_iter()
+                    .map(|&j| {
+                        let ct = fetch(j as usize)?;
+                        self.check_input_level(&ct)?;
+                        Ok((j, ct))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for (j, ct) in loaded {
+                    if let Some(slot) = values.get_mut(j as usize) {
+                        *slot = Some(ct);
+                    }
+                }
+            }
             let end = wave.end as usize;
             let steps = plan.steps().get(begin..end).unwrap_or(&[]);
             let results = steps
@@ -440,19 +555,23 @@ impl<'a, S: HeScheme> Server<'a, S> {
             }
             begin = end;
         }
-        let cts = plan
-            .outputs()
-            .iter()
-            .map(|&o| {
-                values
-                    .get(o as usize)
-                    .and_then(Option::clone)
-                    .ok_or(Error::InvalidArgument {
-                        name: "plan output value",
-                        value: f64::from(o),
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut cts = Vec::with_capacity(plan.outputs().len());
+        for &o in plan.outputs() {
+            let ct = match values.get_mut(o as usize).and_then(Option::take) {
+                Some(ct) => ct,
+                // An output that is an input never read by any wave.
+                None => match fetch {
+                    Some(f) => f(o as usize)?,
+                    None => {
+                        return Err(Error::InvalidArgument {
+                            name: "plan output value",
+                            value: f64::from(o),
+                        });
+                    }
+                },
+            };
+            cts.push(ct);
+        }
         let wall = start.elapsed();
         let layers = (0..n_layers)
             .filter(|&l| instrs[l] > 0)
@@ -469,7 +588,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
                 wall,
                 layers,
                 peak_rss_bytes: proc_status_bytes("VmHWM:"),
-                peak_live: plan.peak_live(),
+                peak_live,
                 counts: None,
             },
         ))

@@ -504,3 +504,159 @@ fn zoo_networks_under_tile_and_batch() {
         assert_close(&o, p.name());
     }
 }
+
+#[test]
+fn streamed_inputs_give_the_same_outputs_with_fewer_live_ciphertexts() {
+    let dense = compile(&lenet(&mut rng(31)), &Batch, &CompileOptions::default()).unwrap();
+    assert!(dense.peak_live_streamed() <= dense.peak_live());
+    // MOFHEI's 90% LeNet (units 1/2/16/9): the 1024 inputs dominate the
+    // live set unless they are streamed in.
+    let mut net = lenet(&mut rng(31));
+    for (l, k) in [(0usize, 1usize), (3, 2), (6, 16), (9, 9)] {
+        match &mut net.layers[l] {
+            Layer::Conv2d(c) => {
+                let per: usize = c.weight.shape()[1..].iter().product();
+                c.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            Layer::Dense(d) => {
+                let per = d.weight.shape()[1];
+                d.weight.data_mut()[k * per..]
+                    .iter_mut()
+                    .for_each(|w| *w = 0.0);
+            }
+            _ => unreachable!(),
+        }
+    }
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    eprintln!(
+        "live: dense {} / streamed {}; pruned {} / streamed {}",
+        dense.peak_live(),
+        dense.peak_live_streamed(),
+        plan.peak_live(),
+        plan.peak_live_streamed()
+    );
+    assert!(plan.peak_live() >= 1024);
+    assert!(plan.peak_live_streamed() * 2 < plan.peak_live());
+    let sim = Counted::new(sim_for(&plan, 2));
+    let mut r = rng(2);
+    let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
+    let server = Server::new(&sim, &plan, keys).unwrap();
+    let x = rand_tensor(&mut r, vec![2, 1, 32, 32], 1.0);
+    let src = client.input_source(&x, &mut r).unwrap();
+    let _ = sim.take_counts();
+    let (out, report) = server.run_streamed(src.samples(), |j| src.get(j)).unwrap();
+    let counts = sim.take_counts();
+    assert_eq!(counts.get(OpKind::Encrypt), 1024);
+    let mut he = counts.clone();
+    he.total.retain(|k, _| k.is_homomorphic());
+    let mut want = plan.counts().clone();
+    want.total.retain(|k, _| k.is_homomorphic());
+    assert_eq!(he.total, want.total);
+    assert_eq!(report.peak_live, plan.peak_live_streamed());
+    let y = client.decrypt(&out).unwrap();
+    let (y2, _) = server
+        .run(client.encrypt(&x, &mut r).unwrap())
+        .map(|(o, rep)| (client.decrypt(&o).unwrap(), rep))
+        .unwrap();
+    assert_eq!(y, y2);
+    let want = forward(&net, &x);
+    for (s, w) in want.iter().enumerate() {
+        for (k, b) in w.iter().enumerate() {
+            let a = f64::from(y.data()[s * 10 + k]);
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()));
+        }
+    }
+}
+
+/// The same plans on the real CKKS backend, at insecure toy ring sizes
+/// (fast); tolerance 1e-3 of the largest reference magnitude (scale 2^32,
+/// N <= 2^7: CKKS noise ~2^-20 relative per op).
+fn run_ckks(net: &Network, packing: &dyn Packing, log_n: u32, n: usize) -> Outcome {
+    use crate::he::ckks::{Ckks, CkksParams};
+    let plan = compile(net, packing, &CompileOptions::default()).unwrap();
+    let c = plan.params();
+    let params =
+        CkksParams::insecure_for_tests(log_n, &c.moduli_bits, &c.special_bits, c.scale_bits)
+            .unwrap();
+    let he = Counted::new(Ckks::new(params).unwrap());
+    let mut r = rng(77);
+    let (client, keys) = Client::new(&he, &plan, &mut r).unwrap();
+    let server = Server::new(&he, &plan, keys).unwrap();
+    let setup_encodes = he.take_counts().get(OpKind::Encode);
+    let mut shape = vec![n];
+    shape.extend_from_slice(&net.input_shape);
+    let x = rand_tensor(&mut r, shape, 1.0);
+    let (out, report) = server
+        .run_counted(client.encrypt(&x, &mut r).unwrap())
+        .unwrap();
+    let y = client.decrypt(&out).unwrap();
+    let m: usize = net.output_shape().unwrap().iter().product();
+    let got: Vec<Vec<f64>> = (0..n)
+        .map(|s| {
+            y.data()[s * m..(s + 1) * m]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
+        })
+        .collect();
+    Outcome {
+        want: forward(net, &x),
+        model: forward(net, &x),
+        plan,
+        got,
+        counts: report.counts.unwrap(),
+        setup_encodes,
+    }
+}
+
+#[test]
+fn ckks_matches_plaintext_under_every_packing() {
+    let net = mlp(12);
+    for (p, log_n, n) in [
+        (Box::new(Batch) as Box<dyn Packing>, 5, 16),
+        (Box::new(Tile::new(4, 4, 1).unwrap()), 5, 1),
+        (Box::new(Tile::new(4, 2, 2).unwrap()), 5, 2),
+        (Box::new(Diagonal), 5, 1),
+    ] {
+        let o = run_ckks(&net, p.as_ref(), log_n, n);
+        let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (g, w) in o.got.iter().zip(&o.want) {
+            for (a, b) in g.iter().zip(w) {
+                assert!(
+                    (a - b).abs() <= 1e-3 * (1.0 + max),
+                    "{}: got {a}, want {b}",
+                    p.name()
+                );
+            }
+        }
+        assert_eq!(&o.counts, o.plan.counts(), "{}", p.name());
+        assert_eq!(o.setup_encodes, o.plan.plains().len() as u64);
+    }
+}
+
+#[test]
+fn ckks_layer_kinds_and_tenseal_net() {
+    for (name, net) in layer_kind_nets() {
+        let o = run_ckks(&net, &Batch, 4, 8);
+        let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (g, w) in o.got.iter().zip(&o.want) {
+            for (a, b) in g.iter().zip(w) {
+                assert!((a - b).abs() <= 1e-3 * (1.0 + max), "{name}: {a} vs {b}");
+            }
+        }
+    }
+    let t = crate::model::zoo::tenseal_mnist(4);
+    let o = run_ckks(
+        &t,
+        &Tile::new(256, 16, 1).unwrap().with_client_patches(),
+        13,
+        1,
+    );
+    let max = o.want[0].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (a, b) in o.got[0].iter().zip(&o.want[0]) {
+        // TenSEAL's target: every logit within 0.1% of the largest magnitude.
+        assert!((a - b).abs() <= 1e-3 * max, "tenseal: {a} vs {b}");
+    }
+}

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`sim`] | plaintext f64 slots with exact level/scale/slot bookkeeping; no crypto |
 //! | [`Counted`] | wraps any backend and counts every operation by kind and level |
+//! | [`ckks`] | native RNS-CKKS (NTT via `tfhe-ntt`, hybrid key switching, hoisted rotations); see `docs/ckks.md` |
 //!
 //! Conventions (levels count what is left, rotation sign, scale) are written
 //! down once in `docs/conventions.md`:
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Op, Result};
 
+pub mod ckks;
 pub mod counted;
 pub mod security;
 pub mod sim;

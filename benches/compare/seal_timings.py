@@ -1,0 +1,143 @@
+"""Times SEAL 4.1 (through tenseal.sealapi, one thread) on the same CKKS
+operations and parameters as examples/ckks_timings.rs; prints JSON (ms)."""
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import tenseal.sealapi as seal
+
+REPS = int(os.environ.get("REPS", "21"))
+
+
+def best(fn, reps=REPS):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return min(ts), statistics.median(ts)
+
+
+def time_set(log_n, moduli):
+    n = 1 << log_n
+    parms = seal.EncryptionParameters(seal.SCHEME_TYPE.CKKS)
+    parms.set_poly_modulus_degree(n)
+    parms.set_coeff_modulus(seal.CoeffModulus.Create(n, moduli + [60]))
+    ctx = seal.SEALContext(parms, True, seal.SEC_LEVEL_TYPE.TC128)
+    keygen = seal.KeyGenerator(ctx)
+    sk = keygen.secret_key()
+    pk = seal.PublicKey()
+    keygen.create_public_key(pk)
+    rk = seal.RelinKeys()
+    keygen.create_relin_keys(rk)
+    gk = seal.GaloisKeys()
+    # Galois elements of the left rotations by 1..8 (SEAL's generator is 3).
+    keygen.create_galois_keys([pow(3, k, 2 * n) for k in range(1, 9)], gk)
+    enc = seal.Encryptor(ctx, pk)
+    dec = seal.Decryptor(ctx, sk)
+    ev = seal.Evaluator(ctx)
+    coder = seal.CKKSEncoder(ctx)
+    scale = 2.0 ** 40
+    values = [(i % 17) / 17.0 for i in range(coder.slot_count())]
+    pt = seal.Plaintext()
+    coder.encode(values, scale, pt)
+    ct, ct2 = seal.Ciphertext(), seal.Ciphertext()
+    enc.encrypt(pt, ct)
+    enc.encrypt(pt, ct2)
+    prod = seal.Ciphertext()
+    ev.multiply(ct, ct2, prod)
+    ev.relinearize_inplace(prod, rk)
+    terms = []
+    for _ in range(16):
+        c = seal.Ciphertext()
+        enc.encrypt(pt, c)
+        terms.append(c)
+    scalars = [i * 0.1 - 0.75 for i in range(16)]
+    out = {}
+
+    def encode_encrypt():
+        p, c = seal.Plaintext(), seal.Ciphertext()
+        coder.encode(values, scale, p)
+        enc.encrypt(p, c)
+
+    def decrypt_decode():
+        p = seal.Plaintext()
+        dec.decrypt(ct, p)
+        coder.decode_double(p)
+
+    def add():
+        c = seal.Ciphertext()
+        ev.add(ct, ct2, c)
+
+    def mul_plain():
+        c = seal.Ciphertext()
+        ev.multiply_plain(ct, pt, c)
+
+    def mul_scalar():
+        # SEAL has no scalar product without a plaintext: encode the constant.
+        p, c = seal.Plaintext(), seal.Ciphertext()
+        coder.encode(0.37, ct.parms_id(), scale, p)
+        ev.multiply_plain(ct, p, c)
+
+    def mul_relin():
+        c = seal.Ciphertext()
+        ev.multiply(ct, ct2, c)
+        ev.relinearize_inplace(c, rk)
+
+    def rescale():
+        c = seal.Ciphertext()
+        ev.rescale_to_next(prod, c)
+
+    def rotate():
+        c = seal.Ciphertext()
+        ev.rotate_vector(ct, 1, gk, c)
+
+    def rotate_many():
+        for k in range(1, 9):
+            c = seal.Ciphertext()
+            ev.rotate_vector(ct, k, gk, c)
+
+    def dot_scalar():
+        acc = None
+        for t, s in zip(terms, scalars):
+            p, c = seal.Plaintext(), seal.Ciphertext()
+            coder.encode(s, t.parms_id(), scale, p)
+            ev.multiply_plain(t, p, c)
+            if acc is None:
+                acc = c
+            else:
+                ev.add_inplace(acc, c)
+
+    for name, fn in [
+        ("encode_encrypt", encode_encrypt),
+        ("decrypt_decode", decrypt_decode),
+        ("add", add),
+        ("mul_plain", mul_plain),
+        ("mul_scalar", mul_scalar),
+        ("mul_relin", mul_relin),
+        ("rescale", rescale),
+        ("rotate", rotate),
+        ("rotate_many_8", rotate_many),
+        ("dot_scalar_16", dot_scalar),
+    ]:
+        out[name] = best(fn)[0]
+    # precision of one mul + relin + rescale (log2 of the max abs error)
+    r = seal.Ciphertext()
+    ev.rescale_to_next(prod, r)
+    p = seal.Plaintext()
+    dec.decrypt(r, p)
+    got = coder.decode_double(p)
+    err = max(abs(g - v * v) for g, v in zip(got, values))
+    out["mul_precision_log2_max_err"] = math.log2(err)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps({
+        "13": time_set(13, [60, 40, 40]),
+        "14": time_set(14, [60, 40, 40, 40, 40, 40, 40]),
+    }))

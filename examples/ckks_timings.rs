@@ -1,0 +1,116 @@
+//! Times every CKKS operation (median of repeated runs, milliseconds) and
+//! prints JSON; used by `benches/compare/compare.sh` next to SEAL's figures.
+//!
+//! `RAYON_NUM_THREADS=1 cargo run --release --example ckks_timings`
+
+use std::time::Instant;
+
+use mofhei::he::ckks::{Ckks, CkksParams};
+use mofhei::he::{HeScheme, KeyRequirements, Rotation};
+use rand::SeedableRng;
+
+fn median_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
+    let _ = f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            std::hint::black_box(f());
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+fn time_set(log_n: u32, moduli: &[u32], reps: usize) -> mofhei::Result<String> {
+    let params = CkksParams::builder()
+        .log_n(log_n)
+        .moduli_bits(moduli)
+        .special_bits(&[60])
+        .scale_bits(40)
+        .build()?;
+    let ckks = Ckks::new(params)?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let sk = ckks.generate_secret_key(&mut rng)?;
+    let pk = ckks.generate_public_key(&sk, &mut rng)?;
+    let steps: Vec<Rotation> = (1..=8).map(Rotation).collect();
+    let req = KeyRequirements::new()
+        .with_relinearization()
+        .with_rotations(steps.iter().copied());
+    let keys = ckks.generate_eval_keys(&sk, &req, &mut rng)?;
+    let values: Vec<f64> = (0..ckks.slot_count())
+        .map(|i| (i % 17) as f64 / 17.0)
+        .collect();
+    let (level, scale) = (ckks.max_level(), ckks.default_scale());
+    let pt = ckks.encode(&values, level, scale)?;
+    let ct = ckks.encrypt(&pk, &pt, &mut rng)?;
+    let ct2 = ckks.encrypt(&pk, &pt, &mut rng)?;
+    let prod = ckks.mul_relin(&ct, &ct2, &keys)?;
+    let terms = (0..16)
+        .map(|_| ckks.encrypt(&pk, &pt, &mut rng))
+        .collect::<mofhei::Result<Vec<_>>>()?;
+    let refs: Vec<_> = terms.iter().collect();
+    let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.75).collect();
+    let mut rows = vec![
+        (
+            "encode_encrypt",
+            median_ms(reps, || {
+                ckks.encode(&values, level, scale)
+                    .and_then(|p| ckks.encrypt(&pk, &p, &mut rng))
+            }),
+        ),
+        (
+            "decrypt_decode",
+            median_ms(reps, || {
+                ckks.decrypt(&sk, &ct).and_then(|p| ckks.decode(&p))
+            }),
+        ),
+        ("add", median_ms(reps, || ckks.add(&ct, &ct2))),
+        ("mul_plain", median_ms(reps, || ckks.mul_plain(&ct, &pt))),
+        (
+            "mul_scalar",
+            median_ms(reps, || ckks.mul_scalar(&ct, 0.37, scale)),
+        ),
+        (
+            "mul_relin",
+            median_ms(reps, || ckks.mul_relin(&ct, &ct2, &keys)),
+        ),
+        ("rescale", median_ms(reps, || ckks.rescale(&prod))),
+        (
+            "rotate",
+            median_ms(reps, || ckks.rotate(&ct, Rotation(1), &keys)),
+        ),
+        (
+            "rotate_many_8",
+            median_ms(reps, || ckks.rotate_many(&ct, &steps, &keys)),
+        ),
+        (
+            "dot_scalar_16",
+            median_ms(reps, || ckks.dot_scalar(&refs, &scalars, scale)),
+        ),
+    ];
+    // precision of one mul + relin + rescale, log2 of the max abs error
+    let out = ckks.decode(&ckks.decrypt(&sk, &ckks.rescale(&prod)?)?)?;
+    let err = out
+        .iter()
+        .zip(&values)
+        .map(|(o, v)| (o - v * v).abs())
+        .fold(0.0, f64::max);
+    rows.push(("mul_precision_log2_max_err", err.log2()));
+    let body: Vec<String> = rows
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v:.4}"))
+        .collect();
+    Ok(format!("\"{log_n}\": {{{}}}", body.join(", ")))
+}
+
+fn main() -> mofhei::Result<()> {
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(21);
+    let a = time_set(13, &[60, 40, 40], reps)?;
+    let b = time_set(14, &[60, 40, 40, 40, 40, 40, 40], reps)?;
+    println!("{{{a}, {b}}}");
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Native RNS-CKKS: the main real backend, implementing
+//! [`HeScheme`](crate::he::HeScheme) with `f64` slots.
+//!
+//! Design notes (RNS layout, NTT order, key switching, slot order,
+//! security): `docs/ckks.md`.
+//!
+//! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
+//!   from bit sizes, special primes for hybrid key switching; the builder
+//!   refuses anything below 128-bit security
+//!   ([`Error::InsecureParameters`](crate::Error::InsecureParameters)).
+//! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
+//!   the NTT is `tfhe-ntt`'s prime64 plan.
+//! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
+//!   `i + k` to slot `i`, as the [`Sim`](crate::he::sim::Sim) does.
+//! - Errors mirror the simulator's for the same misuse.
+//!
+//! ```
+//! use mofhei::he::ckks::{Ckks, CkksParams};
+//! use mofhei::he::{HeScheme, KeyRequirements, Rotation};
+//! use rand::SeedableRng;
+//!
+//! let params = CkksParams::builder()
+//!     .log_n(13)
+//!     .moduli_bits(&[60, 40, 40])
+//!     .special_bits(&[60])
+//!     .scale_bits(40)
+//!     .build()?;
+//! let ckks = Ckks::new(params)?;
+//! let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+//! let sk = ckks.generate_secret_key(&mut rng)?;
+//! let pk = ckks.generate_public_key(&sk, &mut rng)?;
+//! let req = KeyRequirements::new().with_relinearization().with_rotations([Rotation(1)]);
+//! let keys = ckks.generate_eval_keys(&sk, &req, &mut rng)?;
+//! let pt = ckks.encode(&[1.0, 2.0, 3.0], ckks.max_level(), ckks.default_scale())?;
+//! let ct = ckks.encrypt(&pk, &pt, &mut rng)?;
+//! let sq = ckks.mul_relin_rescale(&ct, &ct, &keys)?;
+//! let rot = ckks.rotate(&sq, Rotation(1), &keys)?;
+//! let out = ckks.decode(&ckks.decrypt(&sk, &rot)?)?;
+//! assert!((out[0] - 4.0).abs() < 1e-4 && (out[1] - 9.0).abs() < 1e-4);
+//! # Ok::<(), mofhei::Error>(())
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::{Error, Op, Result};
+use crate::he::{Level, Scale};
+
+mod encoder;
+mod keys;
+mod keyswitch;
+mod modulus;
+mod ntt;
+mod ops;
+mod params;
+mod rns;
+mod serialize;
+
+pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
+pub use params::{CkksParams, CkksParamsBuilder};
+
+use encoder::Encoder;
+use modulus::{Modulus, Shoup};
+use rns::{BaseConverter, Ring};
+
+/// The CKKS backend for one parameter set (holds the precomputed tables;
+/// cheap to clone).
+#[derive(Clone)]
+pub struct Ckks {
+    params: CkksParams,
+    fp: u64,
+    ring: Arc<Ring>,
+    encoder: Arc<Encoder>,
+    /// Per level `l`: base conversion from the special primes to `q_0..q_l`.
+    moddown_conv: Arc<Vec<BaseConverter>>,
+    /// `P^-1 mod q_j`.
+    p_inv: Arc<Vec<Shoup>>,
+    /// `[l][j] = q_l^-1 mod q_j` for `j < l`.
+    rescale_inv: Arc<Vec<Vec<Shoup>>>,
+    /// Garner tables: `[i][j] = q_j mod q_i` (j < i) and `[i] = (q_0...q_{i-1})^-1 mod q_i`.
+    garner_q: Arc<Vec<Vec<u64>>>,
+    garner_inv: Arc<Vec<Shoup>>,
+}
+
+impl std::fmt::Debug for Ckks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ckks")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An encoded plaintext: one polynomial in NTT form at a level and scale.
+#[derive(Clone, Debug)]
+pub struct CkksPlaintext {
+    pub(crate) poly: Vec<u64>,
+    pub(crate) level: Level,
+    pub(crate) scale: Scale,
+    pub(crate) fp: u64,
+}
+
+/// A ciphertext: 2 polynomials (3 after an unrelinearised product) in NTT form.
+#[derive(Clone, Debug)]
+pub struct CkksCiphertext {
+    pub(crate) polys: Vec<Vec<u64>>,
+    pub(crate) level: Level,
+    pub(crate) scale: Scale,
+    pub(crate) fp: u64,
+}
+
+impl CkksCiphertext {
+    /// Number of polynomials (2, or 3 after an unrelinearised product).
+    pub fn size(&self) -> usize {
+        self.polys.len()
+    }
+}
+
+impl Ckks {
+    /// The backend for these parameters (builds NTT plans and tables).
+    pub fn new(params: CkksParams) -> Result<Ckks> {
+        let ring = Ring::new(&params)?;
+        let n = ring.n;
+        let num_q = ring.num_q;
+        let specials: Vec<usize> = (0..ring.num_p).map(|k| ring.special(k)).collect();
+        let moddown_conv = (0..num_q)
+            .map(|l| BaseConverter::new(&ring, &specials, &(0..=l).collect::<Vec<_>>()))
+            .collect();
+        let p_inv = (0..num_q)
+            .map(|j| {
+                let m = &ring.moduli[j];
+                let p = specials
+                    .iter()
+                    .fold(1u64, |acc, &s| m.mul(acc, m.reduce(ring.moduli[s].value())));
+                m.shoup(m.inv(p))
+            })
+            .collect();
+        let rescale_inv = (0..num_q)
+            .map(|l| {
+                (0..l)
+                    .map(|j| {
+                        let m = &ring.moduli[j];
+                        m.shoup(m.inv(m.reduce(ring.moduli[l].value())))
+                    })
+                    .collect()
+            })
+            .collect();
+        let garner_q = (0..num_q)
+            .map(|i| {
+                let m = &ring.moduli[i];
+                (0..i).map(|j| m.reduce(ring.moduli[j].value())).collect()
+            })
+            .collect();
+        let garner_inv = (0..num_q)
+            .map(|i| {
+                let m = &ring.moduli[i];
+                let prod = (0..i).fold(1u64, |acc, j| m.mul(acc, m.reduce(ring.moduli[j].value())));
+                m.shoup(m.inv(prod))
+            })
+            .collect();
+        Ok(Ckks {
+            fp: params.fingerprint(),
+            encoder: Arc::new(Encoder::new(n)),
+            params,
+            ring: Arc::new(ring),
+            moddown_conv: Arc::new(moddown_conv),
+            p_inv: Arc::new(p_inv),
+            rescale_inv: Arc::new(rescale_inv),
+            garner_q: Arc::new(garner_q),
+            garner_inv: Arc::new(garner_inv),
+        })
+    }
+
+    fn n(&self) -> usize {
+        self.ring.n
+    }
+
+    fn modulus(&self, i: usize) -> &Modulus {
+        &self.ring.moduli[i]
+    }
+
+    fn check_fp(&self, fp: u64, op: Op) -> Result<()> {
+        if fp == self.fp {
+            Ok(())
+        } else {
+            Err(Error::ParameterMismatch { op })
+        }
+    }
+
+    /// Errors as the simulator would when `scale` alone leaves no room at
+    /// `level` (the simulator's bound for values of magnitude <= 1).
+    fn check_scale_room(&self, op: Op, level: Level, scale: Scale) -> Result<()> {
+        let log_q = self.params.log_modulus_at(level);
+        if scale.log2() + 1.0 >= log_q {
+            return Err(Error::ScaleOverflow {
+                op,
+                scale_log2: scale.log2(),
+                modulus_log2: log_q,
+                level,
+            });
+        }
+        Ok(())
+    }
+
+    /// Centred coefficients of a coefficient-form polynomial at `level`, as `f64`
+    /// (mixed-radix / Garner reconstruction, exact up to the final rounding).
+    fn centred_coeffs(&self, coeffs: &[u64], level: usize) -> Vec<f64> {
+        let n = self.n();
+        let q: Vec<u64> = (0..=level).map(|i| self.modulus(i).value()).collect();
+        let mut digits = vec![0u64; level + 1];
+        (0..n)
+            .map(|k| {
+                digits[0] = coeffs[k];
+                for i in 1..=level {
+                    let m = self.modulus(i);
+                    let gq = &self.garner_q[i];
+                    let mut v = m.reduce(digits[i - 1]);
+                    for j in (0..i - 1).rev() {
+                        v = m.add(m.mul(v, gq[j]), m.reduce(digits[j]));
+                    }
+                    digits[i] = m.mul_shoup(m.sub(coeffs[i * n + k], v), self.garner_inv[i]);
+                }
+                let negative = digits[level] > (q[level] - 1) / 2;
+                let digit = |i: usize| {
+                    if negative {
+                        (q[i] - 1 - digits[i]) as f64
+                    } else {
+                        digits[i] as f64
+                    }
+                };
+                let mut v = digit(level);
+                for i in (0..level).rev() {
+                    v = v * q[i] as f64 + digit(i);
+                }
+                if negative { -(v + 1.0) } else { v }
+            })
+            .collect()
+    }
+
+    /// Encrypts with the secret key (smaller noise than public-key
+    /// encryption: only a fresh error `e`).
+    pub fn encrypt_symmetric<R: rand::RngCore + rand::CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        pt: &CkksPlaintext,
+        rng: &mut R,
+    ) -> Result<CkksCiphertext> {
+        self.check_fp(sk.fp, Op::Encrypt)?;
+        self.check_fp(pt.fp, Op::Encrypt)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let l = pt.level.0 as usize;
+        let basis: Vec<usize> = (0..=l).collect();
+        let a = rns::sample_uniform(ring, &basis, rng);
+        let e = rns::sample_error(n, rng);
+        let mut c0 = ring.small_to_ntt(&e, &basis);
+        for (j, ((c, al), pl)) in c0
+            .chunks_mut(n)
+            .zip(a.chunks(n))
+            .zip(pt.poly.chunks(n))
+            .enumerate()
+        {
+            let mut prod = vec![0u64; n];
+            ring.mul_acc(j, &mut prod, al, &sk.ntt[j * n..(j + 1) * n]);
+            let m = &ring.moduli[j];
+            for ((x, &y), &p) in c.iter_mut().zip(&prod).zip(pl) {
+                *x = m.add(m.sub(*x, y), p);
+            }
+        }
+        Ok(CkksCiphertext {
+            polys: vec![c0, a],
+            level: pt.level,
+            scale: pt.scale,
+            fp: self.fp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

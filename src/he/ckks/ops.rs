@@ -1,0 +1,869 @@
+//! [`HeScheme`] for [`Ckks`]: keys, encoding, encryption and the
+//! homomorphic operations, with the simulator's error behaviour.
+
+use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+
+use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
+use super::modulus::{Modulus, Shoup};
+use super::ntt::permute;
+use super::rns::{PAR_MIN_WORDS, Ring, sample_error, sample_ternary};
+use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
+use crate::error::{Error, Op, Result};
+use crate::he::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
+
+/// Runs `f(limb_index, limb)` over the limbs of `a`, in parallel when large.
+fn for_limbs<F>(a: &mut [u64], n: usize, f: F)
+where
+    F: Fn(usize, &mut [u64]) + Send + Sync,
+{
+    if a.len() >= PAR_MIN_WORDS * 2 {
+        a.par_chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
+    } else {
+        a.chunks_mut(n).enumerate().for_each(|(j, l)| f(j, l));
+    }
+}
+
+/// `a = a * b` pointwise over limbs `0..`, using a scratch buffer per limb.
+fn mul_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
+    let n = ring.n;
+    for_limbs(a, n, |j, limb| {
+        let mut acc = vec![0u64; n];
+        ring.mul_acc(j, &mut acc, limb, &b[j * n..(j + 1) * n]);
+        limb.copy_from_slice(&acc);
+    });
+}
+
+/// `a * b` pointwise into a new polynomial.
+fn mul_poly(ring: &Ring, a: &[u64], b: &[u64]) -> Vec<u64> {
+    let n = ring.n;
+    let mut out = vec![0u64; a.len()];
+    for_limbs(&mut out, n, |j, o| {
+        ring.mul_acc(j, o, &a[j * n..(j + 1) * n], &b[j * n..(j + 1) * n]);
+    });
+    out
+}
+
+fn add_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
+    let n = ring.n;
+    for_limbs(a, n, |j, limb| {
+        let m = &ring.moduli[j];
+        for (x, &y) in limb.iter_mut().zip(&b[j * n..(j + 1) * n]) {
+            *x = m.add(*x, y);
+        }
+    });
+}
+
+fn sub_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
+    let n = ring.n;
+    for_limbs(a, n, |j, limb| {
+        let m = &ring.moduli[j];
+        for (x, &y) in limb.iter_mut().zip(&b[j * n..(j + 1) * n]) {
+            *x = m.sub(*x, y);
+        }
+    });
+}
+
+/// Galois element of the left rotation by `k` slots: `5^k mod 2N`.
+pub(crate) fn rotation_element(n: usize, k: usize) -> u64 {
+    let two_n = 2 * n as u64;
+    let mut g = 1u64;
+    for _ in 0..k {
+        g = (g * 5) % two_n;
+    }
+    g
+}
+
+/// The integer `round(c * scale)` as an exact integral `f64`.
+fn scaled_integer(op: Op, c: f64, scale: Scale) -> Result<f64> {
+    let k = (c * scale.value()).round();
+    if !c.is_finite() || !k.is_finite() {
+        return Err(Error::ValueOutOfRange { op, value: c });
+    }
+    Ok(k)
+}
+
+impl Ckks {
+    fn check_same(
+        &self,
+        op: Op,
+        a: &CkksCiphertext,
+        level: Level,
+        scale: Scale,
+        fp: u64,
+    ) -> Result<()> {
+        self.check_fp(a.fp, op)?;
+        self.check_fp(fp, op)?;
+        if a.level != level {
+            return Err(Error::LevelMismatch {
+                op,
+                left: a.level,
+                right: level,
+            });
+        }
+        if !a.scale.approx_eq(scale) {
+            return Err(Error::ScaleMismatch {
+                op,
+                left_log2: a.scale.log2(),
+                right_log2: scale.log2(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Divides one polynomial at level `l >= 1` by `q_l`, rounding to nearest.
+    fn rescale_poly(&self, poly: &mut Vec<u64>, l: usize) {
+        let ring = &*self.ring;
+        let n = ring.n;
+        let mut last = poly[l * n..(l + 1) * n].to_vec();
+        ring.inverse(l, &mut last);
+        let ql = ring.moduli[l].value();
+        let half = ql / 2;
+        poly.truncate(l * n);
+        let inv = &self.rescale_inv[l];
+        let last = &last;
+        for_limbs(poly, n, |j, limb| {
+            let m = &ring.moduli[j];
+            let mut t: Vec<u64> = last
+                .iter()
+                .map(|&r| {
+                    if r > half {
+                        m.neg(m.reduce(ql - r))
+                    } else {
+                        m.reduce(r)
+                    }
+                })
+                .collect();
+            ring.forward(j, &mut t);
+            let w = inv[j];
+            for (x, &y) in limb.iter_mut().zip(&t) {
+                *x = m.mul_shoup(m.sub(*x, y), w);
+            }
+        });
+    }
+
+    /// Hoisted rotations: one decomposition of `c1`, then per step an inner
+    /// product with the permuted digits and a mod-down.
+    fn rotate_hoisted(
+        &self,
+        a: &CkksCiphertext,
+        keys: &[Option<&GaloisKey>],
+    ) -> Vec<CkksCiphertext> {
+        let l = a.level.0 as usize;
+        let n = self.n();
+        let dec = if keys.iter().any(Option::is_some) {
+            Some(self.decompose(&a.polys[1], l))
+        } else {
+            None
+        };
+        keys.iter()
+            .map(|key| match (key, &dec) {
+                (Some(gk), Some(dec)) => {
+                    let [mut d0, d1] = self.switch(dec, &gk.key, Some(&gk.perm));
+                    let c0 = &a.polys[0];
+                    for_limbs(&mut d0, n, |j, limb| {
+                        let m = &self.ring.moduli[j];
+                        let src = &c0[j * n..(j + 1) * n];
+                        for (x, &p) in limb.iter_mut().zip(gk.perm.iter()) {
+                            *x = m.add(*x, src[p as usize]);
+                        }
+                    });
+                    CkksCiphertext {
+                        polys: vec![d0, d1],
+                        level: a.level,
+                        scale: a.scale,
+                        fp: self.fp,
+                    }
+                }
+                _ => a.clone(),
+            })
+            .collect()
+    }
+
+    fn rotation_checks<'k>(
+        &self,
+        a: &CkksCiphertext,
+        step: Rotation,
+        keys: &'k CkksEvalKeys,
+    ) -> Result<Option<&'k GaloisKey>> {
+        self.check_fp(a.fp, Op::Rotate)?;
+        self.check_fp(keys.fp, Op::Rotate)?;
+        if a.size() != 2 {
+            return Err(Error::CiphertextSize {
+                op: Op::Rotate,
+                size: a.size(),
+                expected: 2,
+            });
+        }
+        if !keys.supports_rotation(step) {
+            return Err(Error::MissingRotationKey { step });
+        }
+        let k = step.normalized(self.slot_count());
+        Ok(keys.rotations.get(&k))
+    }
+
+    fn galois_key<R: RngCore + CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        g: u64,
+        rng: &mut R,
+    ) -> GaloisKey {
+        let ring = &*self.ring;
+        let n = ring.n;
+        let perm = ring.galois.permutation(g);
+        let mut s_g = vec![0u64; sk.ntt.len()];
+        for (o, i) in s_g.chunks_mut(n).zip(sk.ntt.chunks(n)) {
+            permute(o, i, &perm);
+        }
+        let key = keys::switching_key(ring, &s_g, &sk.ntt, rng);
+        zeroize::Zeroize::zeroize(&mut s_g);
+        GaloisKey { g, key, perm }
+    }
+
+    /// The products of a dot product, accumulated lazily: `terms[i]` is a
+    /// ciphertext and, per limb, its multiplier (a polynomial or a constant).
+    fn mac(&self, cts: &[&CkksCiphertext], mult: Multipliers<'_>) -> Vec<Vec<u64>> {
+        let n = self.n();
+        let l = cts[0].level.0 as usize;
+        let size = cts.iter().map(|c| c.size()).max().unwrap_or(2);
+        (0..size)
+            .map(|c| {
+                let terms: Vec<(usize, &[u64])> = cts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, ct)| ct.polys.get(c).map(|p| (i, p.as_slice())))
+                    .collect();
+                let mut out = vec![0u64; (l + 1) * n];
+                for_limbs(&mut out, n, |j, o| {
+                    let m = &self.ring.moduli[j];
+                    let range = j * n..(j + 1) * n;
+                    match &mult {
+                        Multipliers::Plain(pts) => {
+                            let ps: Vec<(&[u64], &[u64])> = terms
+                                .iter()
+                                .map(|&(i, p)| (&p[range.clone()], &pts[i][range.clone()]))
+                                .collect();
+                            mac_plain_limb(m, &ps, o);
+                        }
+                        Multipliers::Scalar(ws) => {
+                            let ps: Vec<(&[u64], u64)> = terms
+                                .iter()
+                                .map(|&(i, p)| (&p[range.clone()], ws[i][j]))
+                                .collect();
+                            mac_scalar_limb(m, &ps, o);
+                        }
+                    }
+                });
+                out
+            })
+            .collect()
+    }
+}
+
+enum Multipliers<'a> {
+    Plain(Vec<&'a [u64]>),
+    Scalar(Vec<Vec<u64>>),
+}
+
+fn mac_plain_limb(m: &Modulus, terms: &[(&[u64], &[u64])], out: &mut [u64]) {
+    for chunk in terms.chunks(Modulus::MAX_LAZY_TERMS) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let mut acc = u128::from(*o);
+            for &(x, p) in chunk {
+                acc += u128::from(x[k]) * u128::from(p[k]);
+            }
+            *o = m.reduce_u128(acc);
+        }
+    }
+}
+
+fn mac_scalar_limb(m: &Modulus, terms: &[(&[u64], u64)], out: &mut [u64]) {
+    for chunk in terms.chunks(Modulus::MAX_LAZY_TERMS) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let mut acc = u128::from(*o);
+            for &(x, w) in chunk {
+                acc += u128::from(x[k]) * u128::from(w);
+            }
+            *o = m.reduce_u128(acc);
+        }
+    }
+}
+
+impl HeScheme for Ckks {
+    type Params = CkksParams;
+    type Plaintext = CkksPlaintext;
+    type Ciphertext = CkksCiphertext;
+    type SecretKey = CkksSecretKey;
+    type PublicKey = CkksPublicKey;
+    type EvalKeys = CkksEvalKeys;
+    type Value = f64;
+
+    const NAME: &'static str = "ckks";
+
+    fn params(&self) -> &CkksParams {
+        &self.params
+    }
+    fn slot_count(&self) -> usize {
+        self.params.slots()
+    }
+    fn max_level(&self) -> Level {
+        self.params.max_level()
+    }
+    fn default_scale(&self) -> Scale {
+        self.params.default_scale()
+    }
+    fn rescale_divisor(&self, level: Level) -> Result<f64> {
+        if level.0 == 0 || level > self.max_level() {
+            return Err(Error::LevelExhausted {
+                op: Op::Rescale,
+                level,
+                needed: Level(1),
+            });
+        }
+        Ok(self.params.moduli()[level.0 as usize] as f64)
+    }
+    fn level(&self, ct: &CkksCiphertext) -> Level {
+        ct.level
+    }
+    fn scale(&self, ct: &CkksCiphertext) -> Scale {
+        ct.scale
+    }
+    fn plaintext_level(&self, pt: &CkksPlaintext) -> Level {
+        pt.level
+    }
+    fn plaintext_scale(&self, pt: &CkksPlaintext) -> Scale {
+        pt.scale
+    }
+
+    fn generate_secret_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<CkksSecretKey> {
+        let ring = &*self.ring;
+        let coeffs = sample_ternary(ring.n, rng);
+        let basis: Vec<usize> = (0..ring.num_q + ring.num_p).collect();
+        let ntt = ring.small_to_ntt(&coeffs, &basis);
+        Ok(CkksSecretKey {
+            coeffs,
+            ntt,
+            fp: self.fp,
+        })
+    }
+
+    fn generate_public_key<R: RngCore + CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        rng: &mut R,
+    ) -> Result<CkksPublicKey> {
+        self.check_fp(sk.fp, Op::KeyGen)?;
+        Ok(keys::public_key(&self.ring, &sk.ntt, self.fp, rng))
+    }
+
+    fn generate_eval_keys<R: RngCore + CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        req: &KeyRequirements,
+        rng: &mut R,
+    ) -> Result<CkksEvalKeys> {
+        self.check_fp(sk.fp, Op::KeyGen)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let relin = if req.relinearization() {
+            let mut s2 = vec![0u64; sk.ntt.len()];
+            for (p, (o, s)) in s2.chunks_mut(n).zip(sk.ntt.chunks(n)).enumerate() {
+                ring.mul_acc(p, o, s, s);
+            }
+            let key = keys::switching_key(ring, &s2, &sk.ntt, rng);
+            zeroize::Zeroize::zeroize(&mut s2);
+            Some(key)
+        } else {
+            None
+        };
+        let conj = if req.conjugation() {
+            Some(self.galois_key(sk, 2 * n as u64 - 1, rng))
+        } else {
+            None
+        };
+        let mut rotations = std::collections::BTreeMap::new();
+        for k in req.normalized_rotations(self.slot_count()) {
+            let g = rotation_element(n, k);
+            rotations.insert(k, self.galois_key(sk, g, rng));
+        }
+        Ok(CkksEvalKeys {
+            fp: self.fp,
+            slots: self.slot_count(),
+            relin,
+            conj,
+            rotations,
+        })
+    }
+
+    fn encode(&self, values: &[f64], level: Level, scale: Scale) -> Result<CkksPlaintext> {
+        let slots = self.slot_count();
+        if values.len() > slots {
+            return Err(Error::TooManyValues {
+                given: values.len(),
+                slots,
+            });
+        }
+        if level > self.max_level() {
+            return Err(Error::LevelOutOfRange {
+                op: Op::Encode,
+                requested: level,
+                max: self.max_level(),
+            });
+        }
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::ValueOutOfRange {
+                op: Op::Encode,
+                value: *bad,
+            });
+        }
+        let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let log_q = self.params.log_modulus_at(level);
+        if scale.log2() + max.max(1.0).log2() + 1.0 >= log_q {
+            return Err(Error::ScaleOverflow {
+                op: Op::Encode,
+                scale_log2: scale.log2(),
+                modulus_log2: log_q,
+                level,
+            });
+        }
+        let coeffs = self.encoder.encode(values, scale.value());
+        let n = self.n();
+        let l = level.0 as usize;
+        let mut poly = vec![0u64; (l + 1) * n];
+        let ring = &*self.ring;
+        let small = coeffs.iter().all(|c| c.abs() < 9.2e18);
+        let ints: Vec<i64> = if small {
+            coeffs.iter().map(|&c| c as i64).collect()
+        } else {
+            Vec::new()
+        };
+        for_limbs(&mut poly, n, |j, limb| {
+            let m = &ring.moduli[j];
+            if small {
+                for (o, &c) in limb.iter_mut().zip(&ints) {
+                    *o = m.from_i64(c);
+                }
+            } else {
+                for (o, &c) in limb.iter_mut().zip(&coeffs) {
+                    *o = m.from_f64_integer(c);
+                }
+            }
+            ring.forward(j, limb);
+        });
+        Ok(CkksPlaintext {
+            poly,
+            level,
+            scale,
+            fp: self.fp,
+        })
+    }
+
+    fn decode(&self, pt: &CkksPlaintext) -> Result<Vec<f64>> {
+        self.check_fp(pt.fp, Op::Encode)?;
+        let l = pt.level.0 as usize;
+        let mut coeffs = pt.poly.clone();
+        let basis: Vec<usize> = (0..=l).collect();
+        self.ring.inverse_all(&mut coeffs, &basis);
+        let m = self.centred_coeffs(&coeffs, l);
+        Ok(self.encoder.decode(&m, pt.scale.value()))
+    }
+
+    fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        pk: &CkksPublicKey,
+        pt: &CkksPlaintext,
+        rng: &mut R,
+    ) -> Result<CkksCiphertext> {
+        self.check_fp(pk.fp, Op::Encrypt)?;
+        self.check_fp(pt.fp, Op::Encrypt)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let l = pt.level.0 as usize;
+        let basis = ring.extended_basis(l);
+        let u = sample_ternary(n, rng);
+        let e0 = sample_error(n, rng);
+        let e1 = sample_error(n, rng);
+        let u = ring.small_to_ntt(&u, &basis);
+        // Encrypt modulo Q_l * P, then divide by P: the noise u*e + e0 + e1*s
+        // shrinks by P, leaving only the rounding error.
+        let mut c0 = ring.small_to_ntt(&e0, &basis);
+        let mut c1 = ring.small_to_ntt(&e1, &basis);
+        for (e, (x0, x1)) in c0.chunks_mut(n).zip(c1.chunks_mut(n)).enumerate() {
+            let p = basis[e];
+            let ul = &u[e * n..(e + 1) * n];
+            ring.mul_acc(p, x0, ul, &pk.b[p * n..(p + 1) * n]);
+            ring.mul_acc(p, x1, ul, &pk.a[p * n..(p + 1) * n]);
+        }
+        let (mut c0, c1) = rayon::join(|| self.mod_down(c0, l), || self.mod_down(c1, l));
+        add_assign_poly(ring, &mut c0, &pt.poly);
+        Ok(CkksCiphertext {
+            polys: vec![c0, c1],
+            level: pt.level,
+            scale: pt.scale,
+            fp: self.fp,
+        })
+    }
+
+    fn decrypt(&self, sk: &CkksSecretKey, ct: &CkksCiphertext) -> Result<CkksPlaintext> {
+        self.check_fp(sk.fp, Op::Decrypt)?;
+        self.check_fp(ct.fp, Op::Decrypt)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let l = ct.level.0 as usize;
+        let mut m = ct.polys[0].clone();
+        let s = &sk.ntt[..(l + 1) * n];
+        // Horner: c0 + s (c1 + s (c2 + ...)).
+        let mut acc: Option<Vec<u64>> = None;
+        for c in ct.polys[1..].iter().rev() {
+            let mut t = c.clone();
+            if let Some(prev) = acc.take() {
+                let prod = mul_poly(ring, &prev, s);
+                add_assign_poly(ring, &mut t, &prod);
+            }
+            acc = Some(t);
+        }
+        if let Some(top) = acc {
+            let prod = mul_poly(ring, &top, s);
+            add_assign_poly(ring, &mut m, &prod);
+        }
+        Ok(CkksPlaintext {
+            poly: m,
+            level: ct.level,
+            scale: ct.scale,
+            fp: self.fp,
+        })
+    }
+
+    fn add_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
+        self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
+        for (x, y) in a.polys.iter_mut().zip(&b.polys) {
+            add_assign_poly(&self.ring, x, y);
+        }
+        if b.size() > a.size() {
+            a.polys.extend(b.polys[a.size()..].iter().cloned());
+        }
+        Ok(())
+    }
+
+    fn sub_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
+        self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
+        for (x, y) in a.polys.iter_mut().zip(&b.polys) {
+            sub_assign_poly(&self.ring, x, y);
+        }
+        for y in b.polys.iter().skip(a.size()) {
+            let mut z = vec![0u64; y.len()];
+            sub_assign_poly(&self.ring, &mut z, y);
+            a.polys.push(z);
+        }
+        Ok(())
+    }
+
+    fn negate_assign(&self, a: &mut CkksCiphertext) -> Result<()> {
+        self.check_fp(a.fp, Op::Add)?;
+        let ring = &*self.ring;
+        for p in &mut a.polys {
+            for_limbs(p, ring.n, |j, limb| {
+                let m = &ring.moduli[j];
+                limb.iter_mut().for_each(|x| *x = m.neg(*x));
+            });
+        }
+        Ok(())
+    }
+
+    fn add_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
+        self.check_same(Op::AddPlain, a, p.level, p.scale, p.fp)?;
+        add_assign_poly(&self.ring, &mut a.polys[0], &p.poly);
+        Ok(())
+    }
+
+    fn mul_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
+        self.check_fp(a.fp, Op::MulPlain)?;
+        self.check_fp(p.fp, Op::MulPlain)?;
+        if a.level != p.level {
+            return Err(Error::LevelMismatch {
+                op: Op::MulPlain,
+                left: a.level,
+                right: p.level,
+            });
+        }
+        let scale = (a.scale * p.scale);
+        self.check_scale_room(Op::MulPlain, a.level, scale)?;
+        for x in &mut a.polys {
+            mul_assign_poly(&self.ring, x, &p.poly);
+        }
+        a.scale = scale;
+        Ok(())
+    }
+
+    fn mul_scalar_assign(&self, a: &mut CkksCiphertext, c: f64, scale: Scale) -> Result<()> {
+        self.check_fp(a.fp, Op::MulScalar)?;
+        let k = scaled_integer(Op::MulScalar, c, scale)?;
+        let new_scale = (a.scale * scale);
+        self.check_scale_room(Op::MulScalar, a.level, new_scale)?;
+        let ring = &*self.ring;
+        let ws: Vec<Shoup> = (0..=a.level.0 as usize)
+            .map(|j| {
+                let m = &ring.moduli[j];
+                m.shoup(m.from_f64_integer(k))
+            })
+            .collect();
+        for x in &mut a.polys {
+            for_limbs(x, ring.n, |j, limb| {
+                let m = &ring.moduli[j];
+                let w = ws[j];
+                limb.iter_mut().for_each(|v| *v = m.mul_shoup(*v, w));
+            });
+        }
+        a.scale = new_scale;
+        Ok(())
+    }
+
+    fn add_scalar_assign(&self, a: &mut CkksCiphertext, c: f64) -> Result<()> {
+        self.check_fp(a.fp, Op::AddPlain)?;
+        let k = scaled_integer(Op::AddPlain, c, a.scale)?;
+        let log_q = self.params.log_modulus_at(a.level);
+        if a.scale.log2() + c.abs().max(1.0).log2() + 1.0 >= log_q {
+            return Err(Error::ScaleOverflow {
+                op: Op::AddPlain,
+                scale_log2: a.scale.log2(),
+                modulus_log2: log_q,
+                level: a.level,
+            });
+        }
+        let ring = &*self.ring;
+        // The constant polynomial k evaluates to k at every NTT point.
+        for_limbs(&mut a.polys[0], ring.n, |j, limb| {
+            let m = &ring.moduli[j];
+            let w = m.from_f64_integer(k);
+            limb.iter_mut().for_each(|v| *v = m.add(*v, w));
+        });
+        Ok(())
+    }
+
+    fn mul(&self, a: &CkksCiphertext, b: &CkksCiphertext) -> Result<CkksCiphertext> {
+        self.check_fp(a.fp, Op::Mul)?;
+        self.check_fp(b.fp, Op::Mul)?;
+        for ct in [a, b] {
+            if ct.size() != 2 {
+                return Err(Error::CiphertextSize {
+                    op: Op::Mul,
+                    size: ct.size(),
+                    expected: 2,
+                });
+            }
+        }
+        if a.level != b.level {
+            return Err(Error::LevelMismatch {
+                op: Op::Mul,
+                left: a.level,
+                right: b.level,
+            });
+        }
+        let scale = (a.scale * b.scale);
+        self.check_scale_room(Op::Mul, a.level, scale)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let (a0, a1, b0, b1) = (&a.polys[0], &a.polys[1], &b.polys[0], &b.polys[1]);
+        let len = a0.len();
+        let mut d0 = vec![0u64; len];
+        let mut d1 = vec![0u64; len];
+        let mut d2 = vec![0u64; len];
+        let work = |(j, ((o0, o1), o2)): (usize, ((&mut [u64], &mut [u64]), &mut [u64]))| {
+            let r = j * n..(j + 1) * n;
+            ring.mul_acc(j, o0, &a0[r.clone()], &b0[r.clone()]);
+            ring.mul_acc(j, o1, &a0[r.clone()], &b1[r.clone()]);
+            ring.mul_acc(j, o1, &a1[r.clone()], &b0[r.clone()]);
+            ring.mul_acc(j, o2, &a1[r.clone()], &b1[r]);
+        };
+        if len >= PAR_MIN_WORDS * 2 {
+            d0.par_chunks_mut(n)
+                .zip(d1.par_chunks_mut(n))
+                .zip(d2.par_chunks_mut(n))
+                .enumerate()
+                .for_each(work);
+        } else {
+            d0.chunks_mut(n)
+                .zip(d1.chunks_mut(n))
+                .zip(d2.chunks_mut(n))
+                .enumerate()
+                .for_each(work);
+        }
+        Ok(CkksCiphertext {
+            polys: vec![d0, d1, d2],
+            level: a.level,
+            scale,
+            fp: self.fp,
+        })
+    }
+
+    fn relinearize_assign(&self, a: &mut CkksCiphertext, keys: &CkksEvalKeys) -> Result<()> {
+        self.check_fp(a.fp, Op::Relinearize)?;
+        self.check_fp(keys.fp, Op::Relinearize)?;
+        let key = keys
+            .relin
+            .as_ref()
+            .ok_or(Error::MissingRelinearizationKey)?;
+        if a.size() != 3 {
+            return Err(Error::CiphertextSize {
+                op: Op::Relinearize,
+                size: a.size(),
+                expected: 3,
+            });
+        }
+        let l = a.level.0 as usize;
+        let c2 = a.polys.pop().unwrap_or_default();
+        let dec = self.decompose(&c2, l);
+        let [d0, d1] = self.switch(&dec, key, None);
+        add_assign_poly(&self.ring, &mut a.polys[0], &d0);
+        add_assign_poly(&self.ring, &mut a.polys[1], &d1);
+        Ok(())
+    }
+
+    fn rescale_assign(&self, a: &mut CkksCiphertext) -> Result<()> {
+        self.check_fp(a.fp, Op::Rescale)?;
+        let q = self.rescale_divisor(a.level)?;
+        let l = a.level.0 as usize;
+        if a.polys.len() * a.polys[0].len() >= PAR_MIN_WORDS * 4 {
+            a.polys.par_iter_mut().for_each(|p| self.rescale_poly(p, l));
+        } else {
+            a.polys.iter_mut().for_each(|p| self.rescale_poly(p, l));
+        }
+        a.level = Level(a.level.0 - 1);
+        a.scale = a.scale / q;
+        Ok(())
+    }
+
+    fn drop_level_assign(&self, a: &mut CkksCiphertext, level: Level) -> Result<()> {
+        self.check_fp(a.fp, Op::DropLevel)?;
+        if level > a.level {
+            return Err(Error::LevelOutOfRange {
+                op: Op::DropLevel,
+                requested: level,
+                max: a.level,
+            });
+        }
+        self.check_scale_room(Op::DropLevel, level, a.scale)?;
+        let len = (level.0 as usize + 1) * self.n();
+        a.polys.iter_mut().for_each(|p| p.truncate(len));
+        a.level = level;
+        Ok(())
+    }
+
+    fn rotate(
+        &self,
+        a: &CkksCiphertext,
+        step: Rotation,
+        keys: &CkksEvalKeys,
+    ) -> Result<CkksCiphertext> {
+        let key = self.rotation_checks(a, step, keys)?;
+        Ok(self
+            .rotate_hoisted(a, &[key])
+            .pop()
+            .unwrap_or_else(|| a.clone()))
+    }
+
+    fn conjugate(&self, a: &CkksCiphertext, keys: &CkksEvalKeys) -> Result<CkksCiphertext> {
+        self.check_fp(a.fp, Op::Conjugate)?;
+        self.check_fp(keys.fp, Op::Conjugate)?;
+        let key = keys.conj.as_ref().ok_or(Error::MissingConjugationKey)?;
+        if a.size() != 2 {
+            return Err(Error::CiphertextSize {
+                op: Op::Conjugate,
+                size: a.size(),
+                expected: 2,
+            });
+        }
+        Ok(self
+            .rotate_hoisted(a, &[Some(key)])
+            .pop()
+            .unwrap_or_else(|| a.clone()))
+    }
+
+    fn rotate_many(
+        &self,
+        a: &CkksCiphertext,
+        steps: &[Rotation],
+        keys: &CkksEvalKeys,
+    ) -> Result<Vec<CkksCiphertext>> {
+        let ks = steps
+            .iter()
+            .map(|&s| self.rotation_checks(a, s, keys))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.rotate_hoisted(a, &ks))
+    }
+
+    fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
+        check_terms(cts.len(), pts.len())?;
+        let (level, scale) = (cts[0].level, (cts[0].scale * pts[0].scale));
+        for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
+            self.check_fp(c.fp, Op::MulPlain)?;
+            self.check_fp(p.fp, Op::MulPlain)?;
+            if c.level != p.level {
+                return Err(Error::LevelMismatch {
+                    op: Op::MulPlain,
+                    left: c.level,
+                    right: p.level,
+                });
+            }
+            let s = (c.scale * p.scale);
+            self.check_scale_room(Op::MulPlain, c.level, s)?;
+            if i > 0 {
+                let acc = CkksCiphertext {
+                    polys: Vec::new(),
+                    level,
+                    scale,
+                    fp: self.fp,
+                };
+                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+            }
+        }
+        let polys = self.mac(
+            cts,
+            Multipliers::Plain(pts.iter().map(|p| p.poly.as_slice()).collect()),
+        );
+        Ok(CkksCiphertext {
+            polys,
+            level,
+            scale,
+            fp: self.fp,
+        })
+    }
+
+    fn dot_scalar(
+        &self,
+        cts: &[&CkksCiphertext],
+        scalars: &[f64],
+        scale: Scale,
+    ) -> Result<CkksCiphertext> {
+        check_terms(cts.len(), scalars.len())?;
+        let (level, out_scale) = (cts[0].level, (cts[0].scale * scale));
+        let mut ws = Vec::with_capacity(cts.len());
+        for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
+            self.check_fp(c.fp, Op::MulScalar)?;
+            let k = scaled_integer(Op::MulScalar, x, scale)?;
+            let s = (c.scale * scale);
+            self.check_scale_room(Op::MulScalar, c.level, s)?;
+            if i > 0 {
+                let acc = CkksCiphertext {
+                    polys: Vec::new(),
+                    level,
+                    scale: out_scale,
+                    fp: self.fp,
+                };
+                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+            }
+            ws.push(
+                (0..=level.0 as usize)
+                    .map(|j| self.ring.moduli[j].from_f64_integer(k))
+                    .collect::<Vec<u64>>(),
+            );
+        }
+        let polys = self.mac(cts, Multipliers::Scalar(ws));
+        Ok(CkksCiphertext {
+            polys,
+            level,
+            scale: out_scale,
+            fp: self.fp,
+        })
+    }
+}

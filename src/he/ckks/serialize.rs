@@ -1,0 +1,506 @@
+//! Serialisation (serde + bincode) of parameters, public and evaluation keys,
+//! ciphertexts and plaintexts.
+//!
+//! Format: 8 magic bytes `MOFHCKKS`, one byte naming the kind, a little-
+//! endian `u32` format version, then the bincode (standard config) payload.
+//! Keys are stored compressed: every uniform `a` part is replaced by the
+//! 32-byte seed it is expanded from (half the size).
+//!
+//! Loading never panics: the input size is checked against a limit computed
+//! from the parameters, the header is checked, bincode decodes with a limit,
+//! and the decoded value is checked against the parameters (fingerprint,
+//! level, number and length of polynomials, every word below its prime,
+//! Galois elements matching their steps). Any failure is
+//! [`Error::Decode`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::{
+    CkksEvalKeys, CkksPublicKey, GaloisKey, SwitchingKey, digit_count, expand_public_a,
+    expand_switching_a,
+};
+use super::params::{CkksParams, ParamSpec};
+use super::{Ckks, CkksCiphertext, CkksPlaintext};
+use crate::error::{DecodeError, Error, Result};
+use crate::he::{HeScheme, Level, Scale};
+
+const MAGIC: &[u8; 8] = b"MOFHCKKS";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 13;
+/// Backstop limit handed to bincode (the per-kind limits are tighter).
+const BINCODE_LIMIT: usize = 1 << 36;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Params = 1,
+    Ciphertext = 2,
+    Plaintext = 3,
+    PublicKey = 4,
+    EvalKeys = 5,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Params => "CKKS parameters",
+            Kind::Ciphertext => "CKKS ciphertext",
+            Kind::Plaintext => "CKKS plaintext",
+            Kind::PublicKey => "CKKS public key",
+            Kind::EvalKeys => "CKKS evaluation keys",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct PolysWire {
+    fp: u64,
+    level: u32,
+    scale: f64,
+    polys: Vec<Vec<u64>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PublicKeyWire {
+    fp: u64,
+    seed: [u8; 32],
+    b: Vec<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SwitchingWire {
+    seed: [u8; 32],
+    b: Vec<Vec<u64>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EvalKeysWire {
+    fp: u64,
+    relin: Option<SwitchingWire>,
+    conj: Option<SwitchingWire>,
+    rotations: Vec<(u64, SwitchingWire)>,
+}
+
+fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(HEADER_LEN);
+    out.extend_from_slice(MAGIC);
+    out.push(kind as u8);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|_| Error::Encode { what: kind.what() })?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(kind: Kind, bytes: &[u8], limit: u64) -> Result<T> {
+    let fail = |reason| Error::Decode {
+        what: kind.what(),
+        reason,
+    };
+    if bytes.len() as u64 > limit {
+        return Err(fail(DecodeError::TooLarge {
+            len: bytes.len() as u64,
+            limit,
+        }));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(fail(DecodeError::Malformed {
+            offset: bytes.len() as u64,
+        }));
+    }
+    if &bytes[..8] != MAGIC || bytes[8] != kind as u8 {
+        return Err(fail(DecodeError::BadMagic));
+    }
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&bytes[9..13]);
+    let version = u32::from_le_bytes(v);
+    if version != FORMAT_VERSION {
+        return Err(fail(DecodeError::Version {
+            found: version,
+            supported: FORMAT_VERSION,
+        }));
+    }
+    let config = bincode::config::standard().with_limit::<BINCODE_LIMIT>();
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(&bytes[HEADER_LEN..], config)
+        .map_err(|_| {
+            fail(DecodeError::Malformed {
+                offset: HEADER_LEN as u64,
+            })
+        })?;
+    let rest = bytes.len() - HEADER_LEN - used;
+    if rest != 0 {
+        return Err(fail(DecodeError::TrailingBytes { count: rest as u64 }));
+    }
+    Ok(value)
+}
+
+impl CkksParams {
+    /// The parameters as bytes (the generating spec; primes are regenerated on load).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        encode(Kind::Params, self.spec())
+    }
+
+    /// Parameters from bytes. Always enforces 128-bit security: insecure test
+    /// parameters cannot be loaded.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CkksParams> {
+        let spec: ParamSpec = decode(Kind::Params, bytes, 4096)?;
+        CkksParams::from_spec(&spec)
+    }
+}
+
+impl Ckks {
+    fn not_conforming(kind: Kind, what: &'static str) -> Error {
+        Error::Decode {
+            what: kind.what(),
+            reason: DecodeError::NotConforming { what },
+        }
+    }
+
+    /// Upper bound of the encoded size of `words` residues (varints of at most 9 bytes).
+    fn limit_for(&self, words: usize) -> u64 {
+        (words as u64) * 10 + 1024
+    }
+
+    /// Checks `poly` has `limbs` limbs of `N` words over the given primes, all reduced.
+    fn check_poly(&self, kind: Kind, poly: &[u64], primes: &[usize]) -> Result<()> {
+        let n = self.n();
+        if poly.len() != primes.len() * n {
+            return Err(Ckks::not_conforming(kind, "polynomial length"));
+        }
+        for (limb, &p) in poly.chunks(n).zip(primes) {
+            let q = self.ring.moduli[p].value();
+            if limb.iter().any(|&x| x >= q) {
+                return Err(Ckks::not_conforming(kind, "residue not below its prime"));
+            }
+        }
+        Ok(())
+    }
+
+    fn polys_wire(&self, kind: Kind, w: PolysWire, sizes: (usize, usize)) -> Result<PolysWire> {
+        if w.fp != self.fp {
+            return Err(Ckks::not_conforming(kind, "parameter fingerprint"));
+        }
+        if Level(w.level) > self.max_level() {
+            return Err(Ckks::not_conforming(kind, "level"));
+        }
+        if Scale::new(w.scale).is_none() {
+            return Err(Ckks::not_conforming(kind, "scale"));
+        }
+        if w.polys.len() < sizes.0 || w.polys.len() > sizes.1 {
+            return Err(Ckks::not_conforming(kind, "number of polynomials"));
+        }
+        let primes: Vec<usize> = (0..=w.level as usize).collect();
+        for p in &w.polys {
+            self.check_poly(kind, p, &primes)?;
+        }
+        Ok(w)
+    }
+
+    /// A ciphertext as bytes.
+    pub fn ciphertext_to_bytes(&self, ct: &CkksCiphertext) -> Result<Vec<u8>> {
+        encode(
+            Kind::Ciphertext,
+            &PolysWire {
+                fp: ct.fp,
+                level: ct.level.0,
+                scale: ct.scale.value(),
+                polys: ct.polys.clone(),
+            },
+        )
+    }
+
+    /// A ciphertext from bytes, checked against these parameters.
+    pub fn ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<CkksCiphertext> {
+        let limit = self.limit_for(3 * self.params.moduli().len() * self.n());
+        let w: PolysWire = decode(Kind::Ciphertext, bytes, limit)?;
+        let w = self.polys_wire(Kind::Ciphertext, w, (2, 3))?;
+        Ok(CkksCiphertext {
+            polys: w.polys,
+            level: Level(w.level),
+            scale: Scale::new(w.scale).unwrap_or(Scale::ONE),
+            fp: self.fp,
+        })
+    }
+
+    /// A plaintext as bytes.
+    pub fn plaintext_to_bytes(&self, pt: &CkksPlaintext) -> Result<Vec<u8>> {
+        encode(
+            Kind::Plaintext,
+            &PolysWire {
+                fp: pt.fp,
+                level: pt.level.0,
+                scale: pt.scale.value(),
+                polys: vec![pt.poly.clone()],
+            },
+        )
+    }
+
+    /// A plaintext from bytes, checked against these parameters.
+    pub fn plaintext_from_bytes(&self, bytes: &[u8]) -> Result<CkksPlaintext> {
+        let limit = self.limit_for(self.params.moduli().len() * self.n());
+        let w: PolysWire = decode(Kind::Plaintext, bytes, limit)?;
+        let mut w = self.polys_wire(Kind::Plaintext, w, (1, 1))?;
+        Ok(CkksPlaintext {
+            poly: w.polys.pop().unwrap_or_default(),
+            level: Level(w.level),
+            scale: Scale::new(w.scale).unwrap_or(Scale::ONE),
+            fp: self.fp,
+        })
+    }
+
+    fn all_primes(&self) -> Vec<usize> {
+        (0..self.ring.num_q + self.ring.num_p).collect()
+    }
+
+    /// A public key as bytes (compressed: the seed of `a`, not `a`).
+    pub fn public_key_to_bytes(&self, pk: &CkksPublicKey) -> Result<Vec<u8>> {
+        encode(
+            Kind::PublicKey,
+            &PublicKeyWire {
+                fp: pk.fp,
+                seed: pk.seed,
+                b: pk.b.clone(),
+            },
+        )
+    }
+
+    /// A public key from bytes, checked against these parameters.
+    pub fn public_key_from_bytes(&self, bytes: &[u8]) -> Result<CkksPublicKey> {
+        let primes = self.all_primes();
+        let limit = self.limit_for(primes.len() * self.n());
+        let w: PublicKeyWire = decode(Kind::PublicKey, bytes, limit)?;
+        if w.fp != self.fp {
+            return Err(Ckks::not_conforming(
+                Kind::PublicKey,
+                "parameter fingerprint",
+            ));
+        }
+        self.check_poly(Kind::PublicKey, &w.b, &primes)?;
+        Ok(CkksPublicKey {
+            seed: w.seed,
+            a: expand_public_a(&self.ring, w.seed),
+            b: w.b,
+            fp: self.fp,
+        })
+    }
+
+    fn switching_from_wire(&self, w: SwitchingWire) -> Result<SwitchingKey> {
+        let primes = self.all_primes();
+        if w.b.len() != digit_count(&self.ring) {
+            return Err(Ckks::not_conforming(Kind::EvalKeys, "number of digits"));
+        }
+        for b in &w.b {
+            self.check_poly(Kind::EvalKeys, b, &primes)?;
+        }
+        Ok(SwitchingKey {
+            seed: w.seed,
+            a: expand_switching_a(&self.ring, w.seed),
+            b: w.b,
+        })
+    }
+
+    fn switching_to_wire(key: &SwitchingKey) -> SwitchingWire {
+        SwitchingWire {
+            seed: key.seed,
+            b: key.b.clone(),
+        }
+    }
+
+    /// Evaluation keys as bytes (compressed: seeds instead of the `a` parts).
+    pub fn eval_keys_to_bytes(&self, keys: &CkksEvalKeys) -> Result<Vec<u8>> {
+        encode(
+            Kind::EvalKeys,
+            &EvalKeysWire {
+                fp: keys.fp,
+                relin: keys.relin.as_ref().map(Ckks::switching_to_wire),
+                conj: keys.conj.as_ref().map(|g| Ckks::switching_to_wire(&g.key)),
+                rotations: keys
+                    .rotations
+                    .iter()
+                    .map(|(&k, g)| (k as u64, Ckks::switching_to_wire(&g.key)))
+                    .collect(),
+            },
+        )
+    }
+
+    /// Evaluation keys from bytes, checked against these parameters
+    /// (`max_keys` bounds the number of switching keys accepted).
+    pub fn eval_keys_from_bytes(&self, bytes: &[u8], max_keys: usize) -> Result<CkksEvalKeys> {
+        let per_key = digit_count(&self.ring) * self.all_primes().len() * self.n();
+        let limit = self.limit_for(per_key.saturating_mul(max_keys));
+        let w: EvalKeysWire = decode(Kind::EvalKeys, bytes, limit)?;
+        if w.fp != self.fp {
+            return Err(Ckks::not_conforming(
+                Kind::EvalKeys,
+                "parameter fingerprint",
+            ));
+        }
+        let n = self.n();
+        let slots = self.slot_count();
+        let relin = w.relin.map(|k| self.switching_from_wire(k)).transpose()?;
+        let conj = match w.conj {
+            Some(k) => {
+                let g = 2 * n as u64 - 1;
+                Some(GaloisKey {
+                    g,
+                    key: self.switching_from_wire(k)?,
+                    perm: self.ring.galois.permutation(g),
+                })
+            }
+            None => None,
+        };
+        let mut rotations = BTreeMap::new();
+        for (step, k) in w.rotations {
+            if step == 0 || step >= slots as u64 || rotations.contains_key(&(step as usize)) {
+                return Err(Ckks::not_conforming(Kind::EvalKeys, "rotation step"));
+            }
+            let g = super::ops::rotation_element(n, step as usize);
+            rotations.insert(
+                step as usize,
+                GaloisKey {
+                    g,
+                    key: self.switching_from_wire(k)?,
+                    perm: self.ring.galois.permutation(g),
+                },
+            );
+        }
+        Ok(CkksEvalKeys {
+            fp: self.fp,
+            slots,
+            relin,
+            conj,
+            rotations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+    use crate::he::{KeyRequirements, Rotation};
+
+    fn params() -> CkksParams {
+        CkksParams::builder()
+            .log_n(12)
+            .moduli_bits(&[36, 30])
+            .special_bits(&[40])
+            .scale_bits(30)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trips() {
+        let p = params();
+        let ckks = Ckks::new(p.clone()).unwrap();
+        assert_eq!(CkksParams::from_bytes(&p.to_bytes().unwrap()).unwrap(), p);
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let sk = ckks.generate_secret_key(&mut rng).unwrap();
+        let pk = ckks.generate_public_key(&sk, &mut rng).unwrap();
+        let req = KeyRequirements::new()
+            .with_relinearization()
+            .with_conjugation()
+            .with_rotations([Rotation(1), Rotation(-2)]);
+        let keys = ckks.generate_eval_keys(&sk, &req, &mut rng).unwrap();
+        let pk_bytes = ckks.public_key_to_bytes(&pk).unwrap();
+        // compressed: about half of the (b, a) size
+        assert!(pk_bytes.len() < pk.b.len() * 8 * 2 * 6 / 10);
+        let pk2 = ckks.public_key_from_bytes(&pk_bytes).unwrap();
+        assert_eq!(pk2.a, pk.a);
+        let kb = ckks.eval_keys_to_bytes(&keys).unwrap();
+        let keys2 = ckks.eval_keys_from_bytes(&kb, 8).unwrap();
+        let pt = ckks
+            .encode(&[0.5, -0.25], ckks.max_level(), ckks.default_scale())
+            .unwrap();
+        let ct = ckks.encrypt(&pk2, &pt, &mut rng).unwrap();
+        let ct = ckks
+            .ciphertext_from_bytes(&ckks.ciphertext_to_bytes(&ct).unwrap())
+            .unwrap();
+        let r = ckks.rotate(&ct, Rotation(1), &keys2).unwrap();
+        let out = ckks.decode(&ckks.decrypt(&sk, &r).unwrap()).unwrap();
+        assert!((out[0] + 0.25).abs() < 1e-4, "{}", out[0]);
+        let pt2 = ckks
+            .plaintext_from_bytes(&ckks.plaintext_to_bytes(&pt).unwrap())
+            .unwrap();
+        assert_eq!(pt2.poly, pt.poly);
+        assert!(matches!(
+            ckks.eval_keys_from_bytes(&kb, 1),
+            Err(Error::Decode {
+                reason: DecodeError::TooLarge { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn corrupted_inputs_are_errors_not_panics() {
+        let ckks = Ckks::new(params()).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(12);
+        let sk = ckks.generate_secret_key(&mut rng).unwrap();
+        let pk = ckks.generate_public_key(&sk, &mut rng).unwrap();
+        let pt = ckks.encode(&[1.0], Level(1), ckks.default_scale()).unwrap();
+        let ct = ckks.encrypt(&pk, &pt, &mut rng).unwrap();
+        let mut small = ct.clone();
+        ckks.drop_level_assign(&mut small, Level(0)).unwrap();
+        let good = ckks.ciphertext_to_bytes(&small).unwrap();
+        let pgood = params().to_bytes().unwrap();
+        let mut failures = 0;
+        for i in 0..3000 {
+            let mut b = if i % 2 == 0 {
+                good.clone()
+            } else {
+                pgood.clone()
+            };
+            match i % 5 {
+                0 => b.truncate(rng.random_range(0..b.len())),
+                1 => {
+                    let k = rng.random_range(0..b.len());
+                    b[k] ^= 1 << rng.random_range(0..8);
+                }
+                2 => {
+                    for _ in 0..8 {
+                        let k = rng.random_range(0..b.len());
+                        b[k] = rng.random();
+                    }
+                }
+                3 => {
+                    let len = rng.random_range(0..64);
+                    b = (0..len).map(|_| rng.random()).collect();
+                }
+                _ => {
+                    let k = rng.random_range(HEADER_LEN.min(b.len())..b.len());
+                    b[k] = 0xff;
+                    b.push(rng.random());
+                }
+            }
+            let r1 = ckks.ciphertext_from_bytes(&b).map(|_| ());
+            let r2 = CkksParams::from_bytes(&b).map(|_| ());
+            let r3 = ckks.public_key_from_bytes(&b).map(|_| ());
+            let r4 = ckks.eval_keys_from_bytes(&b, 4).map(|_| ());
+            for r in [r1, r2, r3, r4] {
+                match r {
+                    Ok(()) => {}
+                    Err(Error::Decode { .. }) => failures += 1,
+                    Err(e) => {
+                        // Rebuilding parameters from a corrupted but well-formed
+                        // spec may fail validation: that is a parameter error.
+                        assert!(
+                            matches!(
+                                e,
+                                Error::InvalidParameter { .. } | Error::InsecureParameters { .. }
+                            ),
+                            "{e}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(failures > 3000);
+    }
+}

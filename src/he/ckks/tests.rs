@@ -1,0 +1,363 @@
+//! Backend-level tests: precision, slot order, key switching, errors.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::*;
+use crate::he::{HeScheme, KeyRequirements, Rotation};
+
+pub(crate) fn small_params() -> CkksParams {
+    CkksParams::builder()
+        .log_n(13)
+        .moduli_bits(&[60, 40, 40])
+        .special_bits(&[60])
+        .scale_bits(40)
+        .build()
+        .unwrap()
+}
+
+struct Setup {
+    ckks: Ckks,
+    sk: CkksSecretKey,
+    pk: CkksPublicKey,
+    keys: CkksEvalKeys,
+    rng: ChaCha20Rng,
+}
+
+fn setup_with(params: CkksParams, steps: &[i64]) -> Setup {
+    let ckks = Ckks::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let sk = ckks.generate_secret_key(&mut rng).unwrap();
+    let pk = ckks.generate_public_key(&sk, &mut rng).unwrap();
+    let req = KeyRequirements::new()
+        .with_relinearization()
+        .with_conjugation()
+        .with_rotations(steps.iter().map(|&s| Rotation(s)));
+    let keys = ckks.generate_eval_keys(&sk, &req, &mut rng).unwrap();
+    Setup {
+        ckks,
+        sk,
+        pk,
+        keys,
+        rng,
+    }
+}
+
+fn setup() -> Setup {
+    setup_with(small_params(), &[1, 3, -1, 100])
+}
+
+fn values(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| (rand::RngCore::next_u64(&mut rng) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+        .collect()
+}
+
+/// Relative error ||got - want||_2 / ||want||_2, as log2.
+fn rel_err_log2(got: &[f64], want: &[f64]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    (num / den).sqrt().log2()
+}
+
+fn max_err(got: &[f64], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn encrypt_decrypt_precision() {
+    let mut s = setup();
+    let v = values(s.ckks.slot_count(), 1);
+    let pt = s
+        .ckks
+        .encode(&v, s.ckks.max_level(), s.ckks.default_scale())
+        .unwrap();
+    let back = s.ckks.decode(&pt).unwrap();
+    assert!(
+        rel_err_log2(&back, &v) < -33.0,
+        "encode {}",
+        rel_err_log2(&back, &v)
+    );
+    let ct = s.ckks.encrypt_symmetric(&s.sk, &pt, &mut s.rng).unwrap();
+    let dec = s.ckks.decode(&s.ckks.decrypt(&s.sk, &ct).unwrap()).unwrap();
+    let e_sym = rel_err_log2(&dec, &v);
+    assert!(e_sym < -30.0, "symmetric {e_sym}");
+    let ct = s.ckks.encrypt(&s.pk, &pt, &mut s.rng).unwrap();
+    let dec = s.ckks.decode(&s.ckks.decrypt(&s.sk, &ct).unwrap()).unwrap();
+    let e_pk = rel_err_log2(&dec, &v);
+    assert!(e_pk < -27.0, "public {e_pk}");
+    eprintln!("precision log2 rel: symmetric {e_sym:.2}, public {e_pk:.2}");
+}
+
+#[test]
+fn mul_relin_rescale_precision() {
+    let mut s = setup();
+    let a = values(s.ckks.slot_count(), 2);
+    let b = values(s.ckks.slot_count(), 3);
+    let l = s.ckks.max_level();
+    let sc = s.ckks.default_scale();
+    let ca = s
+        .ckks
+        .encrypt(&s.pk, &s.ckks.encode(&a, l, sc).unwrap(), &mut s.rng)
+        .unwrap();
+    let cb = s
+        .ckks
+        .encrypt(&s.pk, &s.ckks.encode(&b, l, sc).unwrap(), &mut s.rng)
+        .unwrap();
+    let c = s.ckks.mul_relin_rescale(&ca, &cb, &s.keys).unwrap();
+    assert_eq!(c.level, Level(1));
+    let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+    let got = s.ckks.decode(&s.ckks.decrypt(&s.sk, &c).unwrap()).unwrap();
+    let e = rel_err_log2(&got, &want);
+    assert!(e < -20.0, "mul {e}");
+    assert!(max_err(&got, &want) < 2f64.powi(-18));
+    eprintln!("mul+relin+rescale log2 rel err {e:.2}");
+    // unrelinearised product decrypts too
+    let c3 = s.ckks.mul(&ca, &cb).unwrap();
+    assert_eq!(c3.size(), 3);
+    let got3 = s.ckks.decode(&s.ckks.decrypt(&s.sk, &c3).unwrap()).unwrap();
+    assert!(rel_err_log2(&got3, &want) < -20.0);
+}
+
+#[test]
+fn rotations_permute_slots() {
+    let mut s = setup();
+    let n = s.ckks.slot_count();
+    let v = values(n, 4);
+    let l = s.ckks.max_level();
+    let ct = s
+        .ckks
+        .encrypt(
+            &s.pk,
+            &s.ckks.encode(&v, l, s.ckks.default_scale()).unwrap(),
+            &mut s.rng,
+        )
+        .unwrap();
+    let steps = [
+        Rotation(1),
+        Rotation(3),
+        Rotation(-1),
+        Rotation(100),
+        Rotation(0),
+    ];
+    let many = s.ckks.rotate_many(&ct, &steps, &s.keys).unwrap();
+    for (step, r) in steps.iter().zip(&many) {
+        let single = s.ckks.rotate(&ct, *step, &s.keys).unwrap();
+        let k = step.normalized(n);
+        let mut want = v.clone();
+        want.rotate_left(k);
+        for got_ct in [r, &single] {
+            let got = s
+                .ckks
+                .decode(&s.ckks.decrypt(&s.sk, got_ct).unwrap())
+                .unwrap();
+            let e = rel_err_log2(&got, &want);
+            assert!(e < -25.0, "step {step}: {e}");
+        }
+    }
+    let conj = s.ckks.conjugate(&ct, &s.keys).unwrap();
+    let got = s
+        .ckks
+        .decode(&s.ckks.decrypt(&s.sk, &conj).unwrap())
+        .unwrap();
+    assert!(rel_err_log2(&got, &v) < -25.0);
+}
+
+#[test]
+fn plain_and_scalar_ops() {
+    let mut s = setup();
+    let n = s.ckks.slot_count();
+    let (a, b) = (values(n, 5), values(n, 6));
+    let l = s.ckks.max_level();
+    let sc = s.ckks.default_scale();
+    let pa = s.ckks.encode(&a, l, sc).unwrap();
+    let pb = s.ckks.encode(&b, l, sc).unwrap();
+    let ca = s.ckks.encrypt(&s.pk, &pa, &mut s.rng).unwrap();
+    let cb = s.ckks.encrypt(&s.pk, &pb, &mut s.rng).unwrap();
+    let dec = |ct: &CkksCiphertext| s.ckks.decode(&s.ckks.decrypt(&s.sk, ct).unwrap()).unwrap();
+    let check = |got: Vec<f64>, want: Vec<f64>| {
+        let e = rel_err_log2(&got, &want);
+        assert!(e < -20.0, "{e}");
+    };
+    check(
+        dec(&s.ckks.add(&ca, &cb).unwrap()),
+        a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+    );
+    check(
+        dec(&s.ckks.sub(&ca, &cb).unwrap()),
+        a.iter().zip(&b).map(|(x, y)| x - y).collect(),
+    );
+    let mut neg = ca.clone();
+    s.ckks.negate_assign(&mut neg).unwrap();
+    check(dec(&neg), a.iter().map(|x| -x).collect());
+    check(
+        dec(&s.ckks.add_plain(&ca, &pb).unwrap()),
+        a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+    );
+    let mp = s
+        .ckks
+        .rescale(&s.ckks.mul_plain(&ca, &pb).unwrap())
+        .unwrap();
+    check(dec(&mp), a.iter().zip(&b).map(|(x, y)| x * y).collect());
+    for c in [0.75, -3.25, 1e6, -1234.5] {
+        let ms = s
+            .ckks
+            .rescale(&s.ckks.mul_scalar(&ca, c, sc).unwrap())
+            .unwrap();
+        check(dec(&ms), a.iter().map(|x| x * c).collect());
+    }
+    // a huge scalar scale (> 2^63 product) takes the split path
+    let big = s
+        .ckks
+        .mul_scalar(&ca, -0.5, Scale::from_log2(30.0))
+        .unwrap();
+    check(dec(&big), a.iter().map(|x| x * -0.5).collect());
+    let mut add = ca.clone();
+    s.ckks.add_scalar_assign(&mut add, -2.5).unwrap();
+    check(dec(&add), a.iter().map(|x| x - 2.5).collect());
+    // dot products equal the sum of products
+    let cts = [&ca, &cb, &ca];
+    let pts = [&pb, &pa, &pa];
+    let dp = s.ckks.dot_plain(&cts, &pts).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|i| a[i] * b[i] + b[i] * a[i] + a[i] * a[i])
+        .collect();
+    check(dec(&s.ckks.rescale(&dp).unwrap()), want);
+    let ds = s.ckks.dot_scalar(&cts, &[0.5, -2.0, 3.0], sc).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|i| 0.5 * a[i] - 2.0 * b[i] + 3.0 * a[i])
+        .collect();
+    check(dec(&s.ckks.rescale(&ds).unwrap()), want);
+    // drop level
+    let mut dl = ca.clone();
+    s.ckks.drop_level_assign(&mut dl, Level(0)).unwrap();
+    check(dec(&dl), a.clone());
+}
+
+#[test]
+fn errors_mirror_the_simulator() {
+    let mut s = setup();
+    let l = s.ckks.max_level();
+    let sc = s.ckks.default_scale();
+    let pt = s.ckks.encode(&[1.0], l, sc).unwrap();
+    let ct = s.ckks.encrypt(&s.pk, &pt, &mut s.rng).unwrap();
+    let mut low = ct.clone();
+    s.ckks.drop_level_assign(&mut low, Level(1)).unwrap();
+    assert!(matches!(
+        s.ckks.add(&ct, &low),
+        Err(Error::LevelMismatch { .. })
+    ));
+    let scaled = s.ckks.mul_scalar(&ct, 2.0, Scale::from_log2(3.0)).unwrap();
+    assert!(matches!(
+        s.ckks.add(&ct, &scaled),
+        Err(Error::ScaleMismatch { .. })
+    ));
+    let c3 = s.ckks.mul(&ct, &ct).unwrap();
+    assert!(matches!(
+        s.ckks.mul(&c3, &ct),
+        Err(Error::CiphertextSize {
+            size: 3,
+            expected: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.ckks.rotate(&c3, Rotation(1), &s.keys),
+        Err(Error::CiphertextSize { .. })
+    ));
+    assert!(matches!(
+        s.ckks.rotate(&ct, Rotation(2), &s.keys),
+        Err(Error::MissingRotationKey { step: Rotation(2) })
+    ));
+    let mut two = ct.clone();
+    assert!(matches!(
+        s.ckks.relinearize_assign(&mut two, &s.keys),
+        Err(Error::CiphertextSize { .. })
+    ));
+    let none = s
+        .ckks
+        .generate_eval_keys(&s.sk, &KeyRequirements::new(), &mut s.rng)
+        .unwrap();
+    let mut c3b = c3.clone();
+    assert!(matches!(
+        s.ckks.relinearize_assign(&mut c3b, &none),
+        Err(Error::MissingRelinearizationKey)
+    ));
+    let mut zero = ct.clone();
+    s.ckks.drop_level_assign(&mut zero, Level(0)).unwrap();
+    assert!(matches!(
+        s.ckks.rescale(&zero),
+        Err(Error::LevelExhausted { .. })
+    ));
+    let too_many = vec![0.0; s.ckks.slot_count() + 1];
+    assert!(matches!(
+        s.ckks.encode(&too_many, l, sc),
+        Err(Error::TooManyValues { .. })
+    ));
+    assert!(matches!(
+        s.ckks.encode(&[1.0], Level(9), sc),
+        Err(Error::LevelOutOfRange { .. })
+    ));
+    assert!(matches!(
+        s.ckks.encode(&[1e30], Level(0), sc),
+        Err(Error::ScaleOverflow { .. })
+    ));
+    assert!(matches!(
+        s.ckks.mul(&zero, &zero),
+        Err(Error::ScaleOverflow { .. })
+    ));
+    // another parameter set's objects are refused
+    let other =
+        Ckks::new(CkksParams::insecure_for_tests(12, &[50, 40], &[50], 30).unwrap()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let sk2 = other.generate_secret_key(&mut rng).unwrap();
+    assert!(matches!(
+        s.ckks.decrypt(&sk2, &ct),
+        Err(Error::ParameterMismatch { .. })
+    ));
+    assert_eq!(format!("{:?}", s.sk), "SecretKey(..)");
+}
+
+#[test]
+fn several_special_primes() {
+    // K = 2: digits of two primes each, last digit partial.
+    let params = CkksParams::insecure_for_tests(12, &[50, 40, 40, 40, 40], &[50, 50], 40).unwrap();
+    let mut s = setup_with(params, &[1]);
+    let n = s.ckks.slot_count();
+    let v = values(n, 8);
+    let l = s.ckks.max_level();
+    let ct = s
+        .ckks
+        .encrypt(
+            &s.pk,
+            &s.ckks.encode(&v, l, s.ckks.default_scale()).unwrap(),
+            &mut s.rng,
+        )
+        .unwrap();
+    let sq = s.ckks.mul_relin_rescale(&ct, &ct, &s.keys).unwrap();
+    let rot = s.ckks.rotate(&sq, Rotation(1), &s.keys).unwrap();
+    let mut want: Vec<f64> = v.iter().map(|x| x * x).collect();
+    want.rotate_left(1);
+    let got = s
+        .ckks
+        .decode(&s.ckks.decrypt(&s.sk, &rot).unwrap())
+        .unwrap();
+    assert!(
+        rel_err_log2(&got, &want) < -20.0,
+        "{}",
+        rel_err_log2(&got, &want)
+    );
+    // and at a lower level, where the last digit is partial
+    let mut low = sq.clone();
+    s.ckks.drop_level_assign(&mut low, Level(2)).unwrap();
+    let rot = s.ckks.rotate(&low, Rotation(1), &s.keys).unwrap();
+    let got = s
+        .ckks
+        .decode(&s.ckks.decrypt(&s.sk, &rot).unwrap())
+        .unwrap();
+    assert!(rel_err_log2(&got, &want) < -20.0);
+}
