@@ -283,6 +283,36 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+
+    // ---- model import ---------------------------------------------------
+    /// A node of an imported model cannot be mapped onto the network IR
+    /// (an attribute value the IR cannot express, a branch in the graph, a
+    /// weight missing or of the wrong kind).
+    #[error("cannot import node {node} ({op_type}): {problem}")]
+    ImportNode {
+        /// The node's name (or `#index` when it has none).
+        node: String,
+        /// The node's operator type.
+        op_type: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// An imported model's graph as a whole cannot be mapped (no data
+    /// input, several outputs, an input shape the IR cannot hold).
+    #[error("cannot import graph: {problem}")]
+    ImportGraph {
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A named weight tensor is missing, has an unsupported element type or
+    /// holds the wrong amount of data.
+    #[error("weight {name}: {problem}")]
+    Weight {
+        /// The tensor's name in the file.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 /// Why bytes could not be decoded.
@@ -325,6 +355,12 @@ pub enum DecodeError {
     TrailingBytes {
         /// Number of trailing bytes.
         count: u64,
+    },
+    /// The bytes are not valid in the named container format.
+    #[error("not valid {format}")]
+    Invalid {
+        /// The format (`"protobuf"`, `"safetensors"`, ...).
+        format: &'static str,
     },
 }
 
@@ -401,6 +437,40 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "conjugate is not supported by the bfv scheme"
+        );
+        let e = Error::ImportNode {
+            node: "/conv1/Conv".into(),
+            op_type: "Conv".into(),
+            problem: "group > 1",
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot import node /conv1/Conv (Conv): group > 1"
+        );
+        let e = Error::ImportGraph {
+            problem: "several outputs",
+        };
+        assert_eq!(e.to_string(), "cannot import graph: several outputs");
+        let e = Error::Weight {
+            name: "fc1.bias".into(),
+            problem: "not found",
+        };
+        assert_eq!(e.to_string(), "weight fc1.bias: not found");
+        let e = Error::UnsupportedOperator {
+            op_type: "Softmax".into(),
+            node: "/Softmax".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unsupported operator Softmax in node /Softmax"
+        );
+        let e = Error::Decode {
+            what: "onnx model",
+            reason: DecodeError::Invalid { format: "protobuf" },
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot decode onnx model: not valid protobuf"
         );
         let e = Error::MissingRelinearizationKey;
         assert_eq!(

@@ -5,6 +5,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod he;
+pub mod import;
 pub mod model;
 pub mod packing;
 pub mod prune;

@@ -273,8 +273,13 @@ impl Dataset {
             });
         }
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-        let (oh, ow) = (h * factor, w * factor);
-        let mut out = vec![0.0f32; n * c * oh * ow];
+        let (Some(oh), Some(ow)) = (h.checked_mul(factor), w.checked_mul(factor)) else {
+            return Err(invalid("factor", factor as f64));
+        };
+        let Some(total) = crate::model::checked_product(&[n, c, oh, ow]) else {
+            return Err(invalid("factor", factor as f64));
+        };
+        let mut out = vec![0.0f32; total];
         let x = self.inputs.data();
         for p in 0..n * c {
             for i in 0..oh {
@@ -301,8 +306,14 @@ impl Dataset {
             });
         }
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-        let (oh, ow) = (h + 2 * pad, w + 2 * pad);
-        let mut out = vec![0.0f32; n * c * oh * ow];
+        let grow = |d: usize| pad.checked_mul(2).and_then(|p2| d.checked_add(p2));
+        let (Some(oh), Some(ow)) = (grow(h), grow(w)) else {
+            return Err(invalid("pad", pad as f64));
+        };
+        let Some(total) = crate::model::checked_product(&[n, c, oh, ow]) else {
+            return Err(invalid("pad", pad as f64));
+        };
+        let mut out = vec![0.0f32; total];
         let x = self.inputs.data();
         for p in 0..n * c {
             for i in 0..h {
@@ -381,6 +392,9 @@ mod tests {
         assert_eq!(sizes, vec![500, 500, 348]);
         assert!(d.split(1.5, 0).is_err());
         assert!(d.subset(&[5000]).is_err());
+        let img = Dataset::digits_8x8();
+        assert!(img.upsample(usize::MAX / 4).is_err());
+        assert!(img.pad(usize::MAX / 2).is_err());
         let ae = d.to_autoencoder();
         assert!(matches!(ae.targets(), Targets::Values(t) if t.shape() == [1797, 64]));
         let p = Dataset::digits_8x8().pad(2).unwrap();

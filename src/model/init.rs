@@ -31,7 +31,7 @@ fn fill(weight: &mut Tensor, fan_in: usize, fan_out: usize, init: Init, rng: &mu
                 .for_each(|w| *w = normal(rng) * std);
         }
         Init::Glorot => {
-            let a = (6.0 / (fan_in + fan_out).max(1) as f32).sqrt();
+            let a = (6.0 / fan_in.saturating_add(fan_out).max(1) as f32).sqrt();
             weight
                 .data_mut()
                 .iter_mut()
@@ -79,14 +79,21 @@ fn init_layer(layer: &mut Layer, init: Init, rng: &mut ChaCha8Rng) {
     match layer {
         Layer::Dense(d) => {
             let s = d.weight.shape().to_vec();
-            let (o, i) = (s[0], s[1]);
+            let [o, i] = s[..] else { return };
             fill(&mut d.weight, i, o, init, rng);
             d.bias.iter_mut().for_each(|b| *b = 0.0);
         }
         Layer::Conv2d(c) => {
             let s = c.weight.shape().to_vec();
-            let k = s[2] * s[3];
-            fill(&mut c.weight, s[1] * k, s[0] * k, init, rng);
+            let [o, i, kh, kw] = s[..] else { return };
+            let k = kh.saturating_mul(kw);
+            fill(
+                &mut c.weight,
+                i.saturating_mul(k),
+                o.saturating_mul(k),
+                init,
+                rng,
+            );
             c.bias.iter_mut().for_each(|b| *b = 0.0);
         }
         Layer::BatchNorm(b) => {

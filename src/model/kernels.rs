@@ -186,43 +186,50 @@ impl Window {
     }
 }
 
-/// Writes the im2col matrix of one sample `x` (`[C, H, W]`) into columns
-/// `off .. off + P` of `cols` (`[C*kh*kw, ld]`, row-major).
-pub(crate) fn im2col(g: &Window, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
-    let p = g.p();
+/// Output columns `lo..hi` whose input column (for kernel column `kj`) is
+/// inside the image.
+#[inline]
+fn valid_cols(g: &Window, kj: usize) -> (usize, usize) {
+    let lo = (g.pw.saturating_sub(kj)).div_ceil(g.sw).min(g.ow);
+    let hi = if g.w + g.pw > kj {
+        ((g.w + g.pw - kj - 1) / g.sw + 1).min(g.ow)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Appends the im2col matrix of `n` samples `x` (`[N, C, H, W]`) to `cols`
+/// as `[C*kh*kw, N*P]` row-major (row `(c*kh + ki)*kw + kj`, column
+/// `s*P + oh*OW + ow`), writing every element once, in order.
+pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
+    let in_len = g.in_len();
+    cols.reserve(g.ckk() * n * g.p());
     for c in 0..g.c {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut cols[row * ld + off..row * ld + off + p];
-                // Output columns whose input column is inside the image.
-                let lo = (g.pw.saturating_sub(kj)).div_ceil(g.sw);
-                let hi = if g.w + g.pw > kj {
-                    ((g.w + g.pw - kj - 1) / g.sw + 1).min(g.ow)
-                } else {
-                    0
-                };
-                for oh in 0..g.oh {
-                    let d = &mut dst[oh * g.ow..(oh + 1) * g.ow];
-                    match g.in_row(oh, ki) {
-                        None => d.fill(0.0),
-                        Some(ih) => {
-                            let src = &plane[ih * g.w..(ih + 1) * g.w];
-                            if lo >= hi {
-                                d.fill(0.0);
-                                continue;
-                            }
-                            d[..lo].fill(0.0);
-                            d[hi..].fill(0.0);
+                let (lo, hi) = valid_cols(g, kj);
+                for s in 0..n {
+                    let plane = &x[s * in_len + c * g.h * g.w..s * in_len + (c + 1) * g.h * g.w];
+                    for oh in 0..g.oh {
+                        let Some(ih) = g.in_row(oh, ki) else {
+                            cols.extend(std::iter::repeat_n(0.0, g.ow));
+                            continue;
+                        };
+                        let src = &plane[ih * g.w..(ih + 1) * g.w];
+                        if lo > 0 {
+                            cols.extend(std::iter::repeat_n(0.0, lo));
+                        }
+                        if hi > lo {
                             let start = lo * g.sw + kj - g.pw;
                             if g.sw == 1 {
-                                d[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                                cols.extend_from_slice(&src[start..start + (hi - lo)]);
                             } else {
-                                for (j, v) in d[lo..hi].iter_mut().enumerate() {
-                                    *v = src[start + j * g.sw];
-                                }
+                                cols.extend(src[start..].iter().step_by(g.sw).take(hi - lo));
                             }
+                        }
+                        if hi < g.ow {
+                            cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
                         }
                     }
                 }
@@ -241,16 +248,32 @@ pub(crate) fn col2im(g: &Window, dcols: &[f32], ld: usize, off: usize, dx: &mut 
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
                 let src = &dcols[row * ld + off..row * ld + off + p];
+                let (lo, hi) = valid_cols(g, kj);
+                if hi <= lo {
+                    continue;
+                }
+                let start = lo * g.sw + kj - g.pw;
+                if g.sw == 1 && g.sh == 1 && g.ph == 0 {
+                    // every output row oh maps to input row oh + ki
+                    let dst = &mut plane[ki * g.w + start..];
+                    for (d, sr) in dst.chunks_mut(g.w).zip(src.chunks_exact(g.ow)) {
+                        d.iter_mut().zip(&sr[lo..hi]).for_each(|(d, v)| *d += *v);
+                    }
+                    continue;
+                }
                 for oh in 0..g.oh {
                     let Some(ih) = g.in_row(oh, ki) else {
                         continue;
                     };
-                    let s = &src[oh * g.ow..(oh + 1) * g.ow];
-                    let d = &mut plane[ih * g.w..(ih + 1) * g.w];
-                    for (ow, v) in s.iter().enumerate() {
-                        if let Some(iw) = g.in_col(ow, kj) {
-                            d[iw] += *v;
-                        }
+                    let s = &src[oh * g.ow + lo..oh * g.ow + hi];
+                    let d = &mut plane[ih * g.w + start..(ih + 1) * g.w];
+                    if g.sw == 1 {
+                        d.iter_mut().zip(s).for_each(|(d, v)| *d += *v);
+                    } else {
+                        d.iter_mut()
+                            .step_by(g.sw)
+                            .zip(s)
+                            .for_each(|(d, v)| *d += *v);
                     }
                 }
             }
@@ -272,24 +295,51 @@ pub(crate) fn conv_forward(
     let (ckk, p, o) = (g.ckk(), g.p(), bias.len());
     let ld = n * p;
     cols.clear();
-    cols.resize(ckk * ld, 0.0);
-    let in_len = g.in_len();
-    for s in 0..n {
-        im2col(g, &x[s * in_len..(s + 1) * in_len], cols, ld, s * p);
-    }
-    let mut yt = vec![0.0f32; o * ld];
-    gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, &mut yt);
-    let mut y = vec![0.0f32; n * o * p];
-    for s in 0..n {
-        for (oc, b) in bias.iter().enumerate() {
-            let src = &yt[oc * ld + s * p..oc * ld + (s + 1) * p];
-            let dst = &mut y[(s * o + oc) * p..(s * o + oc + 1) * p];
-            for (d, v) in dst.iter_mut().zip(src) {
-                *d = *v + *b;
+    im2col(g, n, x, cols);
+    with_scratch(&SCRATCH_A, o * ld, |yt| {
+        gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
+        // [O, N*P] -> [N, O, P], adding the bias; written in order.
+        let mut y = Vec::with_capacity(n * o * p);
+        for s in 0..n {
+            for (oc, b) in bias.iter().enumerate() {
+                y.extend(
+                    yt[oc * ld + s * p..oc * ld + (s + 1) * p]
+                        .iter()
+                        .map(|v| *v + *b),
+                );
             }
         }
-    }
-    y
+        y
+    })
+}
+
+thread_local! {
+    /// Per-thread scratch for the convolution's `[O, N*P]` product.
+    pub(crate) static SCRATCH_A: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for the convolution's `[C*kh*kw, N*P]` gradient.
+    pub(crate) static SCRATCH_B: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a per-thread scratch buffer of `len` elements whose contents
+/// are unspecified (`f` must overwrite what it reads, e.g. a `beta = 0`
+/// gemm). Reusing the buffer saves an allocation and a zero-fill per call.
+pub(crate) fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // re-entered (not expected): use a fresh buffer
+        Err(_) => f(&mut vec![0.0; len]),
+    })
 }
 
 /// Dense layer: `x` `[N, in]`, `weight` `[out, in]`; returns `[N, out]`.
@@ -325,6 +375,50 @@ pub(crate) fn maxpool_forward(
         let xs = &x[s * in_len..(s + 1) * in_len];
         for c in 0..g.c {
             let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
+                // the common 2x2 / stride 2 case, unrolled
+                for oh in 0..g.oh {
+                    let r0 = 2 * oh * g.w;
+                    let r1 = r0 + g.w;
+                    let row = (s * g.c + c) * p + oh * g.ow;
+                    for ow in 0..g.ow {
+                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
+                        let (a, b) = (plane[i0], plane[i0 + 1]);
+                        let (c2, d) = (plane[i1], plane[i1 + 1]);
+                        let (top, ti) = if b > a { (b, i0 + 1) } else { (a, i0) };
+                        let (bot, bi) = if d > c2 { (d, i1 + 1) } else { (c2, i1) };
+                        let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
+                        y[row + ow] = v;
+                        if let Some(am) = argmax.as_deref_mut() {
+                            am[row + ow] = (c * g.h * g.w + at) as u32;
+                        }
+                    }
+                }
+                continue;
+            }
+            if g.ph == 0 && g.pw == 0 {
+                // no padding: every window is inside the image
+                for oh in 0..g.oh {
+                    for ow in 0..g.ow {
+                        let base = oh * g.sh * g.w + ow * g.sw;
+                        let mut at = base;
+                        for ki in 0..g.kh {
+                            let r = base + ki * g.w;
+                            for (kj, v) in plane[r..r + g.kw].iter().enumerate() {
+                                if *v > plane[at] {
+                                    at = r + kj;
+                                }
+                            }
+                        }
+                        let oi = (s * g.c + c) * p + oh * g.ow + ow;
+                        y[oi] = plane[at];
+                        if let Some(a) = argmax.as_deref_mut() {
+                            a[oi] = (c * g.h * g.w + at) as u32;
+                        }
+                    }
+                }
+                continue;
+            }
             for oh in 0..g.oh {
                 for ow in 0..g.ow {
                     let mut best = f32::NEG_INFINITY;
@@ -495,11 +589,14 @@ mod tests {
             (1, 7, 7, 3, 2, 1),
             (3, 6, 5, 2, 3, 2),
             (1, 4, 4, 4, 1, 3),
+            (2, 9, 7, 3, 2, 0),
+            (1, 3, 3, 2, 4, 5),
         ] {
             let g = Window::new(&[c, h, w], (k, k), (s, s), (p, p));
             let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut cols = vec![f32::NAN; g.ckk() * g.p()];
-            im2col(&g, &x, &mut cols, g.p(), 0);
+            let mut cols = Vec::new();
+            im2col(&g, 1, &x, &mut cols);
+            assert_eq!(cols.len(), g.ckk() * g.p());
             for ci in 0..c {
                 for ki in 0..k {
                     for kj in 0..k {
@@ -527,6 +624,50 @@ mod tests {
             col2im(&g, &d, g.p(), 0, &mut dx);
             let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn maxpool_paths_match_naive() {
+        for &(h, w, k, st, pd) in &[
+            (8, 6, 2, 2, 0),
+            (7, 9, 2, 2, 0),
+            (7, 7, 3, 2, 0),
+            (6, 6, 3, 1, 1),
+            (5, 4, 2, 3, 1),
+        ] {
+            let c = 2;
+            let n = 2;
+            let g = Window::new(&[c, h, w], (k, k), (st, st), (pd, pd));
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+                .collect();
+            let mut am = Vec::new();
+            let y = maxpool_forward(&g, n, &x, Some(&mut am));
+            for s in 0..n {
+                for ci in 0..c {
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            let mut best = f32::NEG_INFINITY;
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let ih = (oh * st + ki) as isize - pd as isize;
+                                    let iw = (ow * st + kj) as isize - pd as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w
+                                    {
+                                        best = best.max(
+                                            x[((s * c + ci) * h + ih as usize) * w + iw as usize],
+                                        );
+                                    }
+                                }
+                            }
+                            let oi = ((s * c + ci) * g.oh + oh) * g.ow + ow;
+                            assert_eq!(y[oi], best);
+                            assert_eq!(x[s * c * h * w + am[oi] as usize], best);
+                        }
+                    }
+                }
+            }
         }
     }
 

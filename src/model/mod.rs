@@ -8,6 +8,17 @@
 //!
 //! Pruned weights are exact zeros in these tensors; the compiler reads the
 //! zeros directly, so a pruned network needs no side table to run fast.
+//!
+//! - [`Network::forward`] runs the plaintext network over a batch
+//!   (inference mode), [`Network::forward_all`] keeps every layer's output.
+//! - [`Network::to_bytes`] / [`Network::from_bytes`] / [`Network::save`] /
+//!   [`Network::load`]: the versioned binary format (magic, version,
+//!   bincode; size limit; corrupt bytes are [`Error::Decode`]).
+//! - [`zoo`] builds the reference architectures (MOFHEI's LeNet, MLPs,
+//!   autoencoders, TenSEAL's MNIST net); [`Network::init_assign`] seeds
+//!   He/Glorot weights.
+//!
+//! How the kernels work and why they are hand-written: `docs/training.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +246,10 @@ impl Layer {
         match self {
             Layer::Dense(d) => {
                 let ws = d.weight.shape();
-                if ws.len() != 2 || d.bias.len() != ws[0] {
+                if ws.len() != 2
+                    || d.bias.len() != ws[0]
+                    || checked_product(ws) != Some(d.weight.len())
+                {
                     return Err(Error::InvalidLayer {
                         layer: index,
                         what: "dense weight/bias shape",
@@ -249,7 +263,10 @@ impl Layer {
             }
             Layer::Conv2d(c) => {
                 let ws = c.weight.shape();
-                if ws.len() != 4 || c.bias.len() != ws[0] {
+                if ws.len() != 4
+                    || c.bias.len() != ws[0]
+                    || checked_product(ws) != Some(c.weight.len())
+                {
                     return Err(Error::InvalidLayer {
                         layer: index,
                         what: "conv weight/bias shape",

@@ -242,6 +242,11 @@ fn layer_forward_train(
             x.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
             (x, Cache::Dropout { mask })
         }
+        Layer::Activation(Activation::Relu) if mode.cache => {
+            // a new output; the input itself becomes the cache (no copy)
+            let y = x.iter().map(|v| v.max(0.0)).collect();
+            (y, Cache::Act { v: x })
+        }
         Layer::Activation(a) => {
             let keep_output = matches!(a, Activation::Tanh | Activation::Sigmoid);
             if keep_output {
@@ -300,11 +305,10 @@ pub(crate) fn layer_backward(
             let (o, ckk, p) = (ws[0], g.ckk(), g.p());
             let ld = n * p;
             // [N, O, P] -> [O, N*P]
-            let mut dyt = vec![0.0f32; o * ld];
-            for s in 0..n {
-                for oc in 0..o {
-                    dyt[oc * ld + s * p..oc * ld + (s + 1) * p]
-                        .copy_from_slice(&dy[(s * o + oc) * p..(s * o + oc + 1) * p]);
+            let mut dyt = Vec::with_capacity(o * ld);
+            for oc in 0..o {
+                for s in 0..n {
+                    dyt.extend_from_slice(&dy[(s * o + oc) * p..(s * o + oc + 1) * p]);
                 }
             }
             if want_params {
@@ -319,19 +323,21 @@ pub(crate) fn layer_backward(
                 }
             }
             want_dx.then(|| {
-                let mut dcols = vec![0.0f32; ckk * ld];
-                kernels::gemm(
-                    Mat::t(c.weight.data(), o, ckk),
-                    Mat::n(&dyt, o, ld),
-                    0.0,
-                    &mut dcols,
-                );
-                let in_len = g.in_len();
-                let mut dx = vec![0.0f32; n * in_len];
-                for s in 0..n {
-                    kernels::col2im(&g, &dcols, ld, s * p, &mut dx[s * in_len..(s + 1) * in_len]);
-                }
-                dx
+                kernels::with_scratch(&kernels::SCRATCH_B, ckk * ld, |dcols| {
+                    kernels::gemm(
+                        Mat::t(c.weight.data(), o, ckk),
+                        Mat::n(&dyt, o, ld),
+                        0.0,
+                        dcols,
+                    );
+                    let in_len = g.in_len();
+                    let mut dx = vec![0.0f32; n * in_len];
+                    for s in 0..n {
+                        let d = &mut dx[s * in_len..(s + 1) * in_len];
+                        kernels::col2im(&g, dcols, ld, s * p, d);
+                    }
+                    dx
+                })
             })
         }
         (Layer::AvgPool2d(pl), _) => want_dx.then(|| {

@@ -2,6 +2,8 @@
 //! convolution layer. The trainer keeps pruned weights exactly `0.0`
 //! through forward passes, gradients and optimiser updates.
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
 use crate::model::{Layer, Network};
 
@@ -9,7 +11,7 @@ use crate::model::{Layer, Network};
 /// A layer without a mask is dense. Masks cover weights only, not biases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Masks {
-    layers: Vec<Option<Vec<bool>>>,
+    layers: BTreeMap<usize, Vec<bool>>,
 }
 
 fn weights_mut(layer: &mut Layer) -> Option<&mut [f32]> {
@@ -41,7 +43,8 @@ impl Masks {
             layers: net
                 .layers
                 .iter()
-                .map(|l| weights(l).map(|w| w.iter().map(|v| *v != 0.0).collect()))
+                .enumerate()
+                .filter_map(|(i, l)| weights(l).map(|w| (i, w.iter().map(|v| *v != 0.0).collect())))
                 .collect(),
         }
     }
@@ -50,34 +53,33 @@ impl Masks {
     /// the weight tensor). Checked against the network when training starts
     /// and in [`Masks::apply_assign`].
     pub fn set(&mut self, layer: usize, mask: Vec<bool>) {
-        if self.layers.len() <= layer {
-            self.layers.resize(layer + 1, None);
-        }
-        self.layers[layer] = Some(mask);
+        self.layers.insert(layer, mask);
     }
 
     /// Removes the mask of a layer (all its weights trainable again).
     pub fn clear(&mut self, layer: usize) {
-        if let Some(m) = self.layers.get_mut(layer) {
-            *m = None;
-        }
+        self.layers.remove(&layer);
     }
 
     /// The mask of a layer, if any.
     pub fn get(&self, layer: usize) -> Option<&[bool]> {
-        self.layers.get(layer).and_then(|m| m.as_deref())
+        self.layers.get(&layer).map(Vec::as_slice)
+    }
+
+    /// The masked layers' indices with their masks, in layer order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[bool])> + '_ {
+        self.layers.iter().map(|(i, m)| (*i, m.as_slice()))
     }
 
     /// Whether no layer has a mask.
     pub fn is_empty(&self) -> bool {
-        self.layers.iter().all(Option::is_none)
+        self.layers.is_empty()
     }
 
     /// Number of pruned (masked-out) weights.
     pub fn pruned(&self) -> usize {
         self.layers
-            .iter()
-            .flatten()
+            .values()
             .map(|m| m.iter().filter(|k| !**k).count())
             .sum()
     }
@@ -85,8 +87,7 @@ impl Masks {
     /// Checks that every mask belongs to a dense/conv layer of `net` and has
     /// one flag per weight.
     pub fn check(&self, net: &Network) -> Result<()> {
-        for (i, m) in self.layers.iter().enumerate() {
-            let Some(m) = m else { continue };
+        for (&i, m) in &self.layers {
             match net.layers.get(i).and_then(weights) {
                 Some(w) if w.len() == m.len() => {}
                 Some(w) => {
@@ -111,8 +112,8 @@ impl Masks {
     /// Sets every masked-out weight of `net` to exactly `0.0`.
     pub fn apply_assign(&self, net: &mut Network) -> Result<()> {
         self.check(net)?;
-        for (layer, m) in net.layers.iter_mut().zip(&self.layers) {
-            if let (Some(w), Some(m)) = (weights_mut(layer), m) {
+        for (&i, m) in &self.layers {
+            if let Some(w) = net.layers.get_mut(i).and_then(weights_mut) {
                 zero_masked(w, m);
             }
         }

@@ -108,6 +108,18 @@ impl Freeze {
     }
 }
 
+/// The quantity early stopping, plateau reduction and best-weight restore
+/// watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// The validation metric (accuracy or MSE), ties broken by the
+    /// validation loss.
+    #[default]
+    Metric,
+    /// The validation loss (Keras' default `val_loss`).
+    Loss,
+}
+
 /// Training hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
@@ -132,6 +144,9 @@ pub struct TrainConfig {
     pub early_stopping: Option<usize>,
     /// Restore the best weights seen (by the monitored quantity) at the end.
     pub restore_best: bool,
+    /// What counts as an improvement (with a validation set; without one
+    /// the training loss is watched).
+    pub monitor: Monitor,
     /// Reduce the learning rate on plateaus.
     pub plateau: Option<Plateau>,
     /// Stop as soon as the validation metric reaches this value (accuracy
@@ -156,6 +171,7 @@ impl Default for TrainConfig {
             validation_fraction: 0.0,
             early_stopping: None,
             restore_best: true,
+            monitor: Monitor::Metric,
             plateau: None,
             target_metric: None,
             distillation: None,
@@ -857,7 +873,8 @@ impl Trainer {
     /// stop-at-target and best-weight restore as configured.
     ///
     /// The monitored quantity is the validation metric (ties broken by the
-    /// validation loss), or the training loss without a validation set.
+    /// validation loss) or the validation loss ([`Monitor`]), or the
+    /// training loss without a validation set.
     pub fn fit(
         &mut self,
         net: &mut Network,
@@ -956,7 +973,7 @@ impl Trainer {
             let improved = match best {
                 None => current.0.is_finite() || current.1.is_finite(),
                 Some(b) => {
-                    if val.is_some() {
+                    if val.is_some() && self.config.monitor == Monitor::Metric {
                         metric_kind.better(current.0, b.0) || (current.0 == b.0 && current.1 < b.1)
                     } else {
                         current.1 < b.1

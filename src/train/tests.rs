@@ -444,6 +444,24 @@ fn freezing_and_bias_only() {
         assert_eq!(a.weight, b.weight);
         assert_ne!(a.bias, b.bias);
     }
+    // a frozen batch norm keeps its parameters and running statistics; a
+    // trained one updates both
+    let bn_net = randomised(vec![8], vec![dense(8, 6), bn(6), dense(6, 4)], 3);
+    for frozen in [true, false] {
+        let mut net = bn_net.clone();
+        Trainer::new(TrainConfig {
+            epochs: 1,
+            freeze: Freeze {
+                layers: if frozen { vec![1] } else { vec![] },
+                bias_only: false,
+            },
+            ..TrainConfig::default()
+        })
+        .fit(&mut net, &train, None, &mut NoProgress)
+        .unwrap();
+        assert_eq!(net.layers[1] == bn_net.layers[1], frozen);
+        assert_ne!(net.layers[0], bn_net.layers[0]);
+    }
     // everything frozen: an error
     let err = Trainer::new(TrainConfig {
         freeze: Freeze::before(3),
