@@ -8,6 +8,7 @@ pub mod he;
 pub mod import;
 pub mod model;
 pub mod packing;
+pub mod prune;
 pub mod quant;
 pub mod report;
 pub mod train;

@@ -1,0 +1,365 @@
+//! Sweeps: prune at several targets and report, per target, the sparsity,
+//! the units per layer, the metric and the packed plan's op counts.
+//!
+//! The op counts come from a counting function passed in
+//! ([`OpCounter`]); [`batch_op_counts`] is the batch packing's formula from
+//! the packing table (`../shared/DESIGN.md`), used until a compiled plan's
+//! counts are plugged in.
+
+use serde::{Deserialize, Serialize};
+
+use super::blocks::matrix;
+use super::cull::units;
+use crate::error::{Error, Result};
+use crate::he::{Level, OpCounts, OpKind};
+use crate::model::{Activation, Layer, Network};
+
+/// Counts the HE operations of running a network (e.g. a compiled plan's
+/// counts, or [`batch_op_counts`]).
+pub type OpCounter<'a> = &'a dyn Fn(&Network) -> Result<OpCounts>;
+
+/// One point of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The target sparsity asked for.
+    pub target: f64,
+    /// MOFHEI's sparsity: `1 - params after / params before`.
+    pub sparsity: f64,
+    /// Units per dense/convolution layer.
+    pub units: Vec<usize>,
+    /// The metric (accuracy, or MSE for regression) on the test set.
+    pub metric: f64,
+    /// HE op counts of the pruned network.
+    pub ops: OpCounts,
+}
+
+/// The HE ops of a network under batch packing (one ciphertext per
+/// activation, one sample per slot), by the packing table's formula:
+///
+/// - dense/convolution: per non-zero weight and output position, one ct x
+///   scalar mult and one ct + ct add; per output activation one ct + pt add
+///   (the bias);
+/// - polynomial activation of degree `d` per element: `d - 1` ct x ct mults
+///   (square: 1), `d - 1` scalar mults and `d - 1` adds for the lower
+///   terms (none for a plain square);
+/// - average pooling per output element: `k*k - 1` ct + ct adds (the divisor
+///   folds into the next weights).
+///
+/// Zero weights cost nothing, so a pruned network's counts fall with its
+/// non-zeros and a culled unit removes its activations too.
+pub fn batch_op_counts(net: &Network) -> Result<OpCounts> {
+    let shapes = net.shapes()?;
+    let mut c = OpCounts::default();
+    let l0 = Level(0);
+    for (i, layer) in net.layers.iter().enumerate() {
+        let out_elems: u64 = shapes[i].iter().product::<usize>() as u64;
+        match layer {
+            Layer::Dense(_) | Layer::Conv2d(_) => {
+                let positions: u64 = match layer {
+                    Layer::Conv2d(_) => shapes[i].iter().skip(1).product::<usize>() as u64,
+                    _ => 1,
+                };
+                let nnz = matrix(layer)
+                    .map(|w| w.iter().filter(|v| **v != 0.0).count())
+                    .unwrap_or(0) as u64;
+                c.record(OpKind::CtScalarMul, l0, nnz * positions);
+                c.record(OpKind::CtCtAdd, l0, nnz * positions);
+                c.record(OpKind::CtPtAdd, l0, out_elems);
+            }
+            Layer::Activation(Activation::Square) => {
+                c.record(OpKind::CtCtMul, l0, out_elems);
+            }
+            Layer::Activation(Activation::Poly(p)) => {
+                let d = p.degree() as u64;
+                c.record(OpKind::CtCtMul, l0, out_elems * d.saturating_sub(1));
+                c.record(OpKind::CtScalarMul, l0, out_elems * d.saturating_sub(1));
+                c.record(OpKind::CtCtAdd, l0, out_elems * d.saturating_sub(1));
+            }
+            Layer::Activation(a) => {
+                return Err(Error::UnsupportedLayer {
+                    layer: i,
+                    kind: Layer::Activation(a.clone()).kind(),
+                    by: "batch op counts (polynomial activations only)",
+                });
+            }
+            Layer::AvgPool2d(p) => {
+                let taps = (p.kernel.0 * p.kernel.1) as u64;
+                c.record(OpKind::CtCtAdd, l0, out_elems * taps.saturating_sub(1));
+            }
+            Layer::MaxPool2d(_) => {
+                return Err(Error::UnsupportedLayer {
+                    layer: i,
+                    kind: layer.kind(),
+                    by: "batch op counts",
+                });
+            }
+            Layer::BatchNorm(_) | Layer::Flatten | Layer::Dropout { .. } => {}
+        }
+    }
+    Ok(c)
+}
+
+/// Runs `prune_at(target)` for every target (each from the same starting
+/// network, which the closure owns) and reports each result: the pruned
+/// network's sparsity against `original_params`, units per layer, the
+/// metric the closure returns, and `count`'s op counts.
+pub fn sweep(
+    original_params: usize,
+    targets: &[f64],
+    prune_at: &mut dyn FnMut(f64) -> Result<(Network, f64)>,
+    count: OpCounter<'_>,
+) -> Result<Vec<SweepPoint>> {
+    let mut points = Vec::with_capacity(targets.len());
+    for &target in targets {
+        let (net, metric) = prune_at(target)?;
+        points.push(SweepPoint {
+            target,
+            sparsity: super::cull::sparsity(original_params, &net),
+            units: units(&net),
+            metric,
+            ops: count(&net)?,
+        });
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conv2d, Dense, Pool2d, Tensor};
+
+    #[test]
+    fn sweep_is_monotone() {
+        // One-shot unit pruning (no training) of a seeded LeNet, culled.
+        let mut net = crate::model::zoo::lenet_mofhei(Activation::Square, 1);
+        for l in net.layers.iter_mut() {
+            if let Layer::MaxPool2d(p) = l {
+                *l = Layer::AvgPool2d(*p);
+            }
+        }
+        let params = net.param_count();
+        let blocks = crate::prune::LayerBlocks::uniform(&net, crate::prune::BlockShape::Column);
+        let opts = crate::prune::PruneOptions::default();
+        let mut prune_at = |t: f64| -> Result<(Network, f64)> {
+            let mut n = net.clone();
+            crate::prune::prune_assign(&mut n, &blocks, &opts, t)?;
+            let (c, _) = crate::prune::cull(&n)?;
+            Ok((c, t))
+        };
+        let targets = [0.0, 0.3, 0.5, 0.7, 0.9, 0.95];
+        let pts = sweep(params, &targets, &mut prune_at, &batch_op_counts).unwrap();
+        assert_eq!(pts[0].sparsity, 0.0);
+        assert_eq!(pts[0].units, vec![6, 16, 120, 84, 10]);
+        for w in pts.windows(2) {
+            assert!(w[1].sparsity > w[0].sparsity, "{:?}", w[1]);
+            assert!(w[1].ops.homomorphic_total() < w[0].ops.homomorphic_total());
+            assert!(w[1].units.iter().zip(&w[0].units).all(|(a, b)| a <= b));
+        }
+        // Units at the 90% target: 90% of each layer rounded down (the paper
+        // reports 1/2/16/9).
+        assert_eq!(pts[4].units, vec![1, 2, 12, 9, 10]);
+    }
+
+    #[test]
+    fn batch_formula_on_dense_lenet_layer_sizes() {
+        // conv0 of MOFHEI's LeNet: 28*28*6 outputs x 25 taps = 117,600 mults.
+        let conv = Layer::Conv2d(Conv2d {
+            weight: Tensor::new(vec![6, 1, 5, 5], vec![1.0; 150]).unwrap(),
+            bias: vec![0.0; 6],
+            stride: (1, 1),
+            padding: (0, 0),
+        });
+        let net = Network::new(
+            vec![1, 32, 32],
+            vec![
+                conv,
+                Layer::Activation(Activation::Square),
+                Layer::AvgPool2d(Pool2d {
+                    kernel: (2, 2),
+                    stride: (2, 2),
+                    padding: (0, 0),
+                }),
+                Layer::Flatten,
+                Layer::Dense(Dense {
+                    weight: Tensor::zeros(vec![2, 6 * 14 * 14]),
+                    bias: vec![0.0; 2],
+                }),
+            ],
+        )
+        .unwrap();
+        let c = batch_op_counts(&net).unwrap();
+        assert_eq!(c.get(OpKind::CtScalarMul), 117_600);
+        assert_eq!(c.get(OpKind::CtCtMul), 28 * 28 * 6);
+        assert_eq!(c.get(OpKind::CtCtAdd), 117_600 + 14 * 14 * 6 * 3);
+        assert_eq!(c.get(OpKind::CtPtAdd), 28 * 28 * 6 + 2);
+    }
+}
+
+/// Op counts of `net` from the compiler's plan under `packing` (the plan's
+/// own counts: zero blocks emit no instruction).
+pub fn compiled_op_counts(
+    net: &Network,
+    packing: &dyn crate::packing::Packing,
+) -> Result<OpCounts> {
+    let plan = crate::compile::compile(net, packing, &crate::compile::CompileOptions::default())?;
+    Ok(plan.counts().clone())
+}
+
+/// Settings of MOFHEI's pipeline: iterative block pruning, culling, bias
+/// retraining, fine-tuning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MofheiConfig {
+    /// Block shape (MOFHEI: [`super::BlockShape::Column`], whole units).
+    pub shape: super::BlockShape,
+    /// Scoring (MOFHEI: mean |w|, per layer, output exempt).
+    pub opts: super::PruneOptions,
+    /// The schedule (MOFHEI: constant target, mask every 5 steps); its
+    /// target is replaced by each sweep target.
+    pub schedule: super::ScheduleConfig,
+    /// Trainer settings for pruning and retraining (epochs of each retrain
+    /// stage are `retrain_epochs`).
+    pub train: crate::train::TrainConfig,
+    /// Epochs of the bias-only and of the full retraining after culling.
+    pub retrain_epochs: usize,
+    /// Learning rate of the full retraining as a fraction of `train.lr`
+    /// (MOFHEI fine-tunes at a tenth).
+    pub retrain_lr_factor: f32,
+}
+
+/// MOFHEI's pipeline on a trained `net` at `target`: prune with the
+/// schedule, cull, retrain the biases, then everything (pruned weights stay
+/// zero). Returns the culled network and the culling report.
+pub fn mofhei_prune(
+    net: &Network,
+    target: f64,
+    cfg: &MofheiConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<(Network, super::CullReport)> {
+    use crate::train::{Masks, NoProgress, Trainer};
+    let mut pruned = net.clone();
+    let blocks = super::LayerBlocks::uniform(&pruned, cfg.shape);
+    let mut tune =
+        super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let sched = super::ScheduleConfig {
+        target,
+        ..cfg.schedule
+    };
+    super::schedule::run(&mut pruned, &blocks, &cfg.opts, &sched, &mut tune)?;
+    let (mut culled, mut report) = super::cull(&pruned)?;
+    report.params_before = net.param_count();
+    for bias_only in [true, false] {
+        if cfg.retrain_epochs == 0 {
+            break;
+        }
+        let mut tc = cfg.train.clone();
+        tc.epochs = cfg.retrain_epochs;
+        tc.freeze.bias_only = bias_only;
+        if !bias_only {
+            tc.lr *= cfg.retrain_lr_factor;
+        }
+        let mut t = Trainer::new(tc).with_masks(Masks::from_nonzero(&culled));
+        t.fit(&mut culled, train, Some(validation), &mut NoProgress)?;
+    }
+    report.params_after = culled.param_count();
+    report.units_after = units(&culled);
+    Ok((culled, report))
+}
+
+/// Settings of the HE-PEx pipeline on a trained network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HePexConfig {
+    /// The weight tile (e.g. `Tile { rows: 4, cols: 8 }`).
+    pub tile: super::BlockShape,
+    /// Sparsity of the first, weight-level pruning.
+    pub weight_target: f64,
+    /// Scoring of the weight-level pruning.
+    pub opts: super::PruneOptions,
+    /// Schedule of the weight-level pruning (target = `weight_target`).
+    pub schedule: super::Schedule,
+    /// Tiles at or below this density are dropped (HE-PEx: 1/16).
+    pub density: f64,
+    /// Permute before dropping tiles (`None`: the same pipeline without
+    /// permutation, for comparison).
+    pub permute: Option<super::PermuteOptions>,
+    /// Trainer settings (pruning and retraining).
+    pub train: crate::train::TrainConfig,
+    /// Epochs of weight-level pruning and of the retraining after expansion.
+    pub epochs: usize,
+}
+
+/// What the HE-PEx pipeline produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HePexResult {
+    /// The pruned (and permuted) network.
+    pub network: Network,
+    /// The permutation (identity without permutation); the client applies
+    /// its input and output parts.
+    pub permutation: super::Permutation,
+    /// Non-zero tiles before any pruning.
+    pub tiles_dense: usize,
+    /// Non-zero tiles after weight pruning (before permutation).
+    pub tiles_pruned: usize,
+    /// Non-zero tiles after permutation.
+    pub tiles_permuted: usize,
+    /// Non-zero tiles at the end (after dropping sparse tiles, expansion and
+    /// retraining).
+    pub tiles_final: usize,
+}
+
+/// HE-PEx on a trained dense chain: prune weights, retrain, permute, drop
+/// almost-empty tiles, expand (every weight of a surviving tile trainable),
+/// retrain.
+pub fn hepex_prune(
+    net: &Network,
+    cfg: &HePexConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<HePexResult> {
+    use crate::train::{NoProgress, Trainer};
+    let tiles = super::LayerBlocks::uniform(net, cfg.tile);
+    let count = |n: &Network| super::nonzero_blocks(n, &tiles).iter().sum::<usize>();
+    let tiles_dense = count(net);
+    let mut pruned = net.clone();
+    let weights = super::LayerBlocks::uniform(net, super::BlockShape::Weight);
+    let mut tune =
+        super::schedule::TrainerTune::new(Trainer::new(cfg.train.clone()), train, validation);
+    let sched = super::ScheduleConfig {
+        schedule: cfg.schedule,
+        target: cfg.weight_target,
+        epochs: cfg.epochs,
+        patience: None,
+    };
+    super::schedule::run(&mut pruned, &weights, &cfg.opts, &sched, &mut tune)?;
+    let tiles_pruned = count(&pruned);
+    let (mut permuted, permutation) = match &cfg.permute {
+        Some(p) => super::permute(&pruned, &tiles, p)?,
+        None => {
+            let sizes: Vec<usize> = std::iter::once(net.input_shape.iter().product())
+                .chain(units(net))
+                .collect();
+            (pruned, super::Permutation::identity(&sizes))
+        }
+    };
+    let tiles_permuted = count(&permuted);
+    let drop = super::prune_sparse(&permuted, &tiles, cfg.density)?;
+    drop.apply_assign(&mut permuted)?;
+    let expanded = super::expand(&permuted, &tiles);
+    let mut tc = cfg.train.clone();
+    tc.epochs = cfg.epochs;
+    let mut t = Trainer::new(tc).with_masks(expanded);
+    // The permuted network sees its data in the permuted order.
+    let (ptrain, pvalid) = (
+        permutation.permute_dataset(train)?,
+        permutation.permute_dataset(validation)?,
+    );
+    t.fit(&mut permuted, &ptrain, Some(&pvalid), &mut NoProgress)?;
+    Ok(HePexResult {
+        tiles_final: count(&permuted),
+        network: permuted,
+        permutation,
+        tiles_dense,
+        tiles_pruned,
+        tiles_permuted,
+    })
+}
