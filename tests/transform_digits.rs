@@ -7,12 +7,17 @@
 
 use std::time::Instant;
 
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::Dataset;
+use mofhei::eval::{Client, Server};
+use mofhei::he::sim::Sim;
 use mofhei::model::{Activation, Network, zoo};
+use mofhei::packing::Batch;
 use mofhei::train::{NoProgress, Plateau, TrainConfig, Trainer, accuracy};
 use mofhei::transform::{
     HeFriendlyConfig, Mode, PolyInit, Quiet, Replacement, is_he_friendly, make_he_friendly,
 };
+use rand::SeedableRng;
 
 const SEED: u64 = 2024;
 
@@ -93,6 +98,45 @@ fn lenet_on_digits_32x32_stays_within_one_point() {
         acc_he >= acc_original - 0.01,
         "HE-friendly {acc_he} vs original {acc_original}"
     );
+
+    // The HE-friendly network on the simulator backend (batch packing, the
+    // plan's own modulus chain and scale): the same prediction as the
+    // plaintext forward pass for every image of the test set.
+    let slots = test.len().next_power_of_two();
+    let opts = CompileOptions {
+        min_slots: test.len(),
+        ..CompileOptions::default()
+    };
+    let plan = compile(&he, &Batch, &opts).unwrap();
+    let sim = Sim::new(plan.params().sim_params(slots).unwrap());
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(SEED);
+    let (client, keys) = Client::new(&sim, &plan, &mut rng).unwrap();
+    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (out, _) = server
+        .run(client.encrypt(test.inputs(), &mut rng).unwrap())
+        .unwrap();
+    let encrypted = client.decrypt(&out).unwrap();
+    let plain = he.predict(test.inputs()).unwrap();
+    let k = encrypted.shape()[1];
+    let simulated: Vec<usize> = encrypted
+        .data()
+        .chunks(k)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0
+        })
+        .collect();
+    assert_eq!(simulated.len(), test.len());
+    let differ = simulated.iter().zip(&plain).filter(|(a, b)| a != b).count();
+    eprintln!(
+        "simulator vs plaintext predictions: {differ} of {} differ (depth {})",
+        test.len(),
+        plan.depth()
+    );
+    assert_eq!(differ, 0);
 }
 
 #[test]
