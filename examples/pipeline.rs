@@ -498,23 +498,21 @@ fn run(a: &Args) -> mofhei::Result<()> {
     if let Some(dense) = report.rows.first() {
         for r in report.rows.iter().skip(1) {
             let d = dense.he_ops().max(1) as f64;
-            let speed = if r.seconds > 0.0 {
-                dense.seconds / r.seconds
-            } else {
-                f64::NAN
-            };
-            let mem = if r.peak_rss_bytes > 0 {
-                dense.peak_rss_bytes as f64 / r.peak_rss_bytes as f64
-            } else {
-                f64::NAN
-            };
-            println!(
-                "{}: {:.1}% fewer HE ops, {:.2}x lower latency, {:.2}x lower peak memory than dense",
+            let mut line = format!(
+                "{}: {:.1}% fewer HE ops than dense",
                 r.label,
-                100.0 * (1.0 - r.he_ops() as f64 / d),
-                speed,
-                mem
+                100.0 * (1.0 - r.he_ops() as f64 / d)
             );
+            if r.seconds > 0.0 && dense.seconds > 0.0 {
+                line += &format!(", {:.2}x lower latency", dense.seconds / r.seconds);
+            }
+            if r.peak_rss_bytes > 0 && dense.peak_rss_bytes > 0 {
+                line += &format!(
+                    ", {:.2}x lower peak memory",
+                    dense.peak_rss_bytes as f64 / r.peak_rss_bytes as f64
+                );
+            }
+            println!("{line}");
         }
         for r in &report.rows {
             if !r.layer_seconds.is_empty() {

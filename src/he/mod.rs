@@ -541,6 +541,66 @@ pub trait HeScheme: Send + Sync + Sized {
     }
 }
 
+/// Shared argument checks, so every backend refuses the same misuse with the
+/// same error.
+pub(crate) mod checks {
+    use super::{Level, Scale};
+    use crate::error::{Error, Op, Result};
+
+    /// `values` fit in `slots` and `level` is at most `max`.
+    pub(crate) fn encode_args(values: usize, slots: usize, level: Level, max: Level) -> Result<()> {
+        if values > slots {
+            return Err(Error::TooManyValues {
+                given: values,
+                slots,
+            });
+        }
+        if level > max {
+            return Err(Error::LevelOutOfRange {
+                op: Op::Encode,
+                requested: level,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Two operands of `op` at the same level and scale.
+    pub(crate) fn same_level_scale(
+        op: Op,
+        left: (Level, Scale),
+        right: (Level, Scale),
+    ) -> Result<()> {
+        if left.0 != right.0 {
+            return Err(Error::LevelMismatch {
+                op,
+                left: left.0,
+                right: right.0,
+            });
+        }
+        if !left.1.approx_eq(right.1) {
+            return Err(Error::ScaleMismatch {
+                op,
+                left_log2: left.1.log2(),
+                right_log2: right.1.log2(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A drop from `current` to `target` goes down (or stays).
+    pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
+        if target > current {
+            return Err(Error::LevelOutOfRange {
+                op: Op::DropLevel,
+                requested: target,
+                max: current,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Checks the operand counts of a dot product.
 pub(crate) fn check_terms(left: usize, right: usize) -> Result<()> {
     if left == 0 {

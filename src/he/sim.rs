@@ -137,21 +137,7 @@ impl Sim {
     ) -> Result<()> {
         self.check_id(a.id, op)?;
         self.check_id(id, op)?;
-        if a.level != level {
-            return Err(Error::LevelMismatch {
-                op,
-                left: a.level,
-                right: level,
-            });
-        }
-        if !a.scale.approx_eq(scale) {
-            return Err(Error::ScaleMismatch {
-                op,
-                left_log2: a.scale.log2(),
-                right_log2: scale.log2(),
-            });
-        }
-        Ok(())
+        crate::he::checks::same_level_scale(op, (a.level, a.scale), (level, scale))
     }
 
     /// Errors if some value times the scale reaches half the modulus at this level.
@@ -315,19 +301,7 @@ impl HeScheme for Sim {
     }
 
     fn encode(&self, values: &[f64], level: Level, scale: Scale) -> Result<SimPlaintext> {
-        if values.len() > self.params.slots {
-            return Err(Error::TooManyValues {
-                given: values.len(),
-                slots: self.params.slots,
-            });
-        }
-        if level > self.max_level() {
-            return Err(Error::LevelOutOfRange {
-                op: Op::Encode,
-                requested: level,
-                max: self.max_level(),
-            });
-        }
+        crate::he::checks::encode_args(values.len(), self.params.slots, level, self.max_level())?;
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::ValueOutOfRange {
                 op: Op::Encode,
@@ -517,13 +491,7 @@ impl HeScheme for Sim {
 
     fn drop_level_assign(&self, a: &mut SimCiphertext, level: Level) -> Result<()> {
         self.check_id(a.id, Op::DropLevel)?;
-        if level > a.level {
-            return Err(Error::LevelOutOfRange {
-                op: Op::DropLevel,
-                requested: level,
-                max: a.level,
-            });
-        }
+        crate::he::checks::drop_target(a.level, level)?;
         a.level = level;
         self.check_room(Op::DropLevel, &a.values, a.level, a.scale)
     }

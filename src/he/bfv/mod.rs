@@ -401,19 +401,7 @@ impl HeScheme for Bfv {
 
     fn encode(&self, values: &[i64], level: Level, scale: Scale) -> Result<BfvPlaintext> {
         let slots = self.slot_count();
-        if values.len() > slots {
-            return Err(Error::TooManyValues {
-                given: values.len(),
-                slots,
-            });
-        }
-        if level > self.max_level() {
-            return Err(Error::LevelOutOfRange {
-                op: Op::Encode,
-                requested: level,
-                max: self.max_level(),
-            });
-        }
+        crate::he::checks::encode_args(values.len(), slots, level, self.max_level())?;
         self.check_scale(scale)?;
         for &v in values {
             self.check_value(Op::Encode, v)?;
@@ -588,13 +576,7 @@ impl HeScheme for Bfv {
 
     fn drop_level_assign(&self, a: &mut BfvCiphertext, level: Level) -> Result<()> {
         self.check_id(a.id, Op::DropLevel)?;
-        if level > a.level {
-            return Err(Error::LevelOutOfRange {
-                op: Op::DropLevel,
-                requested: level,
-                max: a.level,
-            });
-        }
+        crate::he::checks::drop_target(a.level, level)?;
         a.inner
             .switch_to_level(self.fhe_level(level))
             .map_err(|e| fhe_error(Op::DropLevel, e))?;

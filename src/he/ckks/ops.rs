@@ -97,21 +97,7 @@ impl Ckks {
     ) -> Result<()> {
         self.check_fp(a.fp, op)?;
         self.check_fp(fp, op)?;
-        if a.level != level {
-            return Err(Error::LevelMismatch {
-                op,
-                left: a.level,
-                right: level,
-            });
-        }
-        if !a.scale.approx_eq(scale) {
-            return Err(Error::ScaleMismatch {
-                op,
-                left_log2: a.scale.log2(),
-                right_log2: scale.log2(),
-            });
-        }
-        Ok(())
+        crate::he::checks::same_level_scale(op, (a.level, a.scale), (level, scale))
     }
 
     /// Divides one polynomial at level `l >= 1` by `q_l`, rounding to nearest.
@@ -416,19 +402,7 @@ impl HeScheme for Ckks {
 
     fn encode(&self, values: &[f64], level: Level, scale: Scale) -> Result<CkksPlaintext> {
         let slots = self.slot_count();
-        if values.len() > slots {
-            return Err(Error::TooManyValues {
-                given: values.len(),
-                slots,
-            });
-        }
-        if level > self.max_level() {
-            return Err(Error::LevelOutOfRange {
-                op: Op::Encode,
-                requested: level,
-                max: self.max_level(),
-            });
-        }
+        crate::he::checks::encode_args(values.len(), slots, level, self.max_level())?;
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::ValueOutOfRange {
                 op: Op::Encode,
@@ -759,13 +733,7 @@ impl HeScheme for Ckks {
 
     fn drop_level_assign(&self, a: &mut CkksCiphertext, level: Level) -> Result<()> {
         self.check_fp(a.fp, Op::DropLevel)?;
-        if level > a.level {
-            return Err(Error::LevelOutOfRange {
-                op: Op::DropLevel,
-                requested: level,
-                max: a.level,
-            });
-        }
+        crate::he::checks::drop_target(a.level, level)?;
         self.check_scale_room(Op::DropLevel, level, a.scale)?;
         let len = (level.0 as usize + 1) * self.n();
         a.polys.iter_mut().for_each(|p| p.truncate(len));
