@@ -585,7 +585,7 @@ fn linear_rows(
             let mut bias = Vec::with_capacity(n);
             for i in 0..n {
                 let c = (i / per.max(1)).min(b.gamma.len().saturating_sub(1));
-                let (g, h) = batch_norm_affine(b, c);
+                let (g, h) = b.affine(c);
                 rows.push(if g != 0.0 { vec![(i, g)] } else { vec![] });
                 bias.push(h);
             }
@@ -593,13 +593,4 @@ fn linear_rows(
         }
         _ => (Vec::new(), Vec::new()),
     }
-}
-
-/// Batch-norm of channel `c` as `x -> g x + h` (shared by every packing; the
-/// transform step folds batch-norm into the previous layer's weights with the
-/// same formula).
-pub fn batch_norm_affine(b: &crate::model::BatchNorm, c: usize) -> (f64, f64) {
-    let g = f64::from(b.gamma[c]) / (f64::from(b.var[c]) + f64::from(b.eps)).sqrt();
-    let h = f64::from(b.beta[c]) - f64::from(b.mean[c]) * g;
-    (g, h)
 }

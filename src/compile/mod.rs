@@ -34,7 +34,7 @@ mod params;
 mod schedule;
 
 pub use cost::CostModel;
-pub use fold::{Elem, Folded, Row, Stage, batch_norm_affine};
+pub use fold::{Elem, Folded, Row, Stage};
 pub use params::{CkksChoice, ParamRequest, choose_params};
 
 /// Identifier of a ciphertext value in a plan.

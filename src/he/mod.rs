@@ -565,19 +565,21 @@ pub(crate) mod checks {
         Ok(())
     }
 
+    /// Two operands of `op` at the same level.
+    pub(crate) fn same_level(op: Op, left: Level, right: Level) -> Result<()> {
+        if left != right {
+            return Err(Error::LevelMismatch { op, left, right });
+        }
+        Ok(())
+    }
+
     /// Two operands of `op` at the same level and scale.
     pub(crate) fn same_level_scale(
         op: Op,
         left: (Level, Scale),
         right: (Level, Scale),
     ) -> Result<()> {
-        if left.0 != right.0 {
-            return Err(Error::LevelMismatch {
-                op,
-                left: left.0,
-                right: right.0,
-            });
-        }
+        same_level(op, left.0, right.0)?;
         if !left.1.approx_eq(right.1) {
             return Err(Error::ScaleMismatch {
                 op,

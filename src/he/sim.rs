@@ -390,13 +390,7 @@ impl HeScheme for Sim {
     fn mul_plain_assign(&self, a: &mut SimCiphertext, p: &SimPlaintext) -> Result<()> {
         self.check_id(a.id, Op::MulPlain)?;
         self.check_id(p.id, Op::MulPlain)?;
-        if a.level != p.level {
-            return Err(Error::LevelMismatch {
-                op: Op::MulPlain,
-                left: a.level,
-                right: p.level,
-            });
-        }
+        crate::he::checks::same_level(Op::MulPlain, a.level, p.level)?;
         let scale = a.scale * p.scale;
         a.values
             .iter_mut()
@@ -445,13 +439,7 @@ impl HeScheme for Sim {
                 });
             }
         }
-        if a.level != b.level {
-            return Err(Error::LevelMismatch {
-                op: Op::Mul,
-                left: a.level,
-                right: b.level,
-            });
-        }
+        crate::he::checks::same_level(Op::Mul, a.level, b.level)?;
         let values: Vec<f64> = a.values.iter().zip(&b.values).map(|(x, y)| x * y).collect();
         let scale = a.scale * b.scale;
         self.check_room(Op::Mul, &values, a.level, scale)?;

@@ -150,6 +150,17 @@ pub struct BatchNorm {
     pub momentum: f32,
 }
 
+impl BatchNorm {
+    /// Channel `c` as the affine map `x -> g x + h` used at inference:
+    /// `g = gamma / sqrt(var + eps)`, `h = beta - g * mean` (in f64). The
+    /// transform folds it into a neighbouring layer; the compiler applies it
+    /// when a batch-norm reaches it.
+    pub fn affine(&self, c: usize) -> (f64, f64) {
+        let g = f64::from(self.gamma[c]) / (f64::from(self.var[c]) + f64::from(self.eps)).sqrt();
+        (g, f64::from(self.beta[c]) - f64::from(self.mean[c]) * g)
+    }
+}
+
 /// A polynomial activation `sum_i a_i x^i`.
 ///
 /// `coeffs` holds one coefficient set (`a_0` first) for the whole layer, or

@@ -17,20 +17,10 @@ use crate::model::{BatchNorm, Layer, Network};
 
 /// The per-channel affine map `(s, t)` of a batch-norm layer.
 pub fn batchnorm_affine(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
-    let s: Vec<f32> = bn
-        .gamma
-        .iter()
-        .zip(&bn.var)
-        .map(|(g, v)| g / (v + bn.eps).sqrt())
-        .collect();
-    let t: Vec<f32> = bn
-        .beta
-        .iter()
-        .zip(&bn.mean)
-        .zip(&s)
-        .map(|((b, m), s)| b - s * m)
-        .collect();
-    (s, t)
+    (0..bn.gamma.len())
+        .map(|c| bn.affine(c))
+        .map(|(g, h)| (g as f32, h as f32))
+        .unzip()
 }
 
 /// A network equal in function to `net` with no `BatchNorm` layer left.

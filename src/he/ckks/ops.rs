@@ -573,13 +573,7 @@ impl HeScheme for Ckks {
     fn mul_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
         self.check_fp(a.fp, Op::MulPlain)?;
         self.check_fp(p.fp, Op::MulPlain)?;
-        if a.level != p.level {
-            return Err(Error::LevelMismatch {
-                op: Op::MulPlain,
-                left: a.level,
-                right: p.level,
-            });
-        }
+        crate::he::checks::same_level(Op::MulPlain, a.level, p.level)?;
         let scale = a.scale * p.scale;
         self.check_scale_room(Op::MulPlain, a.level, scale)?;
         for x in &mut a.polys {
@@ -646,13 +640,7 @@ impl HeScheme for Ckks {
                 });
             }
         }
-        if a.level != b.level {
-            return Err(Error::LevelMismatch {
-                op: Op::Mul,
-                left: a.level,
-                right: b.level,
-            });
-        }
+        crate::he::checks::same_level(Op::Mul, a.level, b.level)?;
         let scale = a.scale * b.scale;
         self.check_scale_room(Op::Mul, a.level, scale)?;
         let ring = &*self.ring;
@@ -790,13 +778,7 @@ impl HeScheme for Ckks {
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
             self.check_fp(c.fp, Op::MulPlain)?;
             self.check_fp(p.fp, Op::MulPlain)?;
-            if c.level != p.level {
-                return Err(Error::LevelMismatch {
-                    op: Op::MulPlain,
-                    left: c.level,
-                    right: p.level,
-                });
-            }
+            crate::he::checks::same_level(Op::MulPlain, c.level, p.level)?;
             let s = c.scale * p.scale;
             self.check_scale_room(Op::MulPlain, c.level, s)?;
             if i > 0 {
