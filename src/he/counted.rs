@@ -455,6 +455,20 @@ impl<S: HeScheme> HeScheme for Counted<S> {
         self.record(OpKind::CtCtAdd, level, cts.len().saturating_sub(1) as u64);
         Ok(out)
     }
+    fn dot_scalar_many(
+        &self,
+        cts: &[&S::Ciphertext],
+        rows: &[Vec<(usize, S::Value)>],
+        scale: Scale,
+    ) -> Result<Vec<S::Ciphertext>> {
+        let out = self.inner.dot_scalar_many(cts, rows, scale)?;
+        for (row, ct) in rows.iter().zip(&out) {
+            let level = self.inner.level(ct);
+            self.record(OpKind::CtScalarMul, level, row.len() as u64);
+            self.record(OpKind::CtCtAdd, level, row.len().saturating_sub(1) as u64);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
