@@ -201,7 +201,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
         let pt = self
             .scheme
             .encode(&v, Level(self.plan.depth()), self.scheme.default_scale())?;
-        self.scheme.encrypt(&self.pk, &pt, rng)
+        self.scheme.encrypt_secret(&self.sk, &pt, rng)
     }
 
     /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`

@@ -257,6 +257,17 @@ impl<S: HeScheme> HeScheme for Counted<S> {
             self.inner.encrypt(pk, pt, rng)
         })
     }
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &S::SecretKey,
+        pt: &S::Plaintext,
+        rng: &mut R,
+    ) -> Result<S::Ciphertext> {
+        let level = self.inner.plaintext_level(pt);
+        self.counted(OpKind::Encrypt, level, 1, || {
+            self.inner.encrypt_secret(sk, pt, rng)
+        })
+    }
     fn decrypt(&self, sk: &S::SecretKey, ct: &S::Ciphertext) -> Result<S::Plaintext> {
         self.counted(OpKind::Decrypt, self.inner.level(ct), 1, || {
             self.inner.decrypt(sk, ct)

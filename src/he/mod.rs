@@ -326,6 +326,15 @@ pub trait HeScheme: Send + Sync + Sized {
         pt: &Self::Plaintext,
         rng: &mut R,
     ) -> Result<Self::Ciphertext>;
+    /// Encrypt with the secret key (symmetric encryption, for the data owner
+    /// who holds it: `(-a s + e + m, a)` with `a` uniform, cheaper than
+    /// public-key encryption and with less noise).
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &Self::SecretKey,
+        pt: &Self::Plaintext,
+        rng: &mut R,
+    ) -> Result<Self::Ciphertext>;
     /// Decrypt (client side only: needs the secret key).
     fn decrypt(&self, sk: &Self::SecretKey, ct: &Self::Ciphertext) -> Result<Self::Plaintext>;
 
