@@ -82,7 +82,8 @@ impl Modulus {
     /// `a - b mod q` for `a, b < q`.
     #[inline(always)]
     pub(crate) fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b { a - b } else { a + self.q - b }
+        let d = a.wrapping_sub(b);
+        d.wrapping_add(self.q & 0u64.wrapping_sub(u64::from(a < b)))
     }
 
     /// `-a mod q` for `a < q`.
@@ -94,8 +95,12 @@ impl Modulus {
     /// A signed integer reduced into `[0, q)`.
     #[inline(always)]
     pub(crate) fn reduce_i64(&self, x: i64) -> u64 {
+        // Branch-free (signs of errors and messages are random): negate by
+        // subtracting from q under a mask, then map q to 0.
         let r = self.reduce(x.unsigned_abs());
-        if x < 0 { self.neg(r) } else { r }
+        let neg = 0u64.wrapping_sub(u64::from(x < 0));
+        let v = (r & !neg) | (self.q.wrapping_sub(r) & neg);
+        v & 0u64.wrapping_sub(u64::from(v != self.q))
     }
 
     /// `w` with its Shoup companion, for repeated multiplication by `w < q`.

@@ -112,20 +112,38 @@ impl Ckks {
         poly.truncate(l * n);
         let inv = &self.rescale_inv[l];
         let last_ref = &last;
+        let arch = pulp::Arch::new();
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
             let mut t = take_zeroed(n);
-            for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
-                *o = if r > half {
-                    m.neg(m.reduce(ql - r))
-                } else {
-                    m.reduce(r)
-                };
-            }
-            ring.forward(j, &mut t);
-            let w = inv[j];
-            for (x, &y) in limb.iter_mut().zip(&t) {
-                *x = m.mul_shoup(m.sub(*x, y), w);
+            if m.value() < 1 << 32 && ql < 1 << 32 {
+                let k = Rescale32::new(m, ql, inv[j].w);
+                arch.dispatch(RescaleStep {
+                    k: &k,
+                    first: true,
+                    a: &mut t,
+                    b: last_ref,
+                });
+                ring.forward(j, &mut t);
+                arch.dispatch(RescaleStep {
+                    k: &k,
+                    first: false,
+                    a: limb,
+                    b: &t,
+                });
+            } else {
+                // Centred last limb modulo q_j, without data-dependent
+                // branches: r > q_l / 2 stands for r - q_l.
+                let ql_j = m.reduce(ql);
+                for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                    let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
+                    *o = m.sub(m.reduce(r), shift);
+                }
+                ring.forward(j, &mut t);
+                let w = inv[j];
+                for (x, &y) in limb.iter_mut().zip(&t) {
+                    *x = m.mul_shoup(m.sub(*x, y), w);
+                }
             }
             recycle(t);
         });
@@ -301,6 +319,80 @@ impl Ckks {
     }
 }
 
+/// Constants of a rescale step modulo `q_j < 2^32` when the dropped prime
+/// `q_l < 2^32` too: every product then fits in 64 bits, so the loops use
+/// plain 64-bit lanes (Shoup's method with 32-bit companions) and vectorise.
+struct Rescale32 {
+    q: u64,
+    /// `floor(2^32 / q)`, to reduce values below `2^32`.
+    one_s: u64,
+    /// `q_l mod q`.
+    ql_j: u64,
+    /// `floor(q_l / 2)`.
+    half: u64,
+    /// `q_l^-1 mod q` and `floor(inv * 2^32 / q)`.
+    inv: u64,
+    inv_s: u64,
+}
+
+impl Rescale32 {
+    fn new(m: &Modulus, ql: u64, inv: u64) -> Rescale32 {
+        let q = m.value();
+        Rescale32 {
+            q,
+            one_s: (1u64 << 32) / q,
+            ql_j: m.reduce(ql),
+            half: ql / 2,
+            inv,
+            inv_s: (inv << 32) / q,
+        }
+    }
+
+    /// `a * w mod q` for `a, w < 2^32`, `ws = floor(w * 2^32 / q)`.
+    #[inline(always)]
+    fn mul(&self, a: u64, w: u64, ws: u64) -> u64 {
+        let qh = (a * ws) >> 32;
+        let r = (a * w).wrapping_sub(qh * self.q);
+        r - (self.q & 0u64.wrapping_sub(u64::from(r >= self.q)))
+    }
+
+    /// `a - b mod q` for `a, b < q`.
+    #[inline(always)]
+    fn sub(&self, a: u64, b: u64) -> u64 {
+        a.wrapping_sub(b)
+            .wrapping_add(self.q & 0u64.wrapping_sub(u64::from(a < b)))
+    }
+}
+
+/// One loop of a rescale step as a `pulp` operation (see [`Mac32`]):
+/// `first`: `a = centred(b) mod q` from the dropped limb `b`;
+/// otherwise `a = (a - b) * q_l^-1 mod q`.
+struct RescaleStep<'r> {
+    k: &'r Rescale32,
+    first: bool,
+    a: &'r mut [u64],
+    b: &'r [u64],
+}
+
+impl pulp::WithSimd for RescaleStep<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let k = self.k;
+        if self.first {
+            for (o, &r) in self.a.iter_mut().zip(self.b) {
+                let rj = k.mul(r, 1, k.one_s);
+                let shift = k.ql_j & 0u64.wrapping_sub(u64::from(r > k.half));
+                *o = k.sub(rj, shift);
+            }
+        } else {
+            for (x, &y) in self.a.iter_mut().zip(self.b) {
+                *x = k.mul(k.sub(*x, y), k.inv, k.inv_s);
+            }
+        }
+    }
+}
+
 /// One output polynomial of [`blocked_mac`]: `(input polynomial, its
 /// multiplier reduced modulo every prime)` per term.
 struct BlockRow<'a> {
@@ -330,6 +422,7 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
             per_block[b].push(chunk);
         }
     }
+    let arch = pulp::Arch::new();
     per_block
         .into_par_iter()
         .enumerate()
@@ -337,27 +430,115 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
             let start = b * block;
             let j = start / n;
             let m = &ring.moduli[j];
-            let mut acc = [0u128; MAC_BLOCK];
-            let acc = &mut acc[..block];
-            for (row, out) in rows.iter().zip(chunks) {
-                acc.fill(0);
-                for chunk in row.terms.chunks(Modulus::MAX_LAZY_TERMS) {
-                    for &(x, w) in chunk {
-                        let w = u128::from(w[j]);
-                        for (a, &v) in acc.iter_mut().zip(&x[start..start + block]) {
-                            *a += u128::from(v) * w;
-                        }
-                    }
-                    for a in acc.iter_mut() {
-                        *a = u128::from(m.reduce_u128(*a));
-                    }
-                }
-                for (o, &a) in out.iter_mut().zip(acc.iter()) {
-                    *o = a as u64;
-                }
+            if m.value() < 1 << 32 {
+                arch.dispatch(Mac32 {
+                    m,
+                    j,
+                    start,
+                    block,
+                    rows,
+                    chunks,
+                });
+            } else {
+                mac_block_wide(m, j, start, block, rows, chunks);
             }
         });
     outs
+}
+
+/// [`mac_block_32`] as a `pulp` operation: `with_simd` is inlined into a
+/// function compiled for the detected instruction set (a closure would not
+/// be, and would stay at the baseline's 128-bit vectors).
+struct Mac32<'r, 'a> {
+    m: &'r Modulus,
+    j: usize,
+    start: usize,
+    block: usize,
+    rows: &'r [BlockRow<'a>],
+    chunks: Vec<&'r mut [u64]>,
+}
+
+impl pulp::WithSimd for Mac32<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        mac_block_32(
+            self.m,
+            self.j,
+            self.start,
+            self.block,
+            self.rows,
+            self.chunks,
+        );
+    }
+}
+
+/// One block of [`blocked_mac`] for `q < 2^32`: products of two values
+/// below `2^32` fit in 64 bits; their low and high halves are summed in two
+/// `u64` accumulators (no overflow below `2^32` terms) and combined once.
+/// Plain 64-bit lanes, so the compiler vectorises it (inlined into
+/// `pulp`'s dispatch, with AVX2 / AVX-512 where the CPU has them).
+#[inline(always)]
+fn mac_block_32(
+    m: &Modulus,
+    j: usize,
+    start: usize,
+    block: usize,
+    rows: &[BlockRow<'_>],
+    chunks: Vec<&mut [u64]>,
+) {
+    const LOW: u64 = 0xffff_ffff;
+    let mut lo = [0u64; MAC_BLOCK];
+    let mut hi = [0u64; MAC_BLOCK];
+    let (lo, hi) = (&mut lo[..block], &mut hi[..block]);
+    let two32 = m.reduce(1 << 32);
+    for (row, out) in rows.iter().zip(chunks) {
+        lo.fill(0);
+        hi.fill(0);
+        for &(x, w) in &row.terms {
+            let w = w[j] & LOW;
+            let x = &x[start..start + block];
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(x) {
+                let p = (v & LOW) * w;
+                *l += p & LOW;
+                *h += p >> 32;
+            }
+        }
+        for ((o, &l), &h) in out.iter_mut().zip(lo.iter()).zip(hi.iter()) {
+            *o = m.add(m.mul(m.reduce(h), two32), m.reduce(l));
+        }
+    }
+}
+
+/// One block of [`blocked_mac`] for any `q < 2^61`: products summed in
+/// `u128`, reduced every [`Modulus::MAX_LAZY_TERMS`] terms.
+fn mac_block_wide(
+    m: &Modulus,
+    j: usize,
+    start: usize,
+    block: usize,
+    rows: &[BlockRow<'_>],
+    chunks: Vec<&mut [u64]>,
+) {
+    let mut acc = [0u128; MAC_BLOCK];
+    let acc = &mut acc[..block];
+    for (row, out) in rows.iter().zip(chunks) {
+        acc.fill(0);
+        for chunk in row.terms.chunks(Modulus::MAX_LAZY_TERMS) {
+            for &(x, w) in chunk {
+                let w = u128::from(w[j]);
+                for (a, &v) in acc.iter_mut().zip(&x[start..start + block]) {
+                    *a += u128::from(v) * w;
+                }
+            }
+            for a in acc.iter_mut() {
+                *a = u128::from(m.reduce_u128(*a));
+            }
+        }
+        for (o, &a) in out.iter_mut().zip(acc.iter()) {
+            *o = a as u64;
+        }
+    }
 }
 
 enum Multipliers<'a> {

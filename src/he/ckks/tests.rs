@@ -420,3 +420,52 @@ fn mod_down_matches_crt_reference() {
     }
     assert_eq!(bad, 0);
 }
+
+/// `dot_scalar_many` equals the sum of single `mul_scalar`s, bit for bit, on
+/// both multiply-accumulate paths: 31-bit primes (split 64-bit lanes) and a
+/// 50-bit prime (128-bit accumulators); 40 terms per row exceed one lazy
+/// reduction chunk, one ciphertext of size 3 mixes component counts.
+#[test]
+fn blocked_mac_matches_term_by_term_on_both_paths() {
+    for moduli in [&[50u32, 31, 31][..], &[50, 50][..]] {
+        let params = CkksParams::insecure_for_tests(11, moduli, &[55], 30).unwrap();
+        let mut s = setup_with(params, &[]);
+        let slots = s.ckks.slot_count();
+        let top = s.ckks.max_level();
+        let scale = s.ckks.default_scale();
+        let mut cts: Vec<CkksCiphertext> = (0..6)
+            .map(|i| {
+                let pt = s.ckks.encode(&values(slots, i), top, scale).unwrap();
+                s.ckks.encrypt_secret(&s.sk, &pt, &mut s.rng).unwrap()
+            })
+            .collect();
+        // One size-3 input at the squared scale would not match the others'
+        // scale; give it the same scale by squaring a scale-1 ciphertext.
+        let one = Scale::new(1.0).unwrap();
+        let pt = s.ckks.encode(&values(slots, 9), top, one).unwrap();
+        let c = s.ckks.encrypt_secret(&s.sk, &pt, &mut s.rng).unwrap();
+        let mut sq = s.ckks.mul(&c, &c).unwrap();
+        sq.scale = scale;
+        cts.push(sq);
+        let refs: Vec<&CkksCiphertext> = cts.iter().collect();
+        let w_scale = Scale::from_log2(20.0);
+        let rows: Vec<Vec<(usize, f64)>> = (0..3)
+            .map(|r| {
+                (0..40)
+                    .map(|t| ((r + 3 * t) % 7, ((r * 40 + t) as f64 * 0.37).sin()))
+                    .collect()
+            })
+            .collect();
+        let many = s.ckks.dot_scalar_many(&refs, &rows, w_scale).unwrap();
+        for (row, got) in rows.iter().zip(&many) {
+            let terms: Vec<&CkksCiphertext> = row.iter().map(|&(i, _)| refs[i]).collect();
+            let mut want = s.ckks.mul_scalar(terms[0], row[0].1, w_scale).unwrap();
+            for (t, &(_, w)) in terms.iter().zip(row).skip(1) {
+                let p = s.ckks.mul_scalar(t, w, w_scale).unwrap();
+                s.ckks.add_assign(&mut want, &p).unwrap();
+            }
+            assert_eq!(got.polys, want.polys, "moduli {moduli:?}");
+            assert_eq!(got.level, want.level);
+        }
+    }
+}
