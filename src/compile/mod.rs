@@ -31,11 +31,13 @@ use crate::packing::{Packing, PackingKind};
 mod cost;
 mod fold;
 mod params;
+mod quantized;
 mod schedule;
 
 pub use cost::CostModel;
 pub use fold::{Elem, Folded, Row, Stage};
 pub use params::{CkksChoice, ParamRequest, choose_params};
+pub use quantized::{IntegerPlan, MAX_PLAN_INTEGER, compile_quantized, fold_quantized};
 
 /// Identifier of a ciphertext value in a plan.
 pub type ValueId = u32;
@@ -336,6 +338,11 @@ pub struct CompileOptions {
     pub min_slots: usize,
     /// Most instructions per parallel wave (bounds the extra live values).
     pub wave_width: usize,
+    /// The plaintext modulus `t` of the integer scheme a quantised plan is
+    /// for ([`compile_quantized`] refuses a plan whose accumulators could
+    /// exceed it); `None`: not checked at compile time (the evaluator still
+    /// checks the backend's modulus). Ignored by [`compile`].
+    pub plaintext_modulus: Option<u64>,
 }
 
 impl Default for CompileOptions {
@@ -344,6 +351,7 @@ impl Default for CompileOptions {
             params: ParamRequest::default(),
             min_slots: 1,
             wave_width: 16,
+            plaintext_modulus: None,
         }
     }
 }
@@ -550,10 +558,11 @@ impl Builder {
 
     fn finish(
         self,
-        net: &Network,
+        layer_kinds: Vec<String>,
         packing: PackingKind,
         folded: &Folded,
         opts: &CompileOptions,
+        integer: Option<IntegerPlan>,
     ) -> Result<Plan> {
         let input = self.input.ok_or(Error::InvalidArgument {
             name: "packing declared no inputs",
@@ -571,7 +580,6 @@ impl Builder {
         let levels: Vec<u32> = self.consumed.iter().map(|c| depth - c).collect();
         let layout_slots = self.period.unwrap_or(1).max(self.samples.unwrap_or(1));
         let params = choose_params(depth, layout_slots.max(opts.min_slots), &opts.params)?;
-        let layer_kinds = net.layers.iter().map(|l| l.kind().to_string()).collect();
         let mut plan = Plan {
             packing,
             input_shape: folded.input_shape.clone(),
@@ -592,6 +600,7 @@ impl Builder {
             peak_live: scheduled.peak_live,
             peak_live_streamed: scheduled.peak_live_streamed,
             layer_kinds,
+            integer,
         };
         plan.counts = plan.count_ops(plan.params.slots());
         plan.validate()?;
@@ -619,7 +628,8 @@ pub fn compile(net: &Network, packing: &dyn Packing, opts: &CompileOptions) -> R
     }
     let mut b = Builder::new();
     packing.lower(&folded, &mut b)?;
-    b.finish(net, packing.kind(), &folded, opts)
+    let kinds = net.layers.iter().map(|l| l.kind().to_string()).collect();
+    b.finish(kinds, packing.kind(), &folded, opts, None)
 }
 
 /// A compiled network: HE instructions (zero blocks gone), levels, keys,
@@ -645,12 +655,13 @@ pub struct Plan {
     peak_live: usize,
     peak_live_streamed: usize,
     layer_kinds: Vec<String>,
+    integer: Option<IntegerPlan>,
 }
 
 /// Magic bytes of a serialised plan.
 const PLAN_MAGIC: &[u8; 8] = b"MOFHPLAN";
 /// Format version of a serialised plan.
-const PLAN_VERSION: u32 = 1;
+const PLAN_VERSION: u32 = 2;
 /// Largest serialised plan accepted (1 GiB).
 pub const PLAN_BYTES_LIMIT: usize = 1 << 30;
 
@@ -737,6 +748,13 @@ impl Plan {
     /// Kind name of each network layer (for reports).
     pub fn layer_kinds(&self) -> &[String] {
         &self.layer_kinds
+    }
+    /// For a plan compiled from a quantised network ([`compile_quantized`]):
+    /// input quantisation, output scales and the accumulator bounds an
+    /// integer scheme's plaintext modulus must hold; `None` for a real-valued
+    /// plan.
+    pub fn integer(&self) -> Option<&IntegerPlan> {
+        self.integer.as_ref()
     }
 
     /// Op counts of one run for a backend with `slots` slots (only rotation
@@ -983,6 +1001,13 @@ impl Plan {
         {
             return Err(bad("input layout element"));
         }
+        if self
+            .integer
+            .as_ref()
+            .is_some_and(|q| !q.is_consistent(out_len))
+        {
+            return Err(bad("integer plan"));
+        }
         let period = self.period.unwrap_or(usize::MAX);
         if self.period == Some(0)
             || self
@@ -1028,6 +1053,16 @@ impl std::fmt::Display for Plan {
             p.log_qp(),
             p.scale_bits
         )?;
+        if let Some(q) = &self.integer {
+            let max = q.layer_bounds().iter().copied().max().unwrap_or(0);
+            writeln!(
+                f,
+                "  integer plan: accumulators up to {} ({:.1} bits), plaintext modulus needed t > {}",
+                max,
+                (max.max(1) as f64).log2(),
+                max.saturating_mul(2)
+            )?;
+        }
         writeln!(
             f,
             "  keys: relinearization {}, {} rotation steps",
