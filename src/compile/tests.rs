@@ -383,13 +383,18 @@ fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
         },
         ..CompileOptions::default()
     };
-    for packing in [&Batch as &dyn crate::packing::Packing] {
+    for packing in [
+        &Batch as &dyn crate::packing::Packing,
+        &Tile::new(8, 8, 1).unwrap(),
+        &Diagonal,
+    ] {
         let plan = compile_quantized(&q, packing, &opts).unwrap();
-        let sim = sim_for(&plan, 16);
+        let sim = sim_for(&plan, plan.period().unwrap_or(1).max(16));
         let mut r = rng(72);
         let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
         let server = Server::new(&sim, &plan, keys).unwrap();
-        let x = rand_tensor(&mut r, vec![16, 1, 6, 6], 1.2);
+        let n = client.samples().min(16);
+        let x = rand_tensor(&mut r, vec![n, 1, 6, 6], 1.2);
         let (out, _) = server.run(client.encrypt(&x, &mut r).unwrap()).unwrap();
         let got = client.decrypt_values(&out).unwrap();
         let real = client.decrypt(&out).unwrap();
@@ -398,7 +403,7 @@ fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
                 .forward(&q.quantize_input(&x.data()[s * 36..(s + 1) * 36]).unwrap())
                 .unwrap();
             let want: Vec<f64> = ints.iter().map(|&v| v as f64).collect();
-            assert_eq!(row, &want, "sample {s}");
+            assert_eq!(row, &want, "{:?}, sample {s}", plan.packing());
             assert_eq!(reals, q.dequantize_output(&ints).as_slice());
         }
     }
