@@ -93,7 +93,10 @@ fn quantised_mlp_on_digits_compiled_and_run_under_bfv() {
     };
     let plan = compile_quantized(&q, &Batch, &opts).unwrap();
     let integer = plan.integer().unwrap();
-    assert_eq!(integer.min_plaintext_modulus().unwrap(), q.min_plaintext_modulus().unwrap());
+    assert_eq!(
+        integer.min_plaintext_modulus().unwrap(),
+        q.min_plaintext_modulus().unwrap()
+    );
     // Dense (1 level), square (1), dense (1).
     assert_eq!(plan.depth(), 3);
     eprintln!("{plan}");
@@ -130,7 +133,10 @@ fn quantised_mlp_on_digits_compiled_and_run_under_bfv() {
         .zip(&plain_ints)
         .filter(|(a, b)| a == b)
         .count();
-    assert_eq!(exact, n, "every encrypted output equals the integer forward pass");
+    assert_eq!(
+        exact, n,
+        "every encrypted output equals the integer forward pass"
+    );
     assert_eq!(enc_ints, plain_ints);
     // The client's real outputs are the dequantised integers.
     let enc_pred: Vec<usize> = enc_real.data().chunks(10).map(argmax).collect();
@@ -175,7 +181,10 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
     // Layers: 0 dense, 1 square, 2 dense. A t that holds layer 0 but not
     // the square (layer 1).
     let t = smallest_simd_plaintext_modulus(2 * bounds[0] as u64 + 1, DEGREE).unwrap();
-    assert!(u128::from(t) <= 2 * bounds[1], "t {t} must be below the square's need");
+    assert!(
+        u128::from(t) <= 2 * bounds[1],
+        "t {t} must be below the square's need"
+    );
 
     // At compile time.
     let opts = CompileOptions {

@@ -18,6 +18,12 @@
 //!    the layout's slot count.
 //! 5. **Cost**: exact op counts per kind and level (the same convention as
 //!    [`crate::he::Counted`]) and a time estimate from a [`CostModel`].
+//!
+//! Integer-quantised networks ([`crate::quant::QuantizedNetwork`]) for exact
+//! integer schemes (BFV) go through [`compile_quantized`]: the same steps
+//! with integer weights and no pending factors, and the accumulator bounds
+//! recorded in the plan ([`IntegerPlan`]) and checked against the plaintext
+//! modulus (notes in `docs/bfv.md`).
 
 use std::collections::BTreeSet;
 

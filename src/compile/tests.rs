@@ -260,7 +260,9 @@ fn quantized_conv_net() -> crate::quant::QuantizedNetwork {
     // Unit 1 of the first dense layer is dead: its value is its bias, a
     // constant the square and the last layer absorb.
     if let Layer::Dense(d) = &mut net.layers[3] {
-        d.weight.data_mut()[18..36].iter_mut().for_each(|w| *w = 0.0);
+        d.weight.data_mut()[18..36]
+            .iter_mut()
+            .for_each(|w| *w = 0.0);
         d.bias[1] = 0.3;
     }
     let cfg = QuantConfig {
@@ -364,7 +366,13 @@ fn quantized_plan_refuses_a_plaintext_modulus_its_accumulators_could_exceed() {
     let t = q.min_plaintext_modulus().unwrap();
     assert!(compile_with(t).is_ok());
     assert_eq!(
-        compile_with(t).unwrap().integer().unwrap().check_plaintext_modulus(t - 1).unwrap_err().to_string(),
+        compile_with(t)
+            .unwrap()
+            .integer()
+            .unwrap()
+            .check_plaintext_modulus(t - 1)
+            .unwrap_err()
+            .to_string(),
         compile_with(t - 1).unwrap_err().to_string()
     );
 }

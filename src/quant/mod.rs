@@ -19,7 +19,9 @@
 //! Supported layers: `Dense`, `Conv2d`, `AvgPool2d`, `Flatten`, `Dropout`
 //! (identity) and `Activation::Square`. Others (ReLU, max pooling, batch
 //! norm, real polynomials) are [`Error::UnsupportedLayer`]: run the
-//! HE-friendly transform and fold batch norm first. Design notes: `docs/bfv.md`.
+//! HE-friendly transform and fold batch norm first. To run a quantised
+//! network encrypted, compile it with [`crate::compile::compile_quantized`]
+//! and run the plan with [`crate::eval`]. Design notes: `docs/bfv.md`.
 
 use serde::{Deserialize, Serialize};
 
