@@ -8,6 +8,7 @@
 //! refused with an error naming the layer, at compile time and by the
 //! evaluator. 128-bit parameters (N = 8192).
 #![cfg(feature = "bfv")]
+#![allow(clippy::unwrap_used, reason = "test set-up helpers")]
 
 use std::time::Instant;
 
