@@ -82,6 +82,24 @@ pub enum Instr {
         /// Input value.
         input: ValueId,
     },
+    /// `input^2` left unrelinearised and unrescaled: a size-3 ciphertext at
+    /// the squared scale, same level. The compiler emits it only for squares
+    /// that a [`Instr::Sum`] adds up and one [`Instr::RelinRescale`] then
+    /// finishes (lazy relinearisation: an average pool after a polynomial
+    /// activation costs one key switch and one rescale per window, not four).
+    SquareLazy {
+        /// Output value.
+        out: ValueId,
+        /// Input value.
+        input: ValueId,
+    },
+    /// Relinearise then rescale (finishes a sum of lazy squares). One level.
+    RelinRescale {
+        /// Output value.
+        out: ValueId,
+        /// Input value (size 3).
+        input: ValueId,
+    },
     /// `input + value` in every slot. No level.
     AddScalar {
         /// Output value.
@@ -156,6 +174,8 @@ impl Instr {
             | Instr::Sum { inputs, .. }
             | Instr::DotPlain { inputs, .. } => inputs.clone(),
             Instr::Square { input, .. }
+            | Instr::SquareLazy { input, .. }
+            | Instr::RelinRescale { input, .. }
             | Instr::AddScalar { input, .. }
             | Instr::MulPlain { input, .. }
             | Instr::AddPlain { input, .. }
@@ -173,6 +193,8 @@ impl Instr {
             | Instr::Sum { out, .. }
             | Instr::DotPlain { out, .. }
             | Instr::Square { out, .. }
+            | Instr::SquareLazy { out, .. }
+            | Instr::RelinRescale { out, .. }
             | Instr::AddScalar { out, .. }
             | Instr::MulPlain { out, .. }
             | Instr::AddPlain { out, .. }
@@ -195,6 +217,7 @@ impl Instr {
         match self {
             Instr::DotScalar { .. }
             | Instr::Square { .. }
+            | Instr::RelinRescale { .. }
             | Instr::DotPlain { .. }
             | Instr::MulPlain { .. } => 1,
             _ => 0,
@@ -226,6 +249,11 @@ impl Instr {
             }
             Instr::Square { .. } => {
                 c.record(OpKind::CtCtMul, level, 1);
+                c.record(OpKind::Relinearize, level, 1);
+                c.record(OpKind::Rescale, level, 1);
+            }
+            Instr::SquareLazy { .. } => c.record(OpKind::CtCtMul, level, 1),
+            Instr::RelinRescale { .. } => {
                 c.record(OpKind::Relinearize, level, 1);
                 c.record(OpKind::Rescale, level, 1);
             }
@@ -562,15 +590,81 @@ impl Builder {
         out
     }
 
+    /// Lazy relinearisation: a [`Instr::Sum`] of at least two squares that
+    /// nothing else reads becomes lazy squares ([`Instr::SquareLazy`]), the
+    /// sum of the size-3 products, and one [`Instr::RelinRescale`]. Same
+    /// levels and result up to rounding; `k` squares then cost one key
+    /// switch and one rescale instead of `k`.
+    fn defer_relinearization(&mut self) {
+        let n = self.consumed.len();
+        let mut uses = vec![0u32; n];
+        for s in &self.steps {
+            for v in s.instr.inputs() {
+                uses[v as usize] += 1;
+            }
+        }
+        for &o in &self.outputs {
+            uses[o as usize] += 1;
+        }
+        let mut square_step = vec![usize::MAX; n];
+        for (i, s) in self.steps.iter().enumerate() {
+            if let Instr::Square { out, .. } = s.instr {
+                square_step[out as usize] = i;
+            }
+        }
+        let lazy = |inputs: &[ValueId]| {
+            inputs.len() >= 2
+                && inputs
+                    .iter()
+                    .all(|&v| square_step[v as usize] != usize::MAX && uses[v as usize] == 1)
+        };
+        let sums: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| matches!(&self.steps[i].instr, Instr::Sum { inputs, .. } if lazy(inputs)))
+            .collect();
+        if sums.is_empty() {
+            return;
+        }
+        let mut finish_after: Vec<Option<Step>> = vec![None; self.steps.len()];
+        for i in sums {
+            let Instr::Sum { out, inputs, .. } = &self.steps[i].instr else {
+                continue;
+            };
+            let (out, inputs) = (*out, inputs.clone());
+            let mut layer = self.steps[i].layer;
+            for &v in &inputs {
+                let j = square_step[v as usize];
+                if let Instr::Square { out, input } = self.steps[j].instr {
+                    self.steps[j].instr = Instr::SquareLazy { out, input };
+                    self.consumed[out as usize] -= 1;
+                    layer = self.steps[j].layer;
+                }
+            }
+            let temp = self.value(self.consumed[out as usize] - 1);
+            if let Instr::Sum { out: o, .. } = &mut self.steps[i].instr {
+                *o = temp;
+            }
+            finish_after[i] = Some(Step {
+                layer,
+                instr: Instr::RelinRescale { out, input: temp },
+            });
+        }
+        let steps = std::mem::take(&mut self.steps);
+        for (s, f) in steps.into_iter().zip(finish_after) {
+            self.steps.push(s);
+            self.steps.extend(f);
+        }
+    }
+
     fn finish(
-        self,
+        mut self,
         layer_kinds: Vec<String>,
         packing: PackingKind,
         folded: &Folded,
         opts: &CompileOptions,
         integer: Option<IntegerPlan>,
     ) -> Result<Plan> {
-        let input = self.input.ok_or(Error::InvalidArgument {
+        self.defer_relinearization();
+        let input = self.input.take().ok_or(Error::InvalidArgument {
             name: "packing declared no inputs",
             value: 0.0,
         })?;
@@ -667,7 +761,7 @@ pub struct Plan {
 /// Magic bytes of a serialised plan.
 const PLAN_MAGIC: &[u8; 8] = b"MOFHPLAN";
 /// Format version of a serialised plan.
-const PLAN_VERSION: u32 = 2;
+const PLAN_VERSION: u32 = 3;
 /// Largest serialised plan accepted (1 GiB).
 pub const PLAN_BYTES_LIMIT: usize = 1 << 30;
 

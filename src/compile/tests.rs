@@ -17,6 +17,10 @@ fn mofhei_lenet_dense_batch_beats_the_paper() {
     assert_eq!(mults, 117_600 + 240_000 + 48_000 + 10_080 + 840);
     assert_eq!(c.get(OpKind::CtCtMul), 4704 + 1600 + 120 + 84);
     assert!(c.get(OpKind::CtCtMul) <= 6_508);
+    // Lazy relinearisation: the four squares of a pool window share one key
+    // switch and one rescale (conv0 and conv1 windows); conv2 and dense0
+    // squares have no pool after them.
+    assert_eq!(c.get(OpKind::Relinearize), 1176 + 400 + 120 + 84);
     assert_eq!(c.get(OpKind::Rotation), 0);
     assert!(plan.depth() < 19);
     assert_eq!(plan.depth(), 9);
@@ -296,7 +300,10 @@ fn quantized_plan_has_integer_instructions_and_bounds() {
             Instr::Sum { bias: b, .. } | Instr::AddScalar { value: b, .. } => {
                 assert_eq!(b.fract(), 0.0)
             }
-            Instr::Square { .. } | Instr::DropLevel { .. } => {}
+            Instr::Square { .. }
+            | Instr::SquareLazy { .. }
+            | Instr::RelinRescale { .. }
+            | Instr::DropLevel { .. } => {}
             other => panic!("unexpected instruction {other:?}"),
         }
     }

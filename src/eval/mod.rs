@@ -220,7 +220,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
         let pt = self
             .scheme
             .encode(&v, Level(self.plan.depth()), self.scheme.default_scale())?;
-        self.scheme.encrypt(&self.pk, &pt, rng)
+        self.scheme.encrypt_secret(&self.sk, &pt, rng)
     }
 
     /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`
@@ -463,6 +463,8 @@ impl<'a, S: HeScheme> Server<'a, S> {
             let sc = scales[ins[0] as usize].ok_or(bad("scale of an undefined value"))?;
             let out_scale = match &step.instr {
                 Instr::Square { .. } => sc * sc / scheme.rescale_divisor(lvl)?,
+                Instr::SquareLazy { .. } => sc * sc,
+                Instr::RelinRescale { .. } => sc / scheme.rescale_divisor(lvl)?,
                 _ => sc,
             };
             for p in step.instr.plains() {
@@ -593,7 +595,13 @@ impl<'a, S: HeScheme> Server<'a, S> {
             }
             let end = wave.end as usize;
             let steps = plan.steps().get(begin..end).unwrap_or(&[]);
-            let results = steps
+            // Dot products of a wave run as one blocked call per level
+            // (inputs shared by several outputs are read once); the rest
+            // instruction by instruction, in parallel.
+            let (dots, rest): (Vec<&Step>, Vec<&Step>) = steps
+                .iter()
+                .partition(|s| matches!(s.instr, Instr::DotScalar { .. }));
+            let mut results = rest
                 .par_iter()
                 .map(|s| {
                     let t = Instant::now();
@@ -601,6 +609,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
                     Ok((s.layer as usize, t.elapsed(), out))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            results.extend(self.exec_dots(&dots, &values)?);
             for (layer, dt, outs) in results {
                 if let (Some(b), Some(n)) = (busy.get_mut(layer), instrs.get_mut(layer)) {
                     *b += dt;
@@ -679,6 +688,81 @@ impl<'a, S: HeScheme> Server<'a, S> {
         })
     }
 
+    /// Runs [`Instr::DotScalar`] steps: per level, one
+    /// [`HeScheme::dot_scalar_many`] over the union of their inputs, then a
+    /// rescale and the bias per output. The call's time is shared among the
+    /// steps' layers in proportion to their terms.
+    #[expect(clippy::type_complexity, reason = "(layer, time, outputs) per step")]
+    fn exec_dots(
+        &self,
+        dots: &[&Step],
+        values: &[Option<S::Ciphertext>],
+    ) -> Result<Vec<(usize, Duration, Vec<(ValueId, S::Ciphertext)>)>> {
+        let s = self.scheme;
+        let mut by_level: std::collections::BTreeMap<u32, Vec<&Step>> = Default::default();
+        for &step in dots {
+            if let Instr::DotScalar { inputs, .. } = &step.instr {
+                let lvl = inputs.first().map_or(0, |&v| self.plan.level(v).0);
+                by_level.entry(lvl).or_default().push(step);
+            }
+        }
+        let mut results = Vec::with_capacity(dots.len());
+        for (lvl, group) in by_level {
+            let t = Instant::now();
+            let mut pool: Vec<&S::Ciphertext> = Vec::new();
+            let mut index: std::collections::HashMap<ValueId, usize> = Default::default();
+            let mut rows = Vec::with_capacity(group.len());
+            for step in &group {
+                if let Instr::DotScalar {
+                    inputs, weights, ..
+                } = &step.instr
+                {
+                    let mut row = Vec::with_capacity(inputs.len());
+                    for (&v, &w) in inputs.iter().zip(weights) {
+                        let k = match index.get(&v) {
+                            Some(&k) => k,
+                            None => {
+                                pool.push(self.get(values, v)?);
+                                index.insert(v, pool.len() - 1);
+                                pool.len() - 1
+                            }
+                        };
+                        row.push((k, S::Value::from_f64(w)));
+                    }
+                    rows.push(row);
+                }
+            }
+            let scale =
+                Scale::new(s.rescale_divisor(Level(lvl))?).ok_or(Error::InvalidArgument {
+                    name: "rescale divisor",
+                    value: 0.0,
+                })?;
+            let cts = s.dot_scalar_many(&pool, &rows, scale)?;
+            let done = cts
+                .into_par_iter()
+                .zip(group.par_iter())
+                .map(|(mut ct, step)| {
+                    s.rescale_assign(&mut ct)?;
+                    let (out, bias) = match &step.instr {
+                        Instr::DotScalar { out, bias, .. } => (*out, *bias),
+                        _ => (0, 0.0),
+                    };
+                    if bias != 0.0 {
+                        s.add_scalar_assign(&mut ct, S::Value::from_f64(bias))?;
+                    }
+                    Ok((out, ct))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let dt = t.elapsed();
+            let terms: usize = rows.iter().map(Vec::len).sum::<usize>().max(1);
+            for ((step, row), outcome) in group.iter().zip(&rows).zip(done) {
+                let share = dt.mul_f64(row.len() as f64 / terms as f64);
+                results.push((step.layer as usize, share, vec![outcome]));
+            }
+        }
+        Ok(results)
+    }
+
     fn exec(
         &self,
         step: &Step,
@@ -689,26 +773,11 @@ impl<'a, S: HeScheme> Server<'a, S> {
             ids.iter().map(|&i| self.get(values, i)).collect()
         };
         Ok(match &step.instr {
-            Instr::DotScalar {
-                out,
-                inputs,
-                weights,
-                bias,
-            } => {
-                let r = refs(inputs)?;
-                let lvl = s.level(r[0]);
-                let scale = Scale::new(s.rescale_divisor(lvl)?).ok_or(Error::InvalidArgument {
-                    name: "rescale divisor",
-                    value: 0.0,
-                })?;
-                let w: Vec<S::Value> = weights.iter().map(|&x| S::Value::from_f64(x)).collect();
-                let mut ct = s.dot_scalar(&r, &w, scale)?;
-                s.rescale_assign(&mut ct)?;
-                if *bias != 0.0 {
-                    s.add_scalar_assign(&mut ct, S::Value::from_f64(*bias))?;
-                }
-                vec![(*out, ct)]
-            }
+            Instr::DotScalar { .. } => self
+                .exec_dots(&[step], values)?
+                .into_iter()
+                .flat_map(|(_, _, outs)| outs)
+                .collect(),
             Instr::Sum { out, inputs, bias } => {
                 let r = refs(inputs)?;
                 let mut ct = s.sum(&r)?;
@@ -720,6 +789,16 @@ impl<'a, S: HeScheme> Server<'a, S> {
             Instr::Square { out, input } => {
                 let x = self.get(values, *input)?;
                 vec![(*out, s.mul_relin_rescale(x, x, &self.keys)?)]
+            }
+            Instr::SquareLazy { out, input } => {
+                let x = self.get(values, *input)?;
+                vec![(*out, s.mul(x, x)?)]
+            }
+            Instr::RelinRescale { out, input } => {
+                let mut ct = self.get(values, *input)?.clone();
+                s.relinearize_assign(&mut ct, &self.keys)?;
+                s.rescale_assign(&mut ct)?;
+                vec![(*out, ct)]
             }
             Instr::AddScalar { out, input, value } => {
                 let mut ct = self.get(values, *input)?.clone();

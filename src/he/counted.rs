@@ -260,6 +260,17 @@ impl<S: HeScheme> HeScheme for Counted<S> {
             self.inner.encrypt(pk, pt, rng)
         })
     }
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &S::SecretKey,
+        pt: &S::Plaintext,
+        rng: &mut R,
+    ) -> Result<S::Ciphertext> {
+        let level = self.inner.plaintext_level(pt);
+        self.counted(OpKind::Encrypt, level, 1, || {
+            self.inner.encrypt_secret(sk, pt, rng)
+        })
+    }
     fn decrypt(&self, sk: &S::SecretKey, ct: &S::Ciphertext) -> Result<S::Plaintext> {
         self.counted(OpKind::Decrypt, self.inner.level(ct), 1, || {
             self.inner.decrypt(sk, ct)
@@ -456,6 +467,20 @@ impl<S: HeScheme> HeScheme for Counted<S> {
         let out = self.inner.dot_scalar(cts, scalars, scale)?;
         self.record(OpKind::CtScalarMul, level, cts.len() as u64);
         self.record(OpKind::CtCtAdd, level, cts.len().saturating_sub(1) as u64);
+        Ok(out)
+    }
+    fn dot_scalar_many(
+        &self,
+        cts: &[&S::Ciphertext],
+        rows: &[Vec<(usize, S::Value)>],
+        scale: Scale,
+    ) -> Result<Vec<S::Ciphertext>> {
+        let out = self.inner.dot_scalar_many(cts, rows, scale)?;
+        for (row, ct) in rows.iter().zip(&out) {
+            let level = self.inner.level(ct);
+            self.record(OpKind::CtScalarMul, level, row.len() as u64);
+            self.record(OpKind::CtCtAdd, level, row.len().saturating_sub(1) as u64);
+        }
         Ok(out)
     }
 }

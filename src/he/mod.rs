@@ -333,6 +333,15 @@ pub trait HeScheme: Send + Sync + Sized {
         pt: &Self::Plaintext,
         rng: &mut R,
     ) -> Result<Self::Ciphertext>;
+    /// Encrypt with the secret key (symmetric encryption, for the data owner
+    /// who holds it: `(-a s + e + m, a)` with `a` uniform, cheaper than
+    /// public-key encryption and with less noise).
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &Self::SecretKey,
+        pt: &Self::Plaintext,
+        rng: &mut R,
+    ) -> Result<Self::Ciphertext>;
     /// Decrypt (client side only: needs the secret key).
     fn decrypt(&self, sk: &Self::SecretKey, ct: &Self::Ciphertext) -> Result<Self::Plaintext>;
 
@@ -546,6 +555,26 @@ pub trait HeScheme: Send + Sync + Sized {
         }
         Ok(acc)
     }
+
+    /// Several [`HeScheme::dot_scalar`]s over one pool of ciphertexts, all
+    /// with weights encoded at `scale`: output `r` is
+    /// `sum_t cts[rows[r][t].0] * rows[r][t].1`, e.g. every output of a
+    /// convolution window. Backends override it to read each input once for
+    /// all rows (cache blocking); by default one row at a time. An index
+    /// outside `cts` is [`Error::InvalidArgument`].
+    fn dot_scalar_many(
+        &self,
+        cts: &[&Self::Ciphertext],
+        rows: &[Vec<(usize, Self::Value)>],
+        scale: Scale,
+    ) -> Result<Vec<Self::Ciphertext>> {
+        rows.iter()
+            .map(|row| {
+                let (terms, ws) = checks::row_terms(cts, row)?;
+                self.dot_scalar(&terms, &ws, scale)
+            })
+            .collect()
+    }
 }
 
 /// Shared argument checks, so every backend refuses the same misuse with the
@@ -598,6 +627,24 @@ pub(crate) mod checks {
     }
 
     /// A drop from `current` to `target` goes down (or stays).
+    /// The ciphertexts and weights of one row of
+    /// [`HeScheme::dot_scalar_many`](super::HeScheme::dot_scalar_many).
+    pub(crate) fn row_terms<'c, C, V: Copy>(
+        cts: &[&'c C],
+        row: &[(usize, V)],
+    ) -> Result<(Vec<&'c C>, Vec<V>)> {
+        let terms = row
+            .iter()
+            .map(|&(i, _)| {
+                cts.get(i).copied().ok_or(Error::InvalidArgument {
+                    name: "dot_scalar_many term index",
+                    value: i as f64,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((terms, row.iter().map(|&(_, w)| w).collect()))
+    }
+
     pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
         if target > current {
             return Err(Error::LevelOutOfRange {

@@ -157,6 +157,48 @@ pub fn roundtrip<S: HeScheme>(c: &Ctx<S>) {
     });
 }
 
+pub fn secret_key_encryption<S: HeScheme>(c: &Ctx<S>) {
+    c.run(|seed, len| {
+        let a = c.values(seed, len);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5ec7e7);
+        let pt = c
+            .scheme
+            .encode(&a, c.scheme.max_level(), c.scheme.default_scale())
+            .unwrap();
+        let ct = c.scheme.encrypt_secret(&c.sk, &pt, &mut rng).unwrap();
+        assert_eq!(c.scheme.level(&ct), c.scheme.max_level());
+        c.check("secret-key roundtrip", &c.decrypt(&ct), &f(&a))?;
+        // A secret-key ciphertext is an ordinary one: it adds to a public-key one.
+        let sum = c.scheme.add(&ct, &c.encrypt(&a, seed + 1)).unwrap();
+        let twice: Vec<f64> = f(&a).iter().map(|x| 2.0 * x).collect();
+        c.check("secret + public", &c.decrypt(&sum), &twice)
+    });
+}
+
+pub fn lazy_squares_summed<S: HeScheme>(c: &Ctx<S>) {
+    let top = c.scheme.max_level();
+    if top.0 == 0 {
+        return;
+    }
+    c.run(|seed, len| {
+        let (a, b) = (c.values(seed, len), c.values(seed + 7, len));
+        let (ca, cb) = (c.encrypt(&a, seed), c.encrypt(&b, seed + 8));
+        // Relinearise once after summing unrelinearised products.
+        let mut s = c.scheme.mul(&ca, &ca).unwrap();
+        c.scheme
+            .add_assign(&mut s, &c.scheme.mul(&cb, &cb).unwrap())
+            .unwrap();
+        c.scheme.relinearize_assign(&mut s, &c.keys).unwrap();
+        c.scheme.rescale_assign(&mut s).unwrap();
+        let expected: Vec<f64> = f(&a)
+            .iter()
+            .zip(f(&b))
+            .map(|(x, y)| x * x + y * y)
+            .collect();
+        c.check("a^2 + b^2, one relinearisation", &c.decrypt(&s), &expected)
+    });
+}
+
 pub fn add_sub_negate<S: HeScheme>(c: &Ctx<S>) {
     c.run(|seed, len| {
         let a = c.values(seed, len);
@@ -312,7 +354,38 @@ pub fn dot_products<S: HeScheme>(c: &Ctx<S>) {
         if top.0 > 0 {
             c.scheme.rescale_assign(&mut dp).unwrap();
         }
-        c.check("dot_plain", &c.decrypt(&dp), &expected)
+        c.check("dot_plain", &c.decrypt(&dp), &expected)?;
+        // Several rows over one pool: row r uses inputs (r, r + 1) mod 3,
+        // index 2 twice in the last row; equal to dot_scalar row by row.
+        let rows: Vec<Vec<(usize, S::Value)>> = (0..3)
+            .map(|r| vec![(r, w[r]), ((r + 1) % 3, w[(r + 2) % 3]), (2, w[0])])
+            .collect();
+        let many = c
+            .scheme
+            .dot_scalar_many(&refs, &rows, operand_scale(&c.scheme))
+            .unwrap();
+        assert_eq!(many.len(), 3);
+        for (r, mut d) in many.into_iter().enumerate() {
+            if top.0 > 0 {
+                c.scheme.rescale_assign(&mut d).unwrap();
+            }
+            let want: Vec<f64> = (0..len)
+                .map(|i| {
+                    rows[r]
+                        .iter()
+                        .map(|&(t, wt)| xs[t][i].to_f64() * wt.to_f64())
+                        .sum()
+                })
+                .collect();
+            c.check("dot_scalar_many", &c.decrypt(&d), &want)?;
+        }
+        let bad = vec![vec![(3usize, w[0])]];
+        assert!(
+            c.scheme
+                .dot_scalar_many(&refs, &bad, operand_scale(&c.scheme))
+                .is_err()
+        );
+        Ok(())
     });
 }
 
@@ -489,7 +562,7 @@ macro_rules! conformance_suite {
             let any = CTX.get_or_init(|| Box::new(conformance::Ctx::new(build(), $tol, $mag, $cases)));
             typed(build, any.as_ref())
         }
-        conformance_suite!(@tests roundtrip, add_sub_negate, plain_ops, mul_relin_rescale, rotations,
+        conformance_suite!(@tests roundtrip, secret_key_encryption, lazy_squares_summed, add_sub_negate, plain_ops, mul_relin_rescale, rotations,
             dot_products, rescale_and_drop, rescale_at_level_zero, rotation_without_key,
             relinearize_without_key, mismatched_scales, mismatched_levels, too_many_values, empty_dot_product);
     };

@@ -461,6 +461,21 @@ impl HeScheme for Bfv {
         Ok(self.wrap(inner, pt.level))
     }
 
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &BfvSecretKey,
+        pt: &BfvPlaintext,
+        rng: &mut R,
+    ) -> Result<BfvCiphertext> {
+        self.check_id(sk.id, Op::Encrypt)?;
+        self.check_id(pt.id, Op::Encrypt)?;
+        let inner = sk
+            .inner
+            .try_encrypt(&pt.inner, rng)
+            .map_err(|e| fhe_error(Op::Encrypt, e))?;
+        Ok(self.wrap(inner, pt.level))
+    }
+
     fn decrypt(&self, sk: &BfvSecretKey, ct: &BfvCiphertext) -> Result<BfvPlaintext> {
         self.check_id(sk.id, Op::Decrypt)?;
         self.check_id(ct.id, Op::Decrypt)?;

@@ -248,44 +248,6 @@ impl Ckks {
             })
             .collect()
     }
-
-    /// Encrypts with the secret key (smaller noise than public-key
-    /// encryption: only a fresh error `e`).
-    pub fn encrypt_symmetric<R: rand::RngCore + rand::CryptoRng>(
-        &self,
-        sk: &CkksSecretKey,
-        pt: &CkksPlaintext,
-        rng: &mut R,
-    ) -> Result<CkksCiphertext> {
-        self.check_fp(sk.fp, Op::Encrypt)?;
-        self.check_fp(pt.fp, Op::Encrypt)?;
-        let ring = &*self.ring;
-        let n = ring.n;
-        let l = pt.level.0 as usize;
-        let basis: Vec<usize> = (0..=l).collect();
-        let a = rns::sample_uniform(ring, &basis, rng);
-        let e = rns::sample_error(n, rng);
-        let mut c0 = ring.small_to_ntt(&e, &basis);
-        for (j, ((c, al), pl)) in c0
-            .chunks_mut(n)
-            .zip(a.chunks(n))
-            .zip(pt.poly.chunks(n))
-            .enumerate()
-        {
-            let mut prod = vec![0u64; n];
-            ring.mul_acc(j, &mut prod, al, &sk.ntt[j * n..(j + 1) * n]);
-            let m = &ring.moduli[j];
-            for ((x, &y), &p) in c.iter_mut().zip(&prod).zip(pl) {
-                *x = m.add(m.sub(*x, y), p);
-            }
-        }
-        Ok(CkksCiphertext {
-            polys: vec![c0, a],
-            level: pt.level,
-            scale: pt.scale,
-            fp: self.fp,
-        })
-    }
 }
 
 #[cfg(test)]

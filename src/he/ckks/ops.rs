@@ -8,7 +8,8 @@ use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
 use super::rns::{
-    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_zeroed,
+    Ring, join, parallel, recycle, sample_error, sample_ternary, sample_uniform, take_copy,
+    take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
@@ -225,6 +226,41 @@ impl Ckks {
         }
     }
 
+    /// Checks the terms of a scalar dot product and reduces each weight,
+    /// `round(w * scale)`, modulo every prime of the level: `(level, output
+    /// scale, per-term limb weights)`.
+    fn scalar_terms(
+        &self,
+        cts: &[&CkksCiphertext],
+        scalars: &[f64],
+        scale: Scale,
+    ) -> Result<(Level, Scale, Vec<Vec<u64>>)> {
+        check_terms(cts.len(), scalars.len())?;
+        let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
+        let mut ws = Vec::with_capacity(cts.len());
+        for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
+            self.check_fp(c.fp, Op::MulScalar)?;
+            let k = scaled_integer(Op::MulScalar, x, scale)?;
+            let s = c.scale * scale;
+            self.check_scale_room(Op::MulScalar, c.level, s)?;
+            if i > 0 {
+                let acc = CkksCiphertext {
+                    polys: Vec::new(),
+                    level,
+                    scale: out_scale,
+                    fp: self.fp,
+                };
+                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+            }
+            ws.push(
+                (0..=level.0 as usize)
+                    .map(|j| self.ring.moduli[j].reduce_f64_integer(k))
+                    .collect::<Vec<u64>>(),
+            );
+        }
+        Ok((level, out_scale, ws))
+    }
+
     /// The products of a dot product, accumulated lazily: `terms[i]` is a
     /// ciphertext and, per limb, its multiplier (a polynomial or a constant).
     fn mac(&self, cts: &[&CkksCiphertext], mult: Multipliers<'_>) -> Vec<Vec<u64>> {
@@ -263,6 +299,65 @@ impl Ckks {
             })
             .collect()
     }
+}
+
+/// One output polynomial of [`blocked_mac`]: `(input polynomial, its
+/// multiplier reduced modulo every prime)` per term.
+struct BlockRow<'a> {
+    terms: Vec<(&'a [u64], &'a [u64])>,
+}
+
+/// Coefficients per block of [`blocked_mac`]: a block of every input of a
+/// convolution window stays in L1/L2 while all its outputs read it.
+const MAC_BLOCK: usize = 512;
+
+/// `out[r] = sum_t terms[r][t].0 * terms[r][t].1[limb]` over the first
+/// `limbs` limbs, block by block: every output's terms are read for one
+/// block of coefficients before moving on, so an input shared by many
+/// outputs is fetched from memory once, not once per output. Blocks run in
+/// parallel; each output coefficient is reduced once per
+/// [`Modulus::MAX_LAZY_TERMS`] terms (products summed in 128 bits).
+fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>> {
+    let n = ring.n;
+    let block = MAC_BLOCK.min(n);
+    let mut outs: Vec<Vec<u64>> = rows.iter().map(|_| vec![0u64; limbs * n]).collect();
+    let blocks = limbs * n / block;
+    let mut per_block: Vec<Vec<&mut [u64]>> = (0..blocks)
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for out in &mut outs {
+        for (b, chunk) in out.chunks_mut(block).enumerate() {
+            per_block[b].push(chunk);
+        }
+    }
+    per_block
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, chunks)| {
+            let start = b * block;
+            let j = start / n;
+            let m = &ring.moduli[j];
+            let mut acc = [0u128; MAC_BLOCK];
+            let acc = &mut acc[..block];
+            for (row, out) in rows.iter().zip(chunks) {
+                acc.fill(0);
+                for chunk in row.terms.chunks(Modulus::MAX_LAZY_TERMS) {
+                    for &(x, w) in chunk {
+                        let w = u128::from(w[j]);
+                        for (a, &v) in acc.iter_mut().zip(&x[start..start + block]) {
+                            *a += u128::from(v) * w;
+                        }
+                    }
+                    for a in acc.iter_mut() {
+                        *a = u128::from(m.reduce_u128(*a));
+                    }
+                }
+                for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                    *o = a as u64;
+                }
+            }
+        });
+    outs
 }
 
 enum Multipliers<'a> {
@@ -492,6 +587,38 @@ impl HeScheme for Ckks {
         add_assign_poly(ring, &mut c0, &pt.poly);
         Ok(CkksCiphertext {
             polys: vec![c0, c1],
+            level: pt.level,
+            scale: pt.scale,
+            fp: self.fp,
+        })
+    }
+
+    /// `c1 = a` uniform (sampled directly in NTT form), `c0 = -a s + e + m`:
+    /// one NTT per limb (for `e`) instead of public-key encryption's four.
+    fn encrypt_secret<R: RngCore + CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        pt: &CkksPlaintext,
+        rng: &mut R,
+    ) -> Result<CkksCiphertext> {
+        self.check_fp(sk.fp, Op::Encrypt)?;
+        self.check_fp(pt.fp, Op::Encrypt)?;
+        let ring = &*self.ring;
+        let n = ring.n;
+        let l = pt.level.0 as usize;
+        let basis: Vec<usize> = (0..=l).collect();
+        let e = sample_error(n, rng);
+        let a = sample_uniform(ring, &basis, rng);
+        let mut c0 = ring.small_to_ntt(&e, &basis);
+        let mut a_s = take_zeroed(c0.len());
+        for_limbs(&mut a_s, n, |j, limb| {
+            ring.mul_acc(j, limb, &a[j * n..(j + 1) * n], &sk.ntt[j * n..(j + 1) * n]);
+        });
+        sub_assign_poly(ring, &mut c0, &a_s);
+        recycle(a_s);
+        add_assign_poly(ring, &mut c0, &pt.poly);
+        Ok(CkksCiphertext {
+            polys: vec![c0, a],
             level: pt.level,
             scale: pt.scale,
             fp: self.fp,
@@ -809,29 +936,7 @@ impl HeScheme for Ckks {
         scalars: &[f64],
         scale: Scale,
     ) -> Result<CkksCiphertext> {
-        check_terms(cts.len(), scalars.len())?;
-        let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
-        let mut ws = Vec::with_capacity(cts.len());
-        for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
-            self.check_fp(c.fp, Op::MulScalar)?;
-            let k = scaled_integer(Op::MulScalar, x, scale)?;
-            let s = c.scale * scale;
-            self.check_scale_room(Op::MulScalar, c.level, s)?;
-            if i > 0 {
-                let acc = CkksCiphertext {
-                    polys: Vec::new(),
-                    level,
-                    scale: out_scale,
-                    fp: self.fp,
-                };
-                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
-            }
-            ws.push(
-                (0..=level.0 as usize)
-                    .map(|j| self.ring.moduli[j].reduce_f64_integer(k))
-                    .collect::<Vec<u64>>(),
-            );
-        }
+        let (level, out_scale, ws) = self.scalar_terms(cts, scalars, scale)?;
         let polys = self.mac(cts, Multipliers::Scalar(ws));
         Ok(CkksCiphertext {
             polys,
@@ -839,5 +944,59 @@ impl HeScheme for Ckks {
             scale: out_scale,
             fp: self.fp,
         })
+    }
+
+    fn dot_scalar_many(
+        &self,
+        cts: &[&CkksCiphertext],
+        rows: &[Vec<(usize, f64)>],
+        scale: Scale,
+    ) -> Result<Vec<CkksCiphertext>> {
+        let mut checked = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (terms, ws) = crate::he::checks::row_terms(cts, row)?;
+            let (level, out_scale, ws) = self.scalar_terms(&terms, &ws, scale)?;
+            let size = terms.iter().map(|c| c.size()).max().unwrap_or(2);
+            checked.push((level, out_scale, size, ws));
+        }
+        let Some(&(level, ..)) = checked.first() else {
+            return Ok(Vec::new());
+        };
+        if checked.iter().any(|c| c.0 != level) {
+            // Rows at different levels share no limbs: one at a time.
+            return rows
+                .iter()
+                .map(|row| {
+                    let (terms, ws) = crate::he::checks::row_terms(cts, row)?;
+                    self.dot_scalar(&terms, &ws, scale)
+                })
+                .collect();
+        }
+        let jobs: Vec<BlockRow<'_>> = rows
+            .iter()
+            .zip(&checked)
+            .flat_map(|(row, (_, _, size, ws))| {
+                (0..*size).map(move |c| BlockRow {
+                    terms: row
+                        .iter()
+                        .zip(ws)
+                        .filter_map(|(&(i, _), w)| {
+                            cts[i].polys.get(c).map(|p| (p.as_slice(), w.as_slice()))
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        let polys = blocked_mac(&self.ring, level.0 as usize + 1, &jobs);
+        let mut polys = polys.into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|(level, scale, size, _)| CkksCiphertext {
+                polys: polys.by_ref().take(size).collect(),
+                level,
+                scale,
+                fp: self.fp,
+            })
+            .collect())
     }
 }

@@ -82,7 +82,7 @@ fn encrypt_decrypt_precision() {
         "encode {}",
         rel_err_log2(&back, &v)
     );
-    let ct = s.ckks.encrypt_symmetric(&s.sk, &pt, &mut s.rng).unwrap();
+    let ct = s.ckks.encrypt_secret(&s.sk, &pt, &mut s.rng).unwrap();
     let dec = s.ckks.decode(&s.ckks.decrypt(&s.sk, &ct).unwrap()).unwrap();
     let e_sym = rel_err_log2(&dec, &v);
     assert!(e_sym < -30.0, "symmetric {e_sym}");

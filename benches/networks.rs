@@ -1,0 +1,210 @@
+//! Whole networks on CKKS at 128-bit parameters, one timed run each (a run
+//! takes seconds to minutes, so criterion's repetitions do not fit): MOFHEI's
+//! HE-friendly LeNet, dense (units 6/16/120/84) and 90%-pruned (MOFHEI's
+//! culled units 1/2/16/9), one full batch of N/2 images under batch packing;
+//! and one image of LeNet and of TenSEAL's MNIST network under tile tensors.
+//!
+//! For each: server wall time (inputs encrypted on demand by the client while
+//! the server runs, as in the pipeline), the server time without encryption,
+//! busy time per layer, peak RSS of the process during the run (`VmHWM`,
+//! what `/usr/bin/time -v` reports as maximum resident set size), and the
+//! share of samples whose encrypted prediction equals the plaintext one.
+//! Weights are random, rescaled layer by layer so activations stay near 1.
+//!
+//! ```sh
+//! cargo bench --bench networks                 # every case
+//! cargo bench --bench networks -- lenet-pruned # cases whose name contains it
+//! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark set-up: a failure should abort the bench"
+)]
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::he::ckks::Ckks;
+use mofhei::model::{Activation, Layer, Network, Tensor, zoo};
+use mofhei::packing::{Batch, Packing, Tile};
+
+/// MOFHEI's HE-friendly LeNet with `units` conv0/conv1/conv2/dense0 outputs.
+fn lenet(units: [usize; 4], seed: u64) -> Network {
+    let [a, b, c, d] = units;
+    let sq = || Layer::Activation(Activation::Square);
+    let mut net = Network {
+        input_shape: vec![1, 32, 32],
+        layers: vec![
+            zoo::conv(a, 1, 5, 1, 0),
+            sq(),
+            Layer::AvgPool2d(zoo::pool(2)),
+            zoo::conv(b, a, 5, 1, 0),
+            sq(),
+            Layer::AvgPool2d(zoo::pool(2)),
+            zoo::conv(c, b, 5, 1, 0),
+            sq(),
+            Layer::Flatten,
+            zoo::dense(c, d),
+            sq(),
+            zoo::dense(d, 10),
+        ],
+    };
+    net.init_assign(seed);
+    net
+}
+
+/// Rescale each weighted layer so its outputs have unit standard deviation
+/// on `x` (random weights would otherwise grow through the squares).
+fn normalise(net: &mut Network, x: &Tensor) {
+    for i in 0..net.layers.len() {
+        if !matches!(net.layers[i], Layer::Dense(_) | Layer::Conv2d(_)) {
+            continue;
+        }
+        let prefix = Network {
+            input_shape: net.input_shape.clone(),
+            layers: net.layers[..=i].to_vec(),
+        };
+        let y = prefix.forward(x).unwrap();
+        let n = y.data().len() as f64;
+        let mean = y.data().iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = y
+            .data()
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let k = (1.0 / var.sqrt().max(1e-12)) as f32;
+        let (w, b) = match &mut net.layers[i] {
+            Layer::Dense(d) => (&mut d.weight, &mut d.bias),
+            Layer::Conv2d(c) => (&mut c.weight, &mut c.bias),
+            _ => continue,
+        };
+        w.data_mut().iter_mut().for_each(|v| *v *= k);
+        b.iter_mut().for_each(|v| *v *= k);
+    }
+}
+
+fn images(n: usize, shape: &[usize], rng: &mut ChaCha20Rng) -> Tensor {
+    let per: usize = shape.iter().product();
+    let data = (0..n * per).map(|_| rng.random::<f32>()).collect();
+    let mut s = vec![n];
+    s.extend_from_slice(shape);
+    Tensor::new(s, data).unwrap()
+}
+
+/// CPU seconds (user + system) this process has used so far, from
+/// `/proc/self/stat` (robust to other load on the machine, unlike wall time).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 of stat (utime, stime) in clock ticks of 1/100 s.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len())
+        .max_by(|&a, &b| v[a].total_cmp(&v[b]))
+        .unwrap_or(0)
+}
+
+fn run(name: &str, net: &Network, packing: &dyn Packing, samples: Option<usize>) {
+    let plan: Plan = compile(net, packing, &CompileOptions::default()).unwrap();
+    let choice = plan.params();
+    let he = Ckks::new(choice.ckks_params().unwrap()).unwrap();
+    let n = samples.unwrap_or_else(|| plan.samples(choice.slots()));
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let x = images(n, &net.input_shape, &mut rng);
+    let mut net = net.clone();
+    normalise(&mut net, &x);
+    let plan = compile(&net, packing, &CompileOptions::default()).unwrap();
+    let (client, keys) = Client::new(&he, &plan, &mut rng).unwrap();
+    let server = Server::new(&he, &plan, keys).unwrap();
+
+    // Streamed: the client encrypts each input when the server first needs it.
+    let src = client.input_source(&x, &mut rng).unwrap();
+    reset_peak_rss();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let (out, report) = server.run_streamed(src.samples(), |j| src.get(j)).unwrap();
+    let streamed = t.elapsed();
+    let cpu = cpu_seconds() - cpu;
+    let y = client.decrypt(&out).unwrap();
+    drop(out);
+    let m: usize = plan.output_shape().iter().product();
+    let want = net.forward(&x).unwrap();
+    let agree = (0..n)
+        .filter(|&s| {
+            argmax(&y.data()[s * m..(s + 1) * m]) == argmax(&want.data()[s * m..(s + 1) * m])
+        })
+        .count();
+    println!(
+        "{name}: N = 2^{}, depth {}, {n} samples: streamed run {:.2} s ({:.1} CPU s), peak RSS {:.2} GB, \
+         encrypted = plaintext predictions {agree}/{n}",
+        choice.log_n,
+        plan.depth(),
+        streamed.as_secs_f64(),
+        cpu,
+        report.peak_rss_bytes.unwrap_or(0) as f64 / 1e9,
+    );
+    for l in &report.layers {
+        println!(
+            "    layer {:>2} {:<10} {:>7} instructions, busy {:>8.2} s",
+            l.layer,
+            l.kind,
+            l.instructions,
+            l.busy.as_secs_f64()
+        );
+    }
+    // Server alone: inputs encrypted beforehand (more memory: all inputs live).
+    if samples.is_some() {
+        let enc = client.encrypt(&x, &mut rng).unwrap();
+        let t = Instant::now();
+        let (_out, _) = server.run(enc).unwrap();
+        println!(
+            "    server only (inputs encrypted beforehand): {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f));
+    if wanted("lenet-dense-batch") {
+        run(
+            "lenet-dense-batch",
+            &lenet([6, 16, 120, 84], 1),
+            &Batch,
+            None,
+        );
+    }
+    if wanted("lenet-pruned-batch") {
+        run("lenet-pruned-batch", &lenet([1, 2, 16, 9], 1), &Batch, None);
+    }
+    if wanted("tenseal-tile") {
+        run(
+            "tenseal-tile",
+            &zoo::tenseal_mnist(1),
+            &Tile::new(256, 16, 1).unwrap().with_client_patches(),
+            Some(1),
+        );
+    }
+    if wanted("lenet-dense-tile") {
+        run(
+            "lenet-dense-tile",
+            &lenet([6, 16, 120, 84], 1),
+            &Tile::new(64, 64, 1).unwrap().with_client_patches(),
+            Some(1),
+        );
+    }
+}
