@@ -226,6 +226,16 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
         matches!(err, Error::AccumulatorOverflow { layer: 1, plaintext_modulus, .. } if plaintext_modulus == t),
         "{err:?}"
     );
+    // The server checks too (it may get a plan and keys from elsewhere).
+    let sk = he.generate_secret_key(&mut rng).unwrap();
+    let keys = he
+        .generate_eval_keys(&sk, plan.key_requirements(), &mut rng)
+        .unwrap();
+    let err = Server::new(&he, &plan, keys).err().unwrap();
+    assert!(
+        matches!(err, Error::AccumulatorOverflow { layer: 1, .. }),
+        "{err:?}"
+    );
     // A real-valued plan is refused by an integer scheme.
     let float_plan = mofhei::compile::compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let err = Client::new(&he, &float_plan, &mut rng).err().unwrap();

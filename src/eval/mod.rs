@@ -12,6 +12,13 @@
 //!   ciphertext after its last use, so peak memory follows the plan's live
 //!   set ([`Plan::peak_live`]).
 //!
+//! A plan compiled from a quantised network
+//! ([`crate::compile::compile_quantized`]) runs the same way: the client
+//! quantises the inputs and divides the outputs by their scales
+//! ([`Client::decrypt_values`] gives the exact integers), and an exact
+//! integer backend ([`HeScheme::plaintext_modulus`]) is refused when the
+//! plan's accumulators could exceed its plaintext modulus.
+//!
 //! Peak memory is read from `/proc/self/status` (`VmHWM`, the resident-set
 //! high-water mark of the process, Linux only); before a run the mark is
 //! reset by writing `5` to `/proc/self/clear_refs` (Linux >= 4.0), so the
