@@ -18,6 +18,12 @@
 //!    the layout's slot count.
 //! 5. **Cost**: exact op counts per kind and level (the same convention as
 //!    [`crate::he::Counted`]) and a time estimate from a [`CostModel`].
+//!
+//! Integer-quantised networks ([`crate::quant::QuantizedNetwork`]) for exact
+//! integer schemes (BFV) go through [`compile_quantized`]: the same steps
+//! with integer weights and no pending factors, and the accumulator bounds
+//! recorded in the plan ([`IntegerPlan`]) and checked against the plaintext
+//! modulus (notes in `docs/bfv.md`).
 
 use std::collections::BTreeSet;
 
@@ -31,11 +37,13 @@ use crate::packing::{Packing, PackingKind};
 mod cost;
 mod fold;
 mod params;
+mod quantized;
 mod schedule;
 
 pub use cost::CostModel;
 pub use fold::{Elem, Folded, Row, Stage};
 pub use params::{CkksChoice, ParamRequest, choose_params};
+pub use quantized::{IntegerPlan, MAX_PLAN_INTEGER, compile_quantized, fold_quantized};
 
 /// Identifier of a ciphertext value in a plan.
 pub type ValueId = u32;
@@ -364,6 +372,11 @@ pub struct CompileOptions {
     pub min_slots: usize,
     /// Most instructions per parallel wave (bounds the extra live values).
     pub wave_width: usize,
+    /// The plaintext modulus `t` of the integer scheme a quantised plan is
+    /// for ([`compile_quantized`] refuses a plan whose accumulators could
+    /// exceed it); `None`: not checked at compile time (the evaluator still
+    /// checks the backend's modulus). Ignored by [`compile`].
+    pub plaintext_modulus: Option<u64>,
 }
 
 impl Default for CompileOptions {
@@ -372,6 +385,7 @@ impl Default for CompileOptions {
             params: ParamRequest::default(),
             min_slots: 1,
             wave_width: 16,
+            plaintext_modulus: None,
         }
     }
 }
@@ -643,10 +657,11 @@ impl Builder {
 
     fn finish(
         mut self,
-        net: &Network,
+        layer_kinds: Vec<String>,
         packing: PackingKind,
         folded: &Folded,
         opts: &CompileOptions,
+        integer: Option<IntegerPlan>,
     ) -> Result<Plan> {
         self.defer_relinearization();
         let input = self.input.take().ok_or(Error::InvalidArgument {
@@ -665,7 +680,6 @@ impl Builder {
         let levels: Vec<u32> = self.consumed.iter().map(|c| depth - c).collect();
         let layout_slots = self.period.unwrap_or(1).max(self.samples.unwrap_or(1));
         let params = choose_params(depth, layout_slots.max(opts.min_slots), &opts.params)?;
-        let layer_kinds = net.layers.iter().map(|l| l.kind().to_string()).collect();
         let mut plan = Plan {
             packing,
             input_shape: folded.input_shape.clone(),
@@ -686,6 +700,7 @@ impl Builder {
             peak_live: scheduled.peak_live,
             peak_live_streamed: scheduled.peak_live_streamed,
             layer_kinds,
+            integer,
         };
         plan.counts = plan.count_ops(plan.params.slots());
         plan.validate()?;
@@ -713,7 +728,8 @@ pub fn compile(net: &Network, packing: &dyn Packing, opts: &CompileOptions) -> R
     }
     let mut b = Builder::new();
     packing.lower(&folded, &mut b)?;
-    b.finish(net, packing.kind(), &folded, opts)
+    let kinds = net.layers.iter().map(|l| l.kind().to_string()).collect();
+    b.finish(kinds, packing.kind(), &folded, opts, None)
 }
 
 /// A compiled network: HE instructions (zero blocks gone), levels, keys,
@@ -739,12 +755,13 @@ pub struct Plan {
     peak_live: usize,
     peak_live_streamed: usize,
     layer_kinds: Vec<String>,
+    integer: Option<IntegerPlan>,
 }
 
 /// Magic bytes of a serialised plan.
 const PLAN_MAGIC: &[u8; 8] = b"MOFHPLAN";
 /// Format version of a serialised plan.
-const PLAN_VERSION: u32 = 2;
+const PLAN_VERSION: u32 = 3;
 /// Largest serialised plan accepted (1 GiB).
 pub const PLAN_BYTES_LIMIT: usize = 1 << 30;
 
@@ -831,6 +848,13 @@ impl Plan {
     /// Kind name of each network layer (for reports).
     pub fn layer_kinds(&self) -> &[String] {
         &self.layer_kinds
+    }
+    /// For a plan compiled from a quantised network ([`compile_quantized`]):
+    /// input quantisation, output scales and the accumulator bounds an
+    /// integer scheme's plaintext modulus must hold; `None` for a real-valued
+    /// plan.
+    pub fn integer(&self) -> Option<&IntegerPlan> {
+        self.integer.as_ref()
     }
 
     /// Op counts of one run for a backend with `slots` slots (only rotation
@@ -1077,6 +1101,13 @@ impl Plan {
         {
             return Err(bad("input layout element"));
         }
+        if self
+            .integer
+            .as_ref()
+            .is_some_and(|q| !q.is_consistent(out_len))
+        {
+            return Err(bad("integer plan"));
+        }
         let period = self.period.unwrap_or(usize::MAX);
         if self.period == Some(0)
             || self
@@ -1122,6 +1153,16 @@ impl std::fmt::Display for Plan {
             p.log_qp(),
             p.scale_bits
         )?;
+        if let Some(q) = &self.integer {
+            let max = q.layer_bounds().iter().copied().max().unwrap_or(0);
+            writeln!(
+                f,
+                "  integer plan: accumulators up to {} ({:.1} bits), plaintext modulus needed t > {}",
+                max,
+                (max.max(1) as f64).log2(),
+                max.saturating_mul(2)
+            )?;
+        }
         writeln!(
             f,
             "  keys: relinearization {}, {} rotation steps",

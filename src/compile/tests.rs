@@ -243,3 +243,183 @@ fn cost_model_scales_with_ring_and_level() {
     let t = plan.estimated_seconds(&m);
     assert!(t > 1.0 && t < 1000.0, "{t}");
 }
+
+/// A small quantised conv net (conv, sum pool, flatten, dense with a dead
+/// unit, square, dense): every layer kind `quant` supports, 3-bit so the
+/// integers (about 2^34) stay exact on the simulator too.
+fn quantized_conv_net() -> crate::quant::QuantizedNetwork {
+    use crate::quant::{QuantConfig, QuantizedNetwork};
+    let mut r = rng(71);
+    let mut net = Network {
+        input_shape: vec![1, 6, 6],
+        layers: vec![
+            conv(&mut r, 2, 1, 3, 1, 1),
+            pool(2, 2, 0),
+            Layer::Flatten,
+            dense(&mut r, 5, 18),
+            square(),
+            dense(&mut r, 3, 5),
+        ],
+    };
+    // Unit 1 of the first dense layer is dead: its value is its bias, a
+    // constant the square and the last layer absorb.
+    if let Layer::Dense(d) = &mut net.layers[3] {
+        d.weight.data_mut()[18..36]
+            .iter_mut()
+            .for_each(|w| *w = 0.0);
+        d.bias[1] = 0.3;
+    }
+    let cfg = QuantConfig {
+        weight_bits: 3,
+        input_bits: 3,
+        ..QuantConfig::int8(1.0)
+    };
+    QuantizedNetwork::quantize(&net, &cfg).unwrap()
+}
+
+#[test]
+fn quantized_plan_has_integer_instructions_and_bounds() {
+    let q = quantized_conv_net();
+    let plan = compile_quantized(&q, &Batch, &CompileOptions::default()).unwrap();
+    let integer = plan.integer().unwrap();
+    assert_eq!(integer.layer_bounds(), q.accumulator_bounds().as_slice());
+    assert_eq!(
+        integer.min_plaintext_modulus().unwrap(),
+        q.min_plaintext_modulus().unwrap()
+    );
+    assert_eq!(integer.output_scales(), q.output_scales().as_slice());
+    // conv (1 level), pool (a sum, no level), dense (1), square (1), dense (1).
+    assert_eq!(plan.depth(), 4);
+    for s in plan.steps() {
+        match &s.instr {
+            Instr::DotScalar {
+                weights, bias: b, ..
+            } => {
+                assert!(weights.iter().chain([b]).all(|w| w.fract() == 0.0));
+            }
+            Instr::Sum { bias: b, .. } | Instr::AddScalar { value: b, .. } => {
+                assert_eq!(b.fract(), 0.0)
+            }
+            Instr::Square { .. }
+            | Instr::SquareLazy { .. }
+            | Instr::RelinRescale { .. }
+            | Instr::DropLevel { .. } => {}
+            other => panic!("unexpected instruction {other:?}"),
+        }
+    }
+    // The dead unit's squared constant is absorbed by the last layer: no
+    // instruction computes it, and 4 live units are squared.
+    let dense_squares = plan
+        .steps()
+        .iter()
+        .filter(|s| s.layer == 4 && matches!(s.instr, Instr::Square { .. }))
+        .count();
+    assert_eq!(dense_squares, 4);
+    assert!(plan.output_map().iter().all(|e| matches!(
+        e,
+        OutputElem::Slot {
+            alpha: 1.0,
+            beta: 0.0,
+            ..
+        }
+    )));
+    assert!(plan.to_string().contains("integer plan"), "{plan}");
+    // Round trip through bytes keeps the integer facts.
+    let back = Plan::from_bytes(&plan.to_bytes().unwrap()).unwrap();
+    assert_eq!(back, plan);
+}
+
+#[test]
+fn quantized_plan_refuses_a_plaintext_modulus_its_accumulators_could_exceed() {
+    let q = quantized_conv_net();
+    let bounds = q.accumulator_bounds();
+    let compile_with = |t: u64| {
+        compile_quantized(
+            &q,
+            &Batch,
+            &CompileOptions {
+                plaintext_modulus: Some(t),
+                ..CompileOptions::default()
+            },
+        )
+    };
+    // t = 2 * bound is one short for every layer: the first layer whose bound
+    // reaches it is named.
+    for (layer, &b) in bounds.iter().enumerate() {
+        let t = u64::try_from(2 * b).unwrap();
+        let first = bounds.iter().position(|&x| 2 * x >= u128::from(t)).unwrap();
+        let err = compile_with(t).unwrap_err();
+        match err {
+            Error::AccumulatorOverflow {
+                layer: l,
+                bound,
+                plaintext_modulus,
+            } => {
+                assert_eq!(l, first, "t for layer {layer}");
+                assert_eq!(bound, bounds[first]);
+                assert_eq!(plaintext_modulus, t);
+            }
+            other => panic!("expected AccumulatorOverflow, got {other:?}"),
+        }
+    }
+    // The last layer has the largest bound here; its error names it.
+    let last = bounds.len() - 1;
+    let err = compile_with(u64::try_from(2 * bounds[last]).unwrap()).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!("layer {last}: ")),
+        "{err}"
+    );
+    // The computed minimum is accepted.
+    let t = q.min_plaintext_modulus().unwrap();
+    assert!(compile_with(t).is_ok());
+    assert_eq!(
+        compile_with(t)
+            .unwrap()
+            .integer()
+            .unwrap()
+            .check_plaintext_modulus(t - 1)
+            .unwrap_err()
+            .to_string(),
+        compile_with(t - 1).unwrap_err().to_string()
+    );
+}
+
+#[test]
+fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
+    use crate::eval::{Client, Server};
+    let q = quantized_conv_net();
+    let max = q.min_plaintext_modulus().unwrap();
+    // The simulator needs room for the integers above its scale.
+    let opts = CompileOptions {
+        params: ParamRequest {
+            precision_bits: 4,
+            integer_bits: 64 - max.leading_zeros() + 1,
+            ..ParamRequest::default()
+        },
+        ..CompileOptions::default()
+    };
+    for packing in [
+        &Batch as &dyn crate::packing::Packing,
+        &Tile::new(8, 8, 1).unwrap(),
+        &Diagonal,
+    ] {
+        let plan = compile_quantized(&q, packing, &opts).unwrap();
+        let sim = sim_for(&plan, plan.period().unwrap_or(1).max(16));
+        let mut r = rng(72);
+        let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
+        let server = Server::new(&sim, &plan, keys).unwrap();
+        let n = client.samples().min(16);
+        let x = rand_tensor(&mut r, vec![n, 1, 6, 6], 1.2);
+        let (out, _) = server.run(client.encrypt(&x, &mut r).unwrap()).unwrap();
+        let got = client.decrypt_values(&out).unwrap();
+        let real = client.decrypt(&out).unwrap();
+        for (s, (row, reals)) in got.iter().zip(real.data().chunks(3)).enumerate() {
+            let ints = q
+                .forward(&q.quantize_input(&x.data()[s * 36..(s + 1) * 36]).unwrap())
+                .unwrap();
+            let want: Vec<f64> = ints.iter().map(|&v| v as f64).collect();
+            assert_eq!(row, &want, "{:?}, sample {s}", plan.packing());
+            assert_eq!(reals, q.dequantize_output(&ints).as_slice());
+        }
+    }
+}

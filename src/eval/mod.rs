@@ -12,6 +12,13 @@
 //!   ciphertext after its last use, so peak memory follows the plan's live
 //!   set ([`Plan::peak_live`]).
 //!
+//! A plan compiled from a quantised network
+//! ([`crate::compile::compile_quantized`]) runs the same way: the client
+//! quantises the inputs and divides the outputs by their scales
+//! ([`Client::decrypt_values`] gives the exact integers), and an exact
+//! integer backend ([`HeScheme::plaintext_modulus`]) is refused when the
+//! plan's accumulators could exceed its plaintext modulus.
+//!
 //! Peak memory is read from `/proc/self/status` (`VmHWM`, the resident-set
 //! high-water mark of the process, Linux only); before a run the mark is
 //! reset by writing `5` to `/proc/self/clear_refs` (Linux >= 4.0), so the
@@ -67,8 +74,21 @@ impl<S: HeScheme> EncryptedOutput<S> {
     }
 }
 
-/// Checks that a backend can hold a plan: enough levels and slots.
+/// Checks that a backend can hold a plan: enough levels and slots, and for
+/// an exact integer scheme an integer plan whose accumulators fit its
+/// plaintext modulus.
 fn check_backend<S: HeScheme>(scheme: &S, plan: &Plan) -> Result<()> {
+    if let Some(t) = scheme.plaintext_modulus() {
+        match plan.integer() {
+            Some(q) => q.check_plaintext_modulus(t)?,
+            None => {
+                return Err(Error::InvalidArgument {
+                    name: "plan for an integer scheme (compile a quantised network with compile_quantized)",
+                    value: t as f64,
+                });
+            }
+        }
+    }
     if scheme.max_level() < Level(plan.depth()) {
         return Err(Error::LevelOutOfRange {
             op: Op::Encode,
@@ -188,12 +208,18 @@ impl<'a, S: HeScheme> Client<'a, S> {
         let slots = self.scheme.slot_count();
         let period = self.plan.period().unwrap_or(slots).max(1);
         let data = x.data();
+        // An integer plan encrypts the quantised inputs.
+        let integer = self.plan.integer();
+        let value = |x: f32| match integer {
+            Some(q) => q.quantize_input(x),
+            None => f64::from(x),
+        };
         let mut v = vec![S::Value::zero(); slots];
         for c in 0..slots / period {
             for &(slot, e) in entries {
                 for s in 0..n {
                     if let Some(o) = v.get_mut(c * period + slot as usize + s) {
-                        *o = S::Value::from_f64(f64::from(data[s * dim + e as usize]));
+                        *o = S::Value::from_f64(value(data[s * dim + e as usize]));
                     }
                 }
             }
@@ -251,29 +277,36 @@ impl<'a, S: HeScheme> Client<'a, S> {
         })
     }
 
-    /// Decrypt and decode the outputs into a tensor `[n, ...output_shape]`.
-    pub fn decrypt(&self, out: &EncryptedOutput<S>) -> Result<Tensor> {
+    /// Decrypt and decode the output ciphertexts.
+    fn decrypt_slots(&self, out: &EncryptedOutput<S>) -> Result<Vec<Vec<S::Value>>> {
         if out.cts.len() != self.plan.outputs().len() {
             return Err(Error::InvalidArgument {
                 name: "number of output ciphertexts",
                 value: out.cts.len() as f64,
             });
         }
-        let decoded = out
-            .cts
+        out.cts
             .par_iter()
             .map(|ct| {
                 let pt = self.scheme.decrypt(&self.sk, ct)?;
                 self.scheme.decode(&pt)
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// Decrypt and decode the outputs into a tensor `[n, ...output_shape]`
+    /// (an integer plan's outputs divided by their scales: the real outputs).
+    pub fn decrypt(&self, out: &EncryptedOutput<S>) -> Result<Tensor> {
+        let decoded = self.decrypt_slots(out)?;
         let n = out.samples;
         let m = self.plan.output_map().len();
+        let scales = self.plan.integer().map(|q| q.output_scales());
         let mut data = vec![0.0f32; n * m];
         for (e, o) in self.plan.output_map().iter().enumerate() {
+            let scale = scales.and_then(|q| q.get(e)).copied().unwrap_or(1.0);
             for s in 0..n {
-                data[s * m + e] = match *o {
-                    OutputElem::Const(v) => v as f32,
+                let v = match *o {
+                    OutputElem::Const(v) => v,
                     OutputElem::Slot {
                         ct,
                         slot,
@@ -285,14 +318,52 @@ impl<'a, S: HeScheme> Client<'a, S> {
                             .and_then(|d| d.get(slot as usize + s))
                             .map(|v| v.to_f64())
                             .unwrap_or(0.0);
-                        (alpha * v + beta) as f32
+                        alpha * v + beta
                     }
                 };
+                data[s * m + e] = (v / scale) as f32;
             }
         }
         let mut shape = vec![n];
         shape.extend_from_slice(self.plan.output_shape());
         Tensor::new(shape, data)
+    }
+
+    /// Decrypt the outputs as the backend's slot values, per sample (`n`
+    /// rows of the flattened per-sample output), before any output scale: an
+    /// integer plan's exact integers under an integer scheme. Elements read
+    /// from a slot with no pending affine map (`alpha = 1`, `beta = 0`, as
+    /// in every integer plan) are the decoded value itself; others go
+    /// through `f64`.
+    pub fn decrypt_values(&self, out: &EncryptedOutput<S>) -> Result<Vec<Vec<S::Value>>> {
+        let decoded = self.decrypt_slots(out)?;
+        let map = self.plan.output_map();
+        Ok((0..out.samples)
+            .map(|s| {
+                map.iter()
+                    .map(|o| match *o {
+                        OutputElem::Const(v) => S::Value::from_f64(v),
+                        OutputElem::Slot {
+                            ct,
+                            slot,
+                            alpha,
+                            beta,
+                        } => {
+                            let v = decoded
+                                .get(ct as usize)
+                                .and_then(|d| d.get(slot as usize + s))
+                                .copied()
+                                .unwrap_or_else(S::Value::zero);
+                            if alpha == 1.0 && beta == 0.0 {
+                                v
+                            } else {
+                                S::Value::from_f64(alpha * v.to_f64() + beta)
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }
 

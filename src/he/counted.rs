@@ -203,6 +203,9 @@ impl<S: HeScheme> HeScheme for Counted<S> {
     fn default_scale(&self) -> Scale {
         self.inner.default_scale()
     }
+    fn plaintext_modulus(&self) -> Option<u64> {
+        self.inner.plaintext_modulus()
+    }
     fn rescale_divisor(&self, level: Level) -> Result<f64> {
         self.inner.rescale_divisor(level)
     }

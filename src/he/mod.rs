@@ -284,6 +284,13 @@ pub trait HeScheme: Send + Sync + Sized {
     /// The factor a rescale at `level` divides the scale by (the modulus dropped);
     /// an error at level 0.
     fn rescale_divisor(&self, level: Level) -> Result<f64>;
+    /// The plaintext modulus `t` of an exact integer scheme (BFV), whose slot
+    /// arithmetic wraps modulo `t`; `None` (the default) for approximate
+    /// schemes (CKKS, the simulator). The evaluator checks an integer plan's
+    /// accumulator bounds against it before any ciphertext work.
+    fn plaintext_modulus(&self) -> Option<u64> {
+        None
+    }
     /// A ciphertext's level.
     fn level(&self, ct: &Self::Ciphertext) -> Level;
     /// A ciphertext's scale.

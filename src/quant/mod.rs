@@ -19,7 +19,9 @@
 //! Supported layers: `Dense`, `Conv2d`, `AvgPool2d`, `Flatten`, `Dropout`
 //! (identity) and `Activation::Square`. Others (ReLU, max pooling, batch
 //! norm, real polynomials) are [`Error::UnsupportedLayer`]: run the
-//! HE-friendly transform and fold batch norm first. Design notes: `docs/bfv.md`.
+//! HE-friendly transform and fold batch norm first. To run a quantised
+//! network encrypted, compile it with [`crate::compile::compile_quantized`]
+//! and run the plan with [`crate::eval`]. Design notes: `docs/bfv.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -390,6 +392,35 @@ impl QuantizedNetwork {
         self.input_scale
     }
 
+    /// The largest input integer magnitude (inputs are clipped to it).
+    pub fn input_bound(&self) -> u128 {
+        self.input_bound
+    }
+
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// Per-sample shape after layer `i`.
+    pub fn shape(&self, layer: usize) -> Option<&[usize]> {
+        self.shapes.get(layer).map(Vec::as_slice)
+    }
+
+    /// The scale of every output element (row-major, per sample): real
+    /// output = integer / scale.
+    pub fn output_scales(&self) -> Vec<f64> {
+        let n: usize = self
+            .shapes
+            .last()
+            .map(|s| s.iter().product())
+            .unwrap_or_else(|| self.input_shape.iter().product());
+        match self.scales.last() {
+            Some(s) => expand(s, n),
+            None => vec![self.input_scale; n],
+        }
+    }
+
     /// The scale of each output channel of layer `i` (real = integer / scale).
     pub fn scales(&self, layer: usize) -> Option<&[f64]> {
         self.scales.get(layer).map(Vec::as_slice)
@@ -413,40 +444,13 @@ impl QuantizedNetwork {
     /// (`t > 2 * bound`, the centred range); the error names the first layer
     /// that could overflow.
     pub fn check_plaintext_modulus(&self, t: u64) -> Result<()> {
-        let inputs = std::iter::once(self.input_bound);
-        for (layer, bound) in inputs.chain(self.accumulator_bounds()).enumerate() {
-            if bound.checked_mul(2).is_none_or(|b2| b2 >= u128::from(t)) {
-                return Err(Error::AccumulatorOverflow {
-                    // Index 0 is the input; layers follow.
-                    layer: layer.saturating_sub(1),
-                    bound,
-                    plaintext_modulus: t,
-                });
-            }
-        }
-        Ok(())
+        check_bounds(self.input_bound, &self.accumulator_bounds(), t)
     }
 
     /// The smallest plaintext modulus that cannot overflow: `2 * max bound + 1`
     /// (an error naming the layer if that exceeds 2^61, the largest `t` BFV takes).
     pub fn min_plaintext_modulus(&self) -> Result<u64> {
-        let mut max = self.input_bound;
-        let mut at = 0;
-        for (i, b) in self.accumulator_bounds().into_iter().enumerate() {
-            if b > max {
-                max = b;
-                at = i;
-            }
-        }
-        let t = max.checked_mul(2).and_then(|x| x.checked_add(1));
-        match t {
-            Some(t) if t < (1u128 << 61) => Ok(t as u64),
-            _ => Err(Error::AccumulatorOverflow {
-                layer: at,
-                bound: max,
-                plaintext_modulus: (1u64 << 61) - 1,
-            }),
-        }
+        min_modulus(self.input_bound, &self.accumulator_bounds())
     }
 
     /// The smallest prime plaintext modulus with SIMD batching at ring degree
@@ -553,6 +557,46 @@ impl QuantizedNetwork {
             .zip(per_feature)
             .map(|(&v, s)| (v as f64 / s) as f32)
             .collect()
+    }
+}
+
+/// Checks that plaintext modulus `t` holds the input integers (bound
+/// `input_bound`) and every layer's (`bounds[i]`): `t > 2 * bound`. The error
+/// names the first layer that could overflow (the input counts as layer 0).
+pub(crate) fn check_bounds(input_bound: u128, bounds: &[u128], t: u64) -> Result<()> {
+    let inputs = std::iter::once(input_bound);
+    for (layer, bound) in inputs.chain(bounds.iter().copied()).enumerate() {
+        if bound.checked_mul(2).is_none_or(|b2| b2 >= u128::from(t)) {
+            return Err(Error::AccumulatorOverflow {
+                // Index 0 is the input; layers follow.
+                layer: layer.saturating_sub(1),
+                bound,
+                plaintext_modulus: t,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `2 * max bound + 1`, the smallest plaintext modulus [`check_bounds`]
+/// accepts (an error naming the layer if that reaches 2^61).
+pub(crate) fn min_modulus(input_bound: u128, bounds: &[u128]) -> Result<u64> {
+    let mut max = input_bound;
+    let mut at = 0;
+    for (i, &b) in bounds.iter().enumerate() {
+        if b > max {
+            max = b;
+            at = i;
+        }
+    }
+    let t = max.checked_mul(2).and_then(|x| x.checked_add(1));
+    match t {
+        Some(t) if t < (1u128 << 61) => Ok(t as u64),
+        _ => Err(Error::AccumulatorOverflow {
+            layer: at,
+            bound: max,
+            plaintext_modulus: (1u64 << 61) - 1,
+        }),
     }
 }
 

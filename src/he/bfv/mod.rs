@@ -308,6 +308,9 @@ impl HeScheme for Bfv {
     fn default_scale(&self) -> Scale {
         Scale::ONE
     }
+    fn plaintext_modulus(&self) -> Option<u64> {
+        Some(self.params.plaintext_modulus())
+    }
     fn rescale_divisor(&self, level: Level) -> Result<f64> {
         if level.0 == 0 || level > self.max_level() {
             return Err(Error::LevelExhausted {

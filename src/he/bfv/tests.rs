@@ -80,6 +80,12 @@ fn shape_of_the_backend() {
         Err(Error::LevelExhausted { .. })
     ));
     assert_eq!(he.params().max_value(), 32768);
+    // An exact integer scheme reports its plaintext modulus (the wrapper
+    // forwards it); approximate schemes do not.
+    assert_eq!(he.plaintext_modulus(), Some(T));
+    assert_eq!(Counted::new(small()).plaintext_modulus(), Some(T));
+    let sim = crate::he::sim::Sim::new(crate::he::sim::SimParams::new(8, &[40, 30], 30).unwrap());
+    assert_eq!(sim.plaintext_modulus(), None);
 }
 
 #[test]
