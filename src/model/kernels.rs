@@ -199,42 +199,59 @@ fn valid_cols(g: &Window, kj: usize) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// Appends the im2col matrix of `n` samples `x` (`[N, C, H, W]`) to `cols`
+/// Writes the im2col matrix of `n` samples `x` (`[N, C, H, W]`) into `cols`
 /// as `[C*kh*kw, N*P]` row-major (row `(c*kh + ki)*kw + kj`, column
-/// `s*P + oh*OW + ow`), writing every element once, in order.
-pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
-    let in_len = g.in_len();
-    cols.reserve(g.ckk() * n * g.p());
+/// `s*P + oh*OW + ow`), every element once, in order.
+pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut [f32]) {
+    let (in_len, p, hw) = (g.in_len(), g.p(), g.h * g.w);
+    let ld = n * p;
+    if ld == 0 {
+        return;
+    }
     for c in 0..g.c {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
                 let (lo, hi) = valid_cols(g, kj);
-                for s in 0..n {
-                    let plane = &x[s * in_len + c * g.h * g.w..s * in_len + (c + 1) * g.h * g.w];
-                    for oh in 0..g.oh {
+                let start = (lo * g.sw + kj).saturating_sub(g.pw);
+                let dst_row = &mut cols[row * ld..(row + 1) * ld];
+                for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+                    let plane = &x[s * in_len + c * hw..s * in_len + (c + 1) * hw];
+                    for (oh, d) in dst.chunks_exact_mut(g.ow).enumerate() {
                         let Some(ih) = g.in_row(oh, ki) else {
-                            cols.extend(std::iter::repeat_n(0.0, g.ow));
+                            d.fill(0.0);
                             continue;
                         };
                         let src = &plane[ih * g.w..(ih + 1) * g.w];
                         if lo > 0 {
-                            cols.extend(std::iter::repeat_n(0.0, lo));
-                        }
-                        if hi > lo {
-                            let start = lo * g.sw + kj - g.pw;
-                            if g.sw == 1 {
-                                cols.extend_from_slice(&src[start..start + (hi - lo)]);
-                            } else {
-                                cols.extend(src[start..].iter().step_by(g.sw).take(hi - lo));
-                            }
+                            d[..lo].fill(0.0);
                         }
                         if hi < g.ow {
-                            cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                            d[hi..].fill(0.0);
+                        }
+                        if hi > lo {
+                            if g.sw == 1 {
+                                copy_row(&mut d[lo..hi], &src[start..start + (hi - lo)]);
+                            } else {
+                                d[lo..hi]
+                                    .iter_mut()
+                                    .zip(src[start..].iter().step_by(g.sw))
+                                    .for_each(|(d, v)| *d = *v);
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst = src` for short rows, as a plain loop (short `copy_from_slice`
+/// calls into `memcpy` cost more than the copy itself).
+#[inline]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    for (d, v) in dst.iter_mut().zip(src) {
+        *d = *v;
     }
 }
 
@@ -281,44 +298,169 @@ pub(crate) fn col2im(g: &Window, dcols: &[f32], ld: usize, off: usize, dx: &mut 
     }
 }
 
-/// Batched convolution: `x` is `[N, C, H, W]`, `weight` `[O, C*kh*kw]`.
-/// Fills `cols` (`[C*kh*kw, N*P]`, kept for the backward pass) and returns
-/// `y` as `[N, O, P]`.
+/// Whether the window covers the whole (unpadded) input once: the
+/// convolution is then a dense layer over the flattened sample (no im2col).
+fn is_dense(g: &Window) -> bool {
+    g.oh == 1 && g.ow == 1 && g.kh == g.h && g.kw == g.w && g.ph == 0 && g.pw == 0
+}
+
+/// Samples per convolution product: one when a sample has enough output
+/// pixels to fill the product's columns (the product then reads and writes
+/// NCHW directly), else enough samples for about 64 columns. Working per
+/// sample keeps the im2col matrix in cache.
+fn conv_chunk(p: usize, n: usize) -> usize {
+    if p >= 64 {
+        1
+    } else {
+        64usize.div_ceil(p.max(1)).clamp(1, n.max(1))
+    }
+}
+
+/// Batched convolution: `x` is `[N, C, H, W]`, `weight` `[O, C*kh*kw]`;
+/// returns `y` as `[N, O, P]`. The im2col matrix is built a few samples at
+/// a time in a per-thread scratch buffer (it stays in cache); the backward
+/// pass rebuilds it from `x` ([`conv_backward`]).
 pub(crate) fn conv_forward(
     g: &Window,
     n: usize,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
-    cols: &mut Vec<f32>,
 ) -> Vec<f32> {
-    let (ckk, p, o) = (g.ckk(), g.p(), bias.len());
-    let ld = n * p;
-    cols.clear();
-    im2col(g, n, x, cols);
-    with_scratch(&SCRATCH_A, o * ld, |yt| {
-        gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
-        // [O, N*P] -> [N, O, P], adding the bias; written in order.
-        let mut y = Vec::with_capacity(n * o * p);
-        for s in 0..n {
-            for (oc, b) in bias.iter().enumerate() {
-                y.extend(
-                    yt[oc * ld + s * p..oc * ld + (s + 1) * p]
-                        .iter()
-                        .map(|v| *v + *b),
-                );
+    let (ckk, p, o, in_len) = (g.ckk(), g.p(), bias.len(), g.in_len());
+    // the bias first; the products accumulate onto it (beta = 1)
+    let mut y = Vec::with_capacity(n * o * p);
+    for _ in 0..n {
+        for b in bias {
+            y.extend(std::iter::repeat_n(*b, p));
+        }
+    }
+    if n == 0 || p == 0 {
+        return y;
+    }
+    if is_dense(g) {
+        gemm(Mat::n(x, n, ckk), Mat::t(weight, o, ckk), 1.0, &mut y);
+        return y;
+    }
+    let cs = conv_chunk(p, n);
+    with_scratch(&SCRATCH_A, ckk * cs * p, |cols| {
+        with_scratch(&SCRATCH_C, o * cs * p, |yt| {
+            for s0 in (0..n).step_by(cs) {
+                let m = cs.min(n - s0);
+                let ld = m * p;
+                let cols = &mut cols[..ckk * ld];
+                im2col(g, m, &x[s0 * in_len..(s0 + m) * in_len], cols);
+                let yc = &mut y[s0 * o * p..(s0 + m) * o * p];
+                if m == 1 {
+                    gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 1.0, yc);
+                    continue;
+                }
+                let yt = &mut yt[..o * ld];
+                gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
+                // [O, m*P] -> [m, O, P], onto the bias
+                for (j, ys) in yc.chunks_exact_mut(o * p).enumerate() {
+                    for (oc, row) in ys.chunks_exact_mut(p).enumerate() {
+                        let src = &yt[oc * ld + j * p..oc * ld + (j + 1) * p];
+                        row.iter_mut().zip(src).for_each(|(v, t)| *v += *t);
+                    }
+                }
+            }
+        })
+    });
+    y
+}
+
+/// Backward pass of [`conv_forward`] over `n` samples: `x` is the layer's
+/// input `[N, C, H, W]`, `dy` the output gradient `[N, O, P]`. Writes the
+/// weight gradient `[O, C*kh*kw]` and the bias gradient `[O]` when `params`
+/// is given, and returns the input gradient when `want_dx`.
+pub(crate) fn conv_backward(
+    g: &Window,
+    n: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    params: Option<(&mut [f32], &mut [f32])>,
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    let (ckk, p, in_len) = (g.ckk(), g.p(), g.in_len());
+    let o = weight.len().checked_div(ckk).unwrap_or(0);
+    let mut dx = want_dx.then(|| vec![0.0f32; n * in_len]);
+    let mut dw = None;
+    if let Some((w, b)) = params {
+        b.fill(0.0);
+        if p > 0 {
+            for ys in dy.chunks_exact(o * p) {
+                for (db, row) in b.iter_mut().zip(ys.chunks_exact(p)) {
+                    *db += row.iter().sum::<f32>();
+                }
             }
         }
-        y
-    })
+        w.fill(0.0);
+        dw = Some(w);
+    }
+    if n == 0 || p == 0 || o == 0 {
+        return dx;
+    }
+    if is_dense(g) {
+        if let Some(w) = dw {
+            gemm(Mat::t(dy, n, o), Mat::n(x, n, ckk), 0.0, w);
+        }
+        if let Some(d) = dx.as_mut() {
+            gemm(Mat::n(dy, n, o), Mat::n(weight, o, ckk), 0.0, d);
+        }
+        return dx;
+    }
+    let cs = conv_chunk(p, n);
+    with_scratch(&SCRATCH_A, ckk * cs * p, |cols| {
+        with_scratch(&SCRATCH_B, ckk * cs * p, |dcols| {
+            with_scratch(&SCRATCH_C, o * cs * p, |dyt| {
+                for (ci, s0) in (0..n).step_by(cs).enumerate() {
+                    let m = cs.min(n - s0);
+                    let ld = m * p;
+                    let dyc = &dy[s0 * o * p..(s0 + m) * o * p];
+                    // the chunk's output gradient as [O, m*P]
+                    let dyc: &[f32] = if m == 1 {
+                        dyc
+                    } else {
+                        let t = &mut dyt[..o * ld];
+                        for (j, ys) in dyc.chunks_exact(o * p).enumerate() {
+                            for (oc, row) in ys.chunks_exact(p).enumerate() {
+                                copy_row(&mut t[oc * ld + j * p..oc * ld + (j + 1) * p], row);
+                            }
+                        }
+                        t
+                    };
+                    if let Some(w) = dw.as_deref_mut() {
+                        let cols = &mut cols[..ckk * ld];
+                        im2col(g, m, &x[s0 * in_len..(s0 + m) * in_len], cols);
+                        let beta = if ci == 0 { 0.0 } else { 1.0 };
+                        gemm(Mat::n(dyc, o, ld), Mat::t(cols, ckk, ld), beta, w);
+                    }
+                    if let Some(d) = dx.as_mut() {
+                        let dcols = &mut dcols[..ckk * ld];
+                        gemm(Mat::t(weight, o, ckk), Mat::n(dyc, o, ld), 0.0, dcols);
+                        for j in 0..m {
+                            let ds = &mut d[(s0 + j) * in_len..(s0 + j + 1) * in_len];
+                            col2im(g, dcols, ld, j * p, ds);
+                        }
+                    }
+                }
+            })
+        })
+    });
+    dx
 }
 
 thread_local! {
-    /// Per-thread scratch for the convolution's `[O, N*P]` product.
+    /// Per-thread scratch for the convolution's im2col matrix `[C*kh*kw, N*P]`.
     pub(crate) static SCRATCH_A: std::cell::RefCell<Vec<f32>> =
         const { std::cell::RefCell::new(Vec::new()) };
     /// Per-thread scratch for the convolution's `[C*kh*kw, N*P]` gradient.
     pub(crate) static SCRATCH_B: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for a convolution output (gradient) as `[O, N*P]`.
+    pub(crate) static SCRATCH_C: std::cell::RefCell<Vec<f32>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -594,7 +736,7 @@ mod tests {
         ] {
             let g = Window::new(&[c, h, w], (k, k), (s, s), (p, p));
             let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut cols = Vec::new();
+            let mut cols = vec![f32::NAN; g.ckk() * g.p()];
             im2col(&g, 1, &x, &mut cols);
             assert_eq!(cols.len(), g.ckk() * g.p());
             for ci in 0..c {
