@@ -246,12 +246,16 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// `dst = src` for short rows, as a plain loop (short `copy_from_slice`
-/// calls into `memcpy` cost more than the copy itself).
+/// `dst = src` for short rows (10-30 elements in LeNet), inlined and
+/// vectorised. A plain copy loop is turned into a `memcpy` call by the
+/// compiler, and hundreds of thousands of short calls per training step
+/// cost more than the copies; adding `+0.0` (exact for every value except
+/// that `-0.0` becomes `+0.0`, which no product or sum downstream can tell
+/// apart) keeps the loop a loop.
 #[inline]
 fn copy_row(dst: &mut [f32], src: &[f32]) {
     for (d, v) in dst.iter_mut().zip(src) {
-        *d = *v;
+        *d = *v + 0.0;
     }
 }
 
