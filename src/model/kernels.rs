@@ -215,6 +215,19 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut [f32]) {
                 let (lo, hi) = valid_cols(g, kj);
                 let start = (lo * g.sw + kj).saturating_sub(g.pw);
                 let dst_row = &mut cols[row * ld..(row + 1) * ld];
+                if g.sw == 1 && g.ph == 0 && g.pw == 0 {
+                    // no padding, unit column stride: output row oh of this
+                    // im2col row is input row oh*sh + ki from column kj
+                    let first = ki * g.w + kj;
+                    for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+                        let plane = &x[s * in_len + c * hw..s * in_len + (c + 1) * hw];
+                        for (oh, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+                            let at = first + oh * g.sh * g.w;
+                            copy_row(d, &plane[at..at + g.ow]);
+                        }
+                    }
+                    continue;
+                }
                 for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
                     let plane = &x[s * in_len + c * hw..s * in_len + (c + 1) * hw];
                     for (oh, d) in dst.chunks_exact_mut(g.ow).enumerate() {
@@ -522,21 +535,43 @@ pub(crate) fn maxpool_forward(
         for c in 0..g.c {
             let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
             if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
-                // the common 2x2 / stride 2 case, unrolled
+                // the common 2x2 / stride 2 case: a pair of input rows at a
+                // time, selects instead of branches (ties keep the first)
+                let base = (c * g.h * g.w) as u32;
                 for oh in 0..g.oh {
-                    let r0 = 2 * oh * g.w;
-                    let r1 = r0 + g.w;
+                    let (i0, i1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
+                    let r0 = &plane[i0..i0 + 2 * g.ow];
+                    let r1 = &plane[i1..i1 + 2 * g.ow];
                     let row = (s * g.c + c) * p + oh * g.ow;
-                    for ow in 0..g.ow {
-                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
-                        let (a, b) = (plane[i0], plane[i0 + 1]);
-                        let (c2, d) = (plane[i1], plane[i1 + 1]);
-                        let (top, ti) = if b > a { (b, i0 + 1) } else { (a, i0) };
-                        let (bot, bi) = if d > c2 { (d, i1 + 1) } else { (c2, i1) };
-                        let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
-                        y[row + ow] = v;
-                        if let Some(am) = argmax.as_deref_mut() {
-                            am[row + ow] = (c * g.h * g.w + at) as u32;
+                    let yr = &mut y[row..row + g.ow];
+                    let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                    match argmax.as_deref_mut() {
+                        Some(am) => {
+                            let ar = &mut am[row..row + g.ow];
+                            for (ow, ((yv, av), (t, b))) in
+                                yr.iter_mut().zip(ar.iter_mut()).zip(pairs).enumerate()
+                            {
+                                let (top, ti) = if t[1] > t[0] {
+                                    (t[1], i0 + 2 * ow + 1)
+                                } else {
+                                    (t[0], i0 + 2 * ow)
+                                };
+                                let (bot, bi) = if b[1] > b[0] {
+                                    (b[1], i1 + 2 * ow + 1)
+                                } else {
+                                    (b[0], i1 + 2 * ow)
+                                };
+                                let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
+                                *yv = v;
+                                *av = base + at as u32;
+                            }
+                        }
+                        None => {
+                            for (yv, (t, b)) in yr.iter_mut().zip(pairs) {
+                                let top = if t[1] > t[0] { t[1] } else { t[0] };
+                                let bot = if b[1] > b[0] { b[1] } else { b[0] };
+                                *yv = if bot > top { bot } else { top };
+                            }
                         }
                     }
                 }
