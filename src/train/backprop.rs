@@ -320,9 +320,19 @@ pub(crate) fn layer_backward(
             let g = Window::new(in_shape, pl.kernel, pl.stride, pl.padding);
             let (in_len, per) = (g.in_len(), g.c * g.p());
             let mut dx = vec![0.0f32; n * in_len];
-            for (i, (a, d)) in argmax.iter().zip(&dy).enumerate() {
-                if *a != u32::MAX {
-                    dx[(i / per.max(1)) * in_len + *a as usize] += *d;
+            if per == 0 || in_len == 0 {
+                return dx;
+            }
+            // per sample: the arg-max indices are relative to the sample
+            for ((dxs, am), dys) in dx
+                .chunks_exact_mut(in_len)
+                .zip(argmax.chunks_exact(per))
+                .zip(dy.chunks_exact(per))
+            {
+                for (a, d) in am.iter().zip(dys) {
+                    if let Some(v) = dxs.get_mut(*a as usize) {
+                        *v += *d;
+                    }
                 }
             }
             dx
