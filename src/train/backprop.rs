@@ -463,14 +463,3 @@ pub(crate) fn layer_backward(
         _ => want_dx.then(|| vec![0.0; n * in_shape.iter().product::<usize>()]),
     }
 }
-#[cfg(test)]
-pub(crate) fn layer_forward_train_pub(
-    layer: &Layer,
-    in_shape: &[usize],
-    n: usize,
-    x: Vec<f32>,
-    mode: LayerMode,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<f32>, Cache) {
-    layer_forward_train(layer, in_shape, n, x, mode, rng)
-}
