@@ -391,7 +391,7 @@ pub(crate) fn conv_forward(
             y.extend(std::iter::repeat_n(*b, p));
         }
     }
-    if n == 0 || p == 0 {
+    if n == 0 || p == 0 || o == 0 {
         return y;
     }
     if is_dense(g) {
@@ -445,7 +445,7 @@ pub(crate) fn conv_backward(
     let mut dw = None;
     if let Some((w, b)) = params {
         b.fill(0.0);
-        if p > 0 {
+        if p > 0 && o > 0 {
             for ys in dy.chunks_exact(o * p) {
                 for (db, row) in b.iter_mut().zip(ys.chunks_exact(p)) {
                     *db += sum(row);
