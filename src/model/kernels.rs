@@ -264,8 +264,8 @@ pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut [f32]) {
 /// one, so no scalar remainder loop. A plain copy loop is turned into a
 /// `memcpy` call by the compiler, and hundreds of thousands of short calls
 /// per training step cost more than the copies; adding `+0.0` (exact for
-/// every value except that `-0.0` becomes `+0.0`, which no product or sum
-/// downstream can tell apart) keeps the copies inline.
+/// every value except that `-0.0` becomes `+0.0`; a product with a zero is
+/// a zero either way) keeps the copies inline.
 #[inline]
 fn copy_row(dst: &mut [f32], src: &[f32]) {
     let len = dst.len().min(src.len());
@@ -812,38 +812,42 @@ mod tests {
             (2, 9, 7, 3, 2, 0),
             (1, 3, 3, 2, 4, 5),
         ] {
-            let g = Window::new(&[c, h, w], (k, k), (s, s), (p, p));
-            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut cols = vec![f32::NAN; g.ckk() * g.p()];
-            im2col(&g, 1, &x, &mut cols);
-            assert_eq!(cols.len(), g.ckk() * g.p());
-            for ci in 0..c {
-                for ki in 0..k {
-                    for kj in 0..k {
-                        let row = (ci * k + ki) * k + kj;
-                        for oh in 0..g.oh {
-                            for ow in 0..g.ow {
-                                let ih = (oh * s + ki) as isize - p as isize;
-                                let iw = (ow * s + kj) as isize - p as isize;
-                                let want =
-                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
-                                        0.0
-                                    } else {
-                                        x[ci * h * w + ih as usize * w + iw as usize]
-                                    };
-                                assert_eq!(cols[row * g.p() + oh * g.ow + ow], want);
+            // also a row stride of 2 with unit column stride (the fast path)
+            for sh in [s, 2] {
+                let g = Window::new(&[c, h, w], (k, k), (sh, s), (p, p));
+                let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+                let mut cols = vec![f32::NAN; g.ckk() * g.p()];
+                im2col(&g, 1, &x, &mut cols);
+                assert_eq!(cols.len(), g.ckk() * g.p());
+                for ci in 0..c {
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let row = (ci * k + ki) * k + kj;
+                            for oh in 0..g.oh {
+                                for ow in 0..g.ow {
+                                    let ih = (oh * sh + ki) as isize - p as isize;
+                                    let iw = (ow * s + kj) as isize - p as isize;
+                                    let want =
+                                        if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize
+                                        {
+                                            0.0
+                                        } else {
+                                            x[ci * h * w + ih as usize * w + iw as usize]
+                                        };
+                                    assert_eq!(cols[row * g.p() + oh * g.ow + ow], want);
+                                }
                             }
                         }
                     }
                 }
+                // col2im is the adjoint of im2col: <im2col(x), d> == <x, col2im(d)>.
+                let d: Vec<f32> = (0..cols.len()).map(|i| ((i * 7) % 5) as f32).collect();
+                let lhs: f32 = cols.iter().zip(&d).map(|(a, b)| a * b).sum();
+                let mut dx = vec![0.0; x.len()];
+                col2im(&g, &d, g.p(), 0, &mut dx);
+                let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+                assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
             }
-            // col2im is the adjoint of im2col: <im2col(x), d> == <x, col2im(d)>.
-            let d: Vec<f32> = (0..cols.len()).map(|i| ((i * 7) % 5) as f32).collect();
-            let lhs: f32 = cols.iter().zip(&d).map(|(a, b)| a * b).sum();
-            let mut dx = vec![0.0; x.len()];
-            col2im(&g, &d, g.p(), 0, &mut dx);
-            let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
-            assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
         }
     }
 
