@@ -149,8 +149,7 @@ pub(crate) fn layer_forward_eval(
         Layer::Conv2d(c) => {
             let ws = c.weight.shape();
             let g = Window::new(in_shape, (ws[2], ws[3]), c.stride, c.padding);
-            let mut cols = Vec::new();
-            kernels::conv_forward(&g, n, &x, c.weight.data(), &c.bias, &mut cols)
+            kernels::conv_forward(&g, n, &x, c.weight.data(), &c.bias)
         }
         Layer::AvgPool2d(p) => {
             let g = Window::new(in_shape, p.kernel, p.stride, p.padding);

@@ -199,42 +199,98 @@ fn valid_cols(g: &Window, kj: usize) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// Appends the im2col matrix of `n` samples `x` (`[N, C, H, W]`) to `cols`
+/// Writes the im2col matrix of `n` samples `x` (`[N, C, H, W]`) into `cols`
 /// as `[C*kh*kw, N*P]` row-major (row `(c*kh + ki)*kw + kj`, column
-/// `s*P + oh*OW + ow`), writing every element once, in order.
-pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut Vec<f32>) {
-    let in_len = g.in_len();
-    cols.reserve(g.ckk() * n * g.p());
+/// `s*P + oh*OW + ow`), every element once, in order.
+pub(crate) fn im2col(g: &Window, n: usize, x: &[f32], cols: &mut [f32]) {
+    let (in_len, p, hw) = (g.in_len(), g.p(), g.h * g.w);
+    let ld = n * p;
+    if ld == 0 {
+        return;
+    }
     for c in 0..g.c {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
                 let (lo, hi) = valid_cols(g, kj);
-                for s in 0..n {
-                    let plane = &x[s * in_len + c * g.h * g.w..s * in_len + (c + 1) * g.h * g.w];
-                    for oh in 0..g.oh {
+                let start = (lo * g.sw + kj).saturating_sub(g.pw);
+                let dst_row = &mut cols[row * ld..(row + 1) * ld];
+                if g.sw == 1 && g.ph == 0 && g.pw == 0 {
+                    // no padding, unit column stride: output row oh of this
+                    // im2col row is input row oh*sh + ki from column kj
+                    let first = ki * g.w + kj;
+                    for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+                        let plane = &x[s * in_len + c * hw..s * in_len + (c + 1) * hw];
+                        for (oh, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+                            let at = first + oh * g.sh * g.w;
+                            copy_row(d, &plane[at..at + g.ow]);
+                        }
+                    }
+                    continue;
+                }
+                for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+                    let plane = &x[s * in_len + c * hw..s * in_len + (c + 1) * hw];
+                    for (oh, d) in dst.chunks_exact_mut(g.ow).enumerate() {
                         let Some(ih) = g.in_row(oh, ki) else {
-                            cols.extend(std::iter::repeat_n(0.0, g.ow));
+                            d.fill(0.0);
                             continue;
                         };
                         let src = &plane[ih * g.w..(ih + 1) * g.w];
                         if lo > 0 {
-                            cols.extend(std::iter::repeat_n(0.0, lo));
-                        }
-                        if hi > lo {
-                            let start = lo * g.sw + kj - g.pw;
-                            if g.sw == 1 {
-                                cols.extend_from_slice(&src[start..start + (hi - lo)]);
-                            } else {
-                                cols.extend(src[start..].iter().step_by(g.sw).take(hi - lo));
-                            }
+                            d[..lo].fill(0.0);
                         }
                         if hi < g.ow {
-                            cols.extend(std::iter::repeat_n(0.0, g.ow - hi));
+                            d[hi..].fill(0.0);
+                        }
+                        if hi > lo {
+                            if g.sw == 1 {
+                                copy_row(&mut d[lo..hi], &src[start..start + (hi - lo)]);
+                            } else {
+                                d[lo..hi]
+                                    .iter_mut()
+                                    .zip(src[start..].iter().step_by(g.sw))
+                                    .for_each(|(d, v)| *d = *v);
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst = src` for short rows (10-30 elements in LeNet), inlined and
+/// vectorised: blocks of 8 with a last block that overlaps the previous
+/// one, so no scalar remainder loop. A plain copy loop is turned into a
+/// `memcpy` call by the compiler, and hundreds of thousands of short calls
+/// per training step cost more than the copies; adding `+0.0` (exact for
+/// every value except that `-0.0` becomes `+0.0`; a product with a zero is
+/// a zero either way) keeps the copies inline.
+#[inline]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len().min(src.len());
+    if len < 8 {
+        for (d, v) in dst[..len].iter_mut().zip(&src[..len]) {
+            *d = *v + 0.0;
+        }
+        return;
+    }
+    let mut i = 0;
+    loop {
+        let at = i.min(len - 8);
+        let d: &mut [f32; 8] = match (&mut dst[at..at + 8]).try_into() {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+        let v: &[f32; 8] = match (&src[at..at + 8]).try_into() {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        *d = v.map(|x| x + 0.0);
+        if at + 8 >= len {
+            return;
+        }
+        i += 8;
     }
 }
 
@@ -281,44 +337,186 @@ pub(crate) fn col2im(g: &Window, dcols: &[f32], ld: usize, off: usize, dx: &mut 
     }
 }
 
-/// Batched convolution: `x` is `[N, C, H, W]`, `weight` `[O, C*kh*kw]`.
-/// Fills `cols` (`[C*kh*kw, N*P]`, kept for the backward pass) and returns
-/// `y` as `[N, O, P]`.
+/// The sum of `v` in eight interleaved partial sums (vectorised; a fixed
+/// order, so deterministic), added pairwise at the end.
+pub(crate) fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += *x;
+        }
+    }
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) + rest
+}
+
+/// Whether the window covers the whole (unpadded) input once: the
+/// convolution is then a dense layer over the flattened sample (no im2col).
+fn is_dense(g: &Window) -> bool {
+    g.oh == 1 && g.ow == 1 && g.kh == g.h && g.kw == g.w && g.ph == 0 && g.pw == 0
+}
+
+/// Samples per convolution product: one when a sample has enough output
+/// pixels to fill the product's columns (the product then reads and writes
+/// NCHW directly), else enough samples for about 400 columns (LeNet's
+/// second convolution: 4 samples of 100 pixels; measured faster than 1 or
+/// 8). Working a few samples at a time keeps the im2col matrix in cache.
+fn conv_chunk(p: usize, n: usize) -> usize {
+    const COLS: usize = 400;
+    if p >= COLS {
+        1
+    } else {
+        COLS.div_ceil(p.max(1)).clamp(1, n.max(1))
+    }
+}
+
+/// Batched convolution: `x` is `[N, C, H, W]`, `weight` `[O, C*kh*kw]`;
+/// returns `y` as `[N, O, P]`. The im2col matrix is built a few samples at
+/// a time in a per-thread scratch buffer (it stays in cache); the backward
+/// pass rebuilds it from `x` ([`conv_backward`]).
 pub(crate) fn conv_forward(
     g: &Window,
     n: usize,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
-    cols: &mut Vec<f32>,
 ) -> Vec<f32> {
-    let (ckk, p, o) = (g.ckk(), g.p(), bias.len());
-    let ld = n * p;
-    cols.clear();
-    im2col(g, n, x, cols);
-    with_scratch(&SCRATCH_A, o * ld, |yt| {
-        gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
-        // [O, N*P] -> [N, O, P], adding the bias; written in order.
-        let mut y = Vec::with_capacity(n * o * p);
-        for s in 0..n {
-            for (oc, b) in bias.iter().enumerate() {
-                y.extend(
-                    yt[oc * ld + s * p..oc * ld + (s + 1) * p]
-                        .iter()
-                        .map(|v| *v + *b),
-                );
+    let (ckk, p, o, in_len) = (g.ckk(), g.p(), bias.len(), g.in_len());
+    // the bias first; the products accumulate onto it (beta = 1)
+    let mut y = Vec::with_capacity(n * o * p);
+    for _ in 0..n {
+        for b in bias {
+            y.extend(std::iter::repeat_n(*b, p));
+        }
+    }
+    if n == 0 || p == 0 || o == 0 {
+        return y;
+    }
+    if is_dense(g) {
+        gemm(Mat::n(x, n, ckk), Mat::t(weight, o, ckk), 1.0, &mut y);
+        return y;
+    }
+    let cs = conv_chunk(p, n);
+    with_scratch(&SCRATCH_A, ckk * cs * p, |cols| {
+        with_scratch(&SCRATCH_C, o * cs * p, |yt| {
+            for s0 in (0..n).step_by(cs) {
+                let m = cs.min(n - s0);
+                let ld = m * p;
+                let cols = &mut cols[..ckk * ld];
+                im2col(g, m, &x[s0 * in_len..(s0 + m) * in_len], cols);
+                let yc = &mut y[s0 * o * p..(s0 + m) * o * p];
+                if m == 1 {
+                    gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 1.0, yc);
+                    continue;
+                }
+                let yt = &mut yt[..o * ld];
+                gemm(Mat::n(weight, o, ckk), Mat::n(cols, ckk, ld), 0.0, yt);
+                // [O, m*P] -> [m, O, P], onto the bias
+                for (j, ys) in yc.chunks_exact_mut(o * p).enumerate() {
+                    for (oc, row) in ys.chunks_exact_mut(p).enumerate() {
+                        let src = &yt[oc * ld + j * p..oc * ld + (j + 1) * p];
+                        row.iter_mut().zip(src).for_each(|(v, t)| *v += *t);
+                    }
+                }
+            }
+        })
+    });
+    y
+}
+
+/// Backward pass of [`conv_forward`] over `n` samples: `x` is the layer's
+/// input `[N, C, H, W]`, `dy` the output gradient `[N, O, P]`. Writes the
+/// weight gradient `[O, C*kh*kw]` and the bias gradient `[O]` when `params`
+/// is given, and returns the input gradient when `want_dx`.
+pub(crate) fn conv_backward(
+    g: &Window,
+    n: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    params: Option<(&mut [f32], &mut [f32])>,
+    want_dx: bool,
+) -> Option<Vec<f32>> {
+    let (ckk, p, in_len) = (g.ckk(), g.p(), g.in_len());
+    let o = weight.len().checked_div(ckk).unwrap_or(0);
+    let mut dx = want_dx.then(|| vec![0.0f32; n * in_len]);
+    let mut dw = None;
+    if let Some((w, b)) = params {
+        b.fill(0.0);
+        if p > 0 && o > 0 {
+            for ys in dy.chunks_exact(o * p) {
+                for (db, row) in b.iter_mut().zip(ys.chunks_exact(p)) {
+                    *db += sum(row);
+                }
             }
         }
-        y
-    })
+        w.fill(0.0);
+        dw = Some(w);
+    }
+    if n == 0 || p == 0 || o == 0 {
+        return dx;
+    }
+    if is_dense(g) {
+        if let Some(w) = dw {
+            gemm(Mat::t(dy, n, o), Mat::n(x, n, ckk), 0.0, w);
+        }
+        if let Some(d) = dx.as_mut() {
+            gemm(Mat::n(dy, n, o), Mat::n(weight, o, ckk), 0.0, d);
+        }
+        return dx;
+    }
+    let cs = conv_chunk(p, n);
+    with_scratch(&SCRATCH_A, ckk * cs * p, |cols| {
+        with_scratch(&SCRATCH_B, ckk * cs * p, |dcols| {
+            with_scratch(&SCRATCH_C, o * cs * p, |dyt| {
+                for (ci, s0) in (0..n).step_by(cs).enumerate() {
+                    let m = cs.min(n - s0);
+                    let ld = m * p;
+                    let dyc = &dy[s0 * o * p..(s0 + m) * o * p];
+                    // the chunk's output gradient as [O, m*P]
+                    let dyc: &[f32] = if m == 1 {
+                        dyc
+                    } else {
+                        let t = &mut dyt[..o * ld];
+                        for (j, ys) in dyc.chunks_exact(o * p).enumerate() {
+                            for (oc, row) in ys.chunks_exact(p).enumerate() {
+                                copy_row(&mut t[oc * ld + j * p..oc * ld + (j + 1) * p], row);
+                            }
+                        }
+                        t
+                    };
+                    if let Some(w) = dw.as_deref_mut() {
+                        let cols = &mut cols[..ckk * ld];
+                        im2col(g, m, &x[s0 * in_len..(s0 + m) * in_len], cols);
+                        let beta = if ci == 0 { 0.0 } else { 1.0 };
+                        gemm(Mat::n(dyc, o, ld), Mat::t(cols, ckk, ld), beta, w);
+                    }
+                    if let Some(d) = dx.as_mut() {
+                        let dcols = &mut dcols[..ckk * ld];
+                        gemm(Mat::t(weight, o, ckk), Mat::n(dyc, o, ld), 0.0, dcols);
+                        for j in 0..m {
+                            let ds = &mut d[(s0 + j) * in_len..(s0 + j + 1) * in_len];
+                            col2im(g, dcols, ld, j * p, ds);
+                        }
+                    }
+                }
+            })
+        })
+    });
+    dx
 }
 
 thread_local! {
-    /// Per-thread scratch for the convolution's `[O, N*P]` product.
+    /// Per-thread scratch for the convolution's im2col matrix `[C*kh*kw, N*P]`.
     pub(crate) static SCRATCH_A: std::cell::RefCell<Vec<f32>> =
         const { std::cell::RefCell::new(Vec::new()) };
     /// Per-thread scratch for the convolution's `[C*kh*kw, N*P]` gradient.
     pub(crate) static SCRATCH_B: std::cell::RefCell<Vec<f32>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-thread scratch for a convolution output (gradient) as `[O, N*P]`.
+    pub(crate) static SCRATCH_C: std::cell::RefCell<Vec<f32>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -376,21 +574,43 @@ pub(crate) fn maxpool_forward(
         for c in 0..g.c {
             let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
             if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
-                // the common 2x2 / stride 2 case, unrolled
+                // the common 2x2 / stride 2 case: a pair of input rows at a
+                // time, selects instead of branches (ties keep the first)
+                let base = (c * g.h * g.w) as u32;
                 for oh in 0..g.oh {
-                    let r0 = 2 * oh * g.w;
-                    let r1 = r0 + g.w;
+                    let (i0, i1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
+                    let r0 = &plane[i0..i0 + 2 * g.ow];
+                    let r1 = &plane[i1..i1 + 2 * g.ow];
                     let row = (s * g.c + c) * p + oh * g.ow;
-                    for ow in 0..g.ow {
-                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
-                        let (a, b) = (plane[i0], plane[i0 + 1]);
-                        let (c2, d) = (plane[i1], plane[i1 + 1]);
-                        let (top, ti) = if b > a { (b, i0 + 1) } else { (a, i0) };
-                        let (bot, bi) = if d > c2 { (d, i1 + 1) } else { (c2, i1) };
-                        let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
-                        y[row + ow] = v;
-                        if let Some(am) = argmax.as_deref_mut() {
-                            am[row + ow] = (c * g.h * g.w + at) as u32;
+                    let yr = &mut y[row..row + g.ow];
+                    let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                    match argmax.as_deref_mut() {
+                        Some(am) => {
+                            let ar = &mut am[row..row + g.ow];
+                            for (ow, ((yv, av), (t, b))) in
+                                yr.iter_mut().zip(ar.iter_mut()).zip(pairs).enumerate()
+                            {
+                                let (top, ti) = if t[1] > t[0] {
+                                    (t[1], i0 + 2 * ow + 1)
+                                } else {
+                                    (t[0], i0 + 2 * ow)
+                                };
+                                let (bot, bi) = if b[1] > b[0] {
+                                    (b[1], i1 + 2 * ow + 1)
+                                } else {
+                                    (b[0], i1 + 2 * ow)
+                                };
+                                let (v, at) = if bot > top { (bot, bi) } else { (top, ti) };
+                                *yv = v;
+                                *av = base + at as u32;
+                            }
+                        }
+                        None => {
+                            for (yv, (t, b)) in yr.iter_mut().zip(pairs) {
+                                let top = if t[1] > t[0] { t[1] } else { t[0] };
+                                let bot = if b[1] > b[0] { b[1] } else { b[0] };
+                                *yv = if bot > top { bot } else { top };
+                            }
                         }
                     }
                 }
@@ -592,38 +812,42 @@ mod tests {
             (2, 9, 7, 3, 2, 0),
             (1, 3, 3, 2, 4, 5),
         ] {
-            let g = Window::new(&[c, h, w], (k, k), (s, s), (p, p));
-            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-            let mut cols = Vec::new();
-            im2col(&g, 1, &x, &mut cols);
-            assert_eq!(cols.len(), g.ckk() * g.p());
-            for ci in 0..c {
-                for ki in 0..k {
-                    for kj in 0..k {
-                        let row = (ci * k + ki) * k + kj;
-                        for oh in 0..g.oh {
-                            for ow in 0..g.ow {
-                                let ih = (oh * s + ki) as isize - p as isize;
-                                let iw = (ow * s + kj) as isize - p as isize;
-                                let want =
-                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
-                                        0.0
-                                    } else {
-                                        x[ci * h * w + ih as usize * w + iw as usize]
-                                    };
-                                assert_eq!(cols[row * g.p() + oh * g.ow + ow], want);
+            // also a row stride of 2 with unit column stride (the fast path)
+            for sh in [s, 2] {
+                let g = Window::new(&[c, h, w], (k, k), (sh, s), (p, p));
+                let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+                let mut cols = vec![f32::NAN; g.ckk() * g.p()];
+                im2col(&g, 1, &x, &mut cols);
+                assert_eq!(cols.len(), g.ckk() * g.p());
+                for ci in 0..c {
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let row = (ci * k + ki) * k + kj;
+                            for oh in 0..g.oh {
+                                for ow in 0..g.ow {
+                                    let ih = (oh * sh + ki) as isize - p as isize;
+                                    let iw = (ow * s + kj) as isize - p as isize;
+                                    let want =
+                                        if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize
+                                        {
+                                            0.0
+                                        } else {
+                                            x[ci * h * w + ih as usize * w + iw as usize]
+                                        };
+                                    assert_eq!(cols[row * g.p() + oh * g.ow + ow], want);
+                                }
                             }
                         }
                     }
                 }
+                // col2im is the adjoint of im2col: <im2col(x), d> == <x, col2im(d)>.
+                let d: Vec<f32> = (0..cols.len()).map(|i| ((i * 7) % 5) as f32).collect();
+                let lhs: f32 = cols.iter().zip(&d).map(|(a, b)| a * b).sum();
+                let mut dx = vec![0.0; x.len()];
+                col2im(&g, &d, g.p(), 0, &mut dx);
+                let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+                assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
             }
-            // col2im is the adjoint of im2col: <im2col(x), d> == <x, col2im(d)>.
-            let d: Vec<f32> = (0..cols.len()).map(|i| ((i * 7) % 5) as f32).collect();
-            let lhs: f32 = cols.iter().zip(&d).map(|(a, b)| a * b).sum();
-            let mut dx = vec![0.0; x.len()];
-            col2im(&g, &d, g.p(), 0, &mut dx);
-            let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
-            assert!((lhs - rhs).abs() < 1e-2 * lhs.abs().max(1.0));
         }
     }
 

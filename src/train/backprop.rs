@@ -63,8 +63,9 @@ pub(crate) enum Cache {
     Dense {
         x: Vec<f32>,
     },
+    /// The layer's input (the im2col matrix is rebuilt from it).
     Conv {
-        cols: Vec<f32>,
+        x: Vec<f32>,
     },
     MaxPool {
         argmax: Vec<u32>,
@@ -137,9 +138,8 @@ fn layer_forward_train(
         Layer::Conv2d(c) => {
             let ws = c.weight.shape();
             let g = Window::new(in_shape, (ws[2], ws[3]), c.stride, c.padding);
-            let mut cols = Vec::new();
-            let y = kernels::conv_forward(&g, n, &x, c.weight.data(), &c.bias, &mut cols);
-            (y, Cache::Conv { cols })
+            let y = kernels::conv_forward(&g, n, &x, c.weight.data(), &c.bias);
+            (y, Cache::Conv { x })
         }
         Layer::AvgPool2d(p) => {
             let g = Window::new(in_shape, p.kernel, p.stride, p.padding);
@@ -299,46 +299,18 @@ pub(crate) fn layer_backward(
                 dx
             })
         }
-        (Layer::Conv2d(c), Cache::Conv { cols }) => {
+        (Layer::Conv2d(c), Cache::Conv { x }) => {
             let ws = c.weight.shape();
             let g = Window::new(in_shape, (ws[2], ws[3]), c.stride, c.padding);
-            let (o, ckk, p) = (ws[0], g.ckk(), g.p());
-            let ld = n * p;
-            // [N, O, P] -> [O, N*P]
-            let mut dyt = Vec::with_capacity(o * ld);
-            for oc in 0..o {
-                for s in 0..n {
-                    dyt.extend_from_slice(&dy[(s * o + oc) * p..(s * o + oc + 1) * p]);
+            let params = if want_params {
+                match grads {
+                    [w, b, ..] => Some((&mut w[..], &mut b[..])),
+                    _ => None,
                 }
-            }
-            if want_params {
-                kernels::gemm(
-                    Mat::n(&dyt, o, ld),
-                    Mat::t(cols, ckk, ld),
-                    0.0,
-                    &mut grads[0],
-                );
-                for (oc, b) in grads[1].iter_mut().enumerate() {
-                    *b = dyt[oc * ld..(oc + 1) * ld].iter().sum();
-                }
-            }
-            want_dx.then(|| {
-                kernels::with_scratch(&kernels::SCRATCH_B, ckk * ld, |dcols| {
-                    kernels::gemm(
-                        Mat::t(c.weight.data(), o, ckk),
-                        Mat::n(&dyt, o, ld),
-                        0.0,
-                        dcols,
-                    );
-                    let in_len = g.in_len();
-                    let mut dx = vec![0.0f32; n * in_len];
-                    for s in 0..n {
-                        let d = &mut dx[s * in_len..(s + 1) * in_len];
-                        kernels::col2im(&g, dcols, ld, s * p, d);
-                    }
-                    dx
-                })
-            })
+            } else {
+                None
+            };
+            kernels::conv_backward(&g, n, x, c.weight.data(), &dy, params, want_dx)
         }
         (Layer::AvgPool2d(pl), _) => want_dx.then(|| {
             let g = Window::new(in_shape, pl.kernel, pl.stride, pl.padding);
@@ -348,9 +320,19 @@ pub(crate) fn layer_backward(
             let g = Window::new(in_shape, pl.kernel, pl.stride, pl.padding);
             let (in_len, per) = (g.in_len(), g.c * g.p());
             let mut dx = vec![0.0f32; n * in_len];
-            for (i, (a, d)) in argmax.iter().zip(&dy).enumerate() {
-                if *a != u32::MAX {
-                    dx[(i / per.max(1)) * in_len + *a as usize] += *d;
+            if per == 0 || in_len == 0 {
+                return dx;
+            }
+            // per sample: the arg-max indices are relative to the sample
+            for ((dxs, am), dys) in dx
+                .chunks_exact_mut(in_len)
+                .zip(argmax.chunks_exact(per))
+                .zip(dy.chunks_exact(per))
+            {
+                for (a, d) in am.iter().zip(dys) {
+                    if let Some(v) = dxs.get_mut(*a as usize) {
+                        *v += *d;
+                    }
                 }
             }
             dx

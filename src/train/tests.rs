@@ -142,6 +142,25 @@ fn grad_conv_stride_padding() {
 }
 
 #[test]
+fn grad_conv_kernel_paths() {
+    // unpadded, unit stride, >= 64 output pixels: one sample per product
+    // and the im2col fast path
+    let net = randomised(
+        vec![2, 11, 11],
+        vec![conv(7, 2, 3, 1, 0), Layer::Flatten],
+        7,
+    );
+    check(&net, &mse_batch(&net, 3, 8), Loss::Mse, 1e-2, 1e-2);
+    // a window covering the whole input: the dense path (LeNet's conv3)
+    let net = randomised(
+        vec![2, 5, 5],
+        vec![conv(9, 2, 5, 1, 0), Layer::Flatten, dense(9, 3)],
+        9,
+    );
+    check(&net, &mse_batch(&net, 6, 10), Loss::Mse, 1e-2, 1e-2);
+}
+
+#[test]
 fn grad_pools() {
     let avg = Layer::AvgPool2d(Pool2d {
         kernel: (3, 3),
