@@ -473,8 +473,9 @@ fn run(a: &Args) -> mofhei::Result<()> {
         rows: Vec::new(),
     };
     println!("\nencrypted inference, {images} images per batch ({unique} distinct test images):");
+    let mut to_encrypt = Vec::new();
     for ((label, target, net), plan) in nets.iter().zip(&plans) {
-        let mut row = RunRow {
+        let row = RunRow {
             label: label.clone(),
             target: *target,
             sparsity: 1.0 - net.param_count() as f64 / params_dense as f64,
@@ -488,10 +489,16 @@ fn run(a: &Args) -> mofhei::Result<()> {
                 || a.encrypt_sweep
                 || (*target == Some(a.target))
                 || a.sweep.is_empty());
-        if encrypt {
-            run_encrypted(plan, net, &x, &labels, unique, &mut row)?;
-        }
+        to_encrypt.push(encrypt);
         report.rows.push(row);
+    }
+    // Sparsest network first: a run's peak RSS is the process's high-water
+    // mark since the run started, and the allocator keeps memory freed by an
+    // earlier, bigger run mapped, which would be counted again.
+    for (i, ((_, _, net), plan)) in nets.iter().zip(&plans).enumerate().rev() {
+        if to_encrypt[i] {
+            run_encrypted(plan, net, &x, &labels, unique, &mut report.rows[i])?;
+        }
     }
 
     println!("\n{}", report.table());
