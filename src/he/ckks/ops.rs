@@ -8,8 +8,7 @@ use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
 use super::rns::{
-    Ring, join, parallel, recycle, sample_error, sample_ternary, sample_uniform, take_copy,
-    take_zeroed,
+    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
@@ -873,36 +872,17 @@ impl HeScheme for Ckks {
         })
     }
 
-    /// `c1 = a` uniform (sampled directly in NTT form), `c0 = -a s + e + m`:
-    /// one NTT per limb (for `e`) instead of public-key encryption's four.
+    /// `c1 = a` uniform (expanded from a fresh seed, directly in NTT form),
+    /// `c0 = -a s + e + m`: one NTT per limb (for `e`) instead of
+    /// public-key encryption's four. See [`Ckks::encrypt_secret_seeded`].
     fn encrypt_secret<R: RngCore + CryptoRng>(
         &self,
         sk: &CkksSecretKey,
         pt: &CkksPlaintext,
         rng: &mut R,
     ) -> Result<CkksCiphertext> {
-        self.check_fp(sk.fp, Op::Encrypt)?;
-        self.check_fp(pt.fp, Op::Encrypt)?;
-        let ring = &*self.ring;
-        let n = ring.n;
-        let l = pt.level.0 as usize;
-        let basis: Vec<usize> = (0..=l).collect();
-        let e = sample_error(n, rng);
-        let a = sample_uniform(ring, &basis, rng);
-        let mut c0 = ring.small_to_ntt(&e, &basis);
-        let mut a_s = take_zeroed(c0.len());
-        for_limbs(&mut a_s, n, |j, limb| {
-            ring.mul_acc(j, limb, &a[j * n..(j + 1) * n], &sk.ntt[j * n..(j + 1) * n]);
-        });
-        sub_assign_poly(ring, &mut c0, &a_s);
-        recycle(a_s);
-        add_assign_poly(ring, &mut c0, &pt.poly);
-        Ok(CkksCiphertext {
-            polys: vec![c0, a],
-            level: pt.level,
-            scale: pt.scale,
-            fp: self.fp,
-        })
+        let seeded = self.encrypt_secret_seeded(sk, pt, rng)?;
+        self.expand(&seeded)
     }
 
     fn decrypt(&self, sk: &CkksSecretKey, ct: &CkksCiphertext) -> Result<CkksPlaintext> {
