@@ -8,7 +8,8 @@ use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
 use super::rns::{
-    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_zeroed,
+    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_scratch,
+    take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
@@ -114,7 +115,7 @@ impl Ckks {
         let arch = pulp::Arch::new();
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
-            let mut t = take_zeroed(n);
+            let mut t = take_scratch(n); // both branches write every word
             if m.value() < 1 << 32 && ql < 1 << 32 {
                 let k = Rescale32::new(m, ql, inv[j].w);
                 arch.dispatch(RescaleStep {

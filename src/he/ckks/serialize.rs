@@ -481,7 +481,12 @@ mod tests {
         let full = ckks
             .ciphertext_to_bytes(&ckks.expand(&seeded).unwrap())
             .unwrap();
-        assert!(sb.len() * 10 < full.len() * 6, "{} vs {}", sb.len(), full.len());
+        assert!(
+            sb.len() * 10 < full.len() * 6,
+            "{} vs {}",
+            sb.len(),
+            full.len()
+        );
         let back = ckks.seeded_ciphertext_from_bytes(&sb).unwrap();
         let expanded = ckks.expand(&back).unwrap();
         assert_eq!(expanded.polys, ckks.expand(&seeded).unwrap().polys);
