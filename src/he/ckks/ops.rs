@@ -133,11 +133,26 @@ impl Ckks {
                 });
             } else {
                 // Centred last limb modulo q_j, without data-dependent
-                // branches: r > q_l / 2 stands for r - q_l.
+                // branches: r > q_l / 2 stands for r - q_l. When q_l < 2 q_j
+                // (primes of similar size), r mod q_j is one conditional
+                // subtraction instead of a Barrett reduction.
                 let ql_j = m.reduce(ql);
-                for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
-                    let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
-                    *o = m.sub(m.reduce(r), shift);
+                let q = m.value();
+                if ql <= 2 * q {
+                    arch.dispatch(|| {
+                        for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                            let rj = r - (q & 0u64.wrapping_sub(u64::from(r >= q)));
+                            let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
+                            *o = rj
+                                .wrapping_sub(shift)
+                                .wrapping_add(q & 0u64.wrapping_sub(u64::from(rj < shift)));
+                        }
+                    });
+                } else {
+                    for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                        let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
+                        *o = m.sub(m.reduce(r), shift);
+                    }
                 }
                 ring.forward(j, &mut t);
                 let w = inv[j];
