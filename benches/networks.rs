@@ -1,8 +1,9 @@
 //! Whole networks on CKKS at 128-bit parameters, one timed run each (a run
 //! takes seconds to minutes, so criterion's repetitions do not fit): MOFHEI's
 //! HE-friendly LeNet, dense (units 6/16/120/84) and 90%-pruned (MOFHEI's
-//! culled units 1/2/16/9), one full batch of N/2 images under batch packing;
-//! and one image of LeNet and of TenSEAL's MNIST network under tile tensors.
+//! culled units 1/2/16/9), one full batch of N/2 images under batch packing
+//! and one image under tile tensors; and one image of TenSEAL's MNIST
+//! network under tile tensors.
 //!
 //! For each: server wall time (inputs encrypted on demand by the client while
 //! the server runs, as in the pipeline), the server time without encryption,
@@ -196,6 +197,14 @@ fn main() {
             "tenseal-tile",
             &zoo::tenseal_mnist(1),
             &Tile::new(256, 16, 1).unwrap().with_client_patches(),
+            Some(1),
+        );
+    }
+    if wanted("lenet-pruned-tile") {
+        run(
+            "lenet-pruned-tile",
+            &lenet([1, 2, 16, 9], 1),
+            &Tile::new(64, 64, 1).unwrap().with_client_patches(),
             Some(1),
         );
     }
