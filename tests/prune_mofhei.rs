@@ -80,7 +80,7 @@ fn mofhei_sweep_on_digits_32x32() {
             patience: Some(8),
         },
         train: TrainConfig {
-            lr: 2e-3,
+            lr: 3e-3,
             early_stopping: Some(8),
             ..train_config(12)
         },
