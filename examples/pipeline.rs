@@ -26,7 +26,7 @@ use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
 use mofhei::he::{Counted, OpKind};
 use mofhei::model::{Activation, Network, Tensor, zoo};
-use mofhei::packing::Batch;
+use mofhei::packing::{Batch, Packing, Tile};
 use mofhei::prune::{
     BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune,
 };
@@ -41,6 +41,11 @@ const HELP: &str =
 
 flags:
   --target F          target sparsity of the pruned network (default 0.9)
+  --packing P         batch (MOFHEI: N/2 images per inference, default) or tile
+                      (HElayers tile tensors, one image per inference)
+  --tile RxC          tile shape of --packing tile (default 64x64)
+  --block B           pruning block: column (whole filters/neurons, default),
+                      weight, or tile (the --tile shape)
   --sweep A,B,..      prune at several targets (e.g. 0.5,0.7,0.8,0.9,0.95)
   --encrypt-sweep     also run every sweep point encrypted (default: dense + --target only)
   --images N          images in the encrypted batch (default: a full batch, N/2 slots)
@@ -55,8 +60,29 @@ flags:
   --latency           one-image latency mode (TenSEAL MNIST network, tile tensors)
   -h, --help          this text";
 
+/// The packing the networks are compiled with.
+#[derive(Clone, Copy)]
+enum PackingChoice {
+    Batch,
+    Tile { rows: usize, cols: usize },
+}
+
+impl PackingChoice {
+    fn packing(self) -> mofhei::Result<Box<dyn Packing>> {
+        Ok(match self {
+            PackingChoice::Batch => Box::new(Batch),
+            PackingChoice::Tile { rows, cols } => {
+                Box::new(Tile::new(rows, cols, 1)?.with_client_patches())
+            }
+        })
+    }
+}
+
 struct Args {
     target: f64,
+    packing: PackingChoice,
+    tile: (usize, usize),
+    block: String,
     sweep: Vec<f64>,
     encrypt_sweep: bool,
     images: Option<usize>,
@@ -74,6 +100,9 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         target: 0.9,
+        packing: PackingChoice::Batch,
+        tile: (64, 64),
+        block: "column".into(),
         sweep: Vec::new(),
         encrypt_sweep: false,
         images: None,
@@ -93,6 +122,21 @@ fn parse_args() -> Result<Args, String> {
         let num = |v: String| v.parse::<f64>().map_err(|e| format!("{v}: {e}"));
         match flag.as_str() {
             "--target" => a.target = num(value()?)?,
+            "--packing" => {
+                a.packing = match value()?.as_str() {
+                    "batch" => PackingChoice::Batch,
+                    "tile" => PackingChoice::Tile { rows: 0, cols: 0 },
+                    other => return Err(format!("unknown packing {other} (batch or tile)")),
+                }
+            }
+            "--tile" => {
+                let v = value()?;
+                let (r, c) = v
+                    .split_once('x')
+                    .ok_or(format!("--tile {v}: expected RxC, e.g. 64x64"))?;
+                a.tile = (num(r.into())? as usize, num(c.into())? as usize);
+            }
+            "--block" => a.block = value()?,
             "--sweep" => {
                 a.sweep = value()?
                     .split(',')
@@ -113,6 +157,18 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(HELP.to_string()),
             other => return Err(format!("unknown flag {other}\n\n{HELP}")),
         }
+    }
+    if let PackingChoice::Tile { .. } = a.packing {
+        a.packing = PackingChoice::Tile {
+            rows: a.tile.0,
+            cols: a.tile.1,
+        };
+    }
+    if !["column", "weight", "tile"].contains(&a.block.as_str()) {
+        return Err(format!(
+            "unknown block {} (column, weight or tile)",
+            a.block
+        ));
     }
     if !(0.0..1.0).contains(&a.target) || a.sweep.iter().any(|t| !(0.0..1.0).contains(t)) {
         return Err("targets must be in [0, 1)".into());
@@ -276,11 +332,11 @@ fn mofhei_config(seed: u64) -> MofheiConfig {
     }
 }
 
-/// Compiles `net` for CKKS with batch packing.
-fn compile_batch(net: &Network, images: usize) -> mofhei::Result<Plan> {
+/// Compiles `net` for CKKS with `packing` (slots for at least `images` samples).
+fn compile_with(net: &Network, packing: &dyn Packing, images: usize) -> mofhei::Result<Plan> {
     compile(
         net,
-        &Batch,
+        packing,
         &CompileOptions {
             min_slots: images,
             ..CompileOptions::default()
@@ -444,9 +500,21 @@ fn run(a: &Args) -> mofhei::Result<()> {
     targets.sort_by(f64::total_cmp);
     let params_dense = he.param_count();
     let mut nets: Vec<(String, Option<f64>, Network)> = vec![("dense".into(), None, cull(&he)?.0)];
-    let pcfg = mofhei_config(a.seed);
+    let mut pcfg = mofhei_config(a.seed);
+    pcfg.shape = match (a.block.as_str(), a.packing) {
+        ("weight", _) => BlockShape::Weight,
+        ("tile", _) => BlockShape::Tile {
+            rows: a.tile.0,
+            cols: a.tile.1,
+        },
+        _ => BlockShape::Column,
+    };
+    let packing = a.packing.packing()?;
     for &t in &targets {
-        let pb = bar(1, &format!("prune at {:.0}% (filters/neurons)", t * 100.0));
+        let pb = bar(
+            1,
+            &format!("prune at {:.0}% ({} blocks)", t * 100.0, a.block),
+        );
         pb.enable_steady_tick(Duration::from_millis(500));
         let (pruned, _) = mofhei_prune(&he, t, &pcfg, &train, &valid)?;
         pb.finish();
@@ -456,7 +524,7 @@ fn run(a: &Args) -> mofhei::Result<()> {
     // Compile every network; the batch holds N/2 images of the largest plan.
     let mut plans = Vec::new();
     for (label, _, net) in &nets {
-        let plan = compile_batch(net, a.images.unwrap_or(1))?;
+        let plan = compile_with(net, packing.as_ref(), a.images.unwrap_or(1))?;
         println!(
             "compiled {label}: depth {}, CKKS N = 2^{}, moduli {:?} + special {:?}, {} HE ops",
             plan.depth(),
@@ -467,18 +535,25 @@ fn run(a: &Args) -> mofhei::Result<()> {
         );
         plans.push(plan);
     }
-    let slots = plans.iter().map(|p| p.params().slots()).max().unwrap_or(1);
-    let images = a.images.unwrap_or(slots).min(slots);
+    // Samples per inference: N/2 under batch packing, the tile's batch
+    // dimension (1) under tile tensors.
+    let cap = plans
+        .iter()
+        .map(|p| p.samples(p.params().slots()))
+        .min()
+        .unwrap_or(1);
+    let images = a.images.unwrap_or(cap).min(cap);
     let (x, labels) = batch_of(&test, images)?;
     let unique = test.len().min(images);
 
     let mut report = Report {
-        title: format!("MOFHEI LeNet on {source}, batch packing, CKKS"),
+        title: format!("MOFHEI LeNet on {source}, {}, CKKS", packing.name()),
         rows: Vec::new(),
     };
     println!("\nencrypted inference, {images} images per batch ({unique} distinct test images):");
+    let mut to_encrypt = Vec::new();
     for ((label, target, net), plan) in nets.iter().zip(&plans) {
-        let mut row = RunRow {
+        let row = RunRow {
             label: label.clone(),
             target: *target,
             sparsity: 1.0 - net.param_count() as f64 / params_dense as f64,
@@ -492,10 +567,16 @@ fn run(a: &Args) -> mofhei::Result<()> {
                 || a.encrypt_sweep
                 || (*target == Some(a.target))
                 || a.sweep.is_empty());
-        if encrypt {
-            run_encrypted(plan, net, &x, &labels, unique, &mut row)?;
-        }
+        to_encrypt.push(encrypt);
         report.rows.push(row);
+    }
+    // Sparsest network first: a run's peak RSS is the process's high-water
+    // mark since the run started, and the allocator keeps memory freed by an
+    // earlier, bigger run mapped, which would be counted again.
+    for (i, ((_, _, net), plan)) in nets.iter().zip(&plans).enumerate().rev() {
+        if to_encrypt[i] {
+            run_encrypted(plan, net, &x, &labels, unique, &mut report.rows[i])?;
+        }
     }
 
     println!("\n{}", report.table());

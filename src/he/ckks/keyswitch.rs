@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::Ckks;
 use super::keys::{SwitchingKey, digit_count, digit_primes};
-use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_zeroed};
+use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_scratch, take_zeroed};
 
 /// The digits of a polynomial raised to the extended basis, NTT form.
 pub(crate) struct Decomposed {
@@ -44,7 +44,7 @@ impl Ckks {
             let src: Vec<usize> = digit_primes(ring, d).filter(|&j| j <= level).collect();
             let dst: Vec<usize> = basis.iter().copied().filter(|j| !src.contains(j)).collect();
             let conv = BaseConverter::new(ring, &src, &dst);
-            let mut raised = take_zeroed(dst.len() * n);
+            let mut raised = take_scratch(dst.len() * n); // convert writes every word
             conv.convert(
                 ring,
                 &coeffs[src[0] * n..(src[src.len() - 1] + 1) * n],
@@ -52,7 +52,8 @@ impl Ckks {
             );
             ring.forward_all(&mut raised, &dst);
             // Assemble in extended-basis order: digit primes copied from c.
-            let mut out = take_zeroed(basis.len() * n);
+            // Every limb is copied below (from c or from the raised digit).
+            let mut out = take_scratch(basis.len() * n);
             let mut next = raised.chunks(n);
             for (e, limb) in out.chunks_mut(n).enumerate() {
                 if src.contains(&basis[e]) {
@@ -122,7 +123,7 @@ impl Ckks {
             let h = self.p_half[p];
             limb.iter_mut().for_each(|v| *v = m.add(*v, h));
         }
-        let mut conv = take_zeroed(split);
+        let mut conv = take_scratch(split); // convert writes every word
         self.moddown_conv[level].convert(ring, &sp, &mut conv);
         x.truncate(split);
         let work = |(j, (xl, cl)): (usize, (&mut [u64], &mut [u64]))| {

@@ -53,6 +53,7 @@ mod ntt;
 mod ops;
 mod params;
 mod rns;
+mod seeded;
 mod serialize;
 
 pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
@@ -115,6 +116,20 @@ impl CkksCiphertext {
     pub fn size(&self) -> usize {
         self.polys.len()
     }
+}
+
+/// A fresh secret-key ciphertext in compressed form: `c_0` and the 32-byte
+/// seed its uniform `c_1 = a` is expanded from, half the size of a
+/// [`CkksCiphertext`] on the wire ([`Ckks::seeded_ciphertext_to_bytes`]).
+/// Made by [`Ckks::encrypt_secret_seeded`]; [`Ckks::expand`] restores the
+/// ciphertext (the server expands what a client uploads).
+#[derive(Clone, Debug)]
+pub struct CkksSeededCiphertext {
+    pub(crate) c0: Vec<u64>,
+    pub(crate) seed: [u8; 32],
+    pub(crate) level: Level,
+    pub(crate) scale: Scale,
+    pub(crate) fp: u64,
 }
 
 impl Ckks {

@@ -8,7 +8,7 @@ use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
 use super::rns::{
-    Ring, join, parallel, recycle, sample_error, sample_ternary, sample_uniform, take_copy,
+    Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_scratch,
     take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
@@ -115,7 +115,7 @@ impl Ckks {
         let arch = pulp::Arch::new();
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
-            let mut t = take_zeroed(n);
+            let mut t = take_scratch(n); // both branches write every word
             if m.value() < 1 << 32 && ql < 1 << 32 {
                 let k = Rescale32::new(m, ql, inv[j].w);
                 arch.dispatch(RescaleStep {
@@ -133,11 +133,26 @@ impl Ckks {
                 });
             } else {
                 // Centred last limb modulo q_j, without data-dependent
-                // branches: r > q_l / 2 stands for r - q_l.
+                // branches: r > q_l / 2 stands for r - q_l. When q_l < 2 q_j
+                // (primes of similar size), r mod q_j is one conditional
+                // subtraction instead of a Barrett reduction.
                 let ql_j = m.reduce(ql);
-                for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
-                    let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
-                    *o = m.sub(m.reduce(r), shift);
+                let q = m.value();
+                if ql <= 2 * q {
+                    arch.dispatch(|| {
+                        for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                            let rj = r - (q & 0u64.wrapping_sub(u64::from(r >= q)));
+                            let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
+                            *o = rj
+                                .wrapping_sub(shift)
+                                .wrapping_add(q & 0u64.wrapping_sub(u64::from(rj < shift)));
+                        }
+                    });
+                } else {
+                    for (o, &r) in t.iter_mut().zip(last_ref.iter()) {
+                        let shift = ql_j & 0u64.wrapping_sub(u64::from(r > half));
+                        *o = m.sub(m.reduce(r), shift);
+                    }
                 }
                 ring.forward(j, &mut t);
                 let w = inv[j];
@@ -439,6 +454,15 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
                     rows,
                     chunks,
                 });
+            } else if m.value() < 1 << 50 && rows.iter().all(|r| r.terms.len() <= MAC48_MAX_TERMS) {
+                arch.dispatch(Mac48 {
+                    m,
+                    j,
+                    start,
+                    block,
+                    rows,
+                    chunks,
+                });
             } else {
                 mac_block_wide(m, j, start, block, rows, chunks);
             }
@@ -495,7 +519,24 @@ fn mac_block_32(
     for (row, out) in rows.iter().zip(chunks) {
         lo.fill(0);
         hi.fill(0);
-        for &(x, w) in &row.terms {
+        // Four terms per pass: the accumulators are loaded and stored once
+        // per four products (each half of a product is below 2^32).
+        let mut quads = row.terms.chunks_exact(4);
+        for q in quads.by_ref() {
+            let [(x0, w0), (x1, w1), (x2, w2), (x3, w3)] = [q[0], q[1], q[2], q[3]];
+            let (w0, w1, w2, w3) = (w0[j] & LOW, w1[j] & LOW, w2[j] & LOW, w3[j] & LOW);
+            let r = start..start + block;
+            let (x0, x1, x2, x3) = (&x0[r.clone()], &x1[r.clone()], &x2[r.clone()], &x3[r]);
+            for k in 0..block {
+                let p0 = (x0[k] & LOW) * w0;
+                let p1 = (x1[k] & LOW) * w1;
+                let p2 = (x2[k] & LOW) * w2;
+                let p3 = (x3[k] & LOW) * w3;
+                lo[k] += (p0 & LOW) + (p1 & LOW) + (p2 & LOW) + (p3 & LOW);
+                hi[k] += (p0 >> 32) + (p1 >> 32) + (p2 >> 32) + (p3 >> 32);
+            }
+        }
+        for &(x, w) in quads.remainder() {
             let w = w[j] & LOW;
             let x = &x[start..start + block];
             for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(x) {
@@ -506,6 +547,79 @@ fn mac_block_32(
         }
         for ((o, &l), &h) in out.iter_mut().zip(lo.iter()).zip(hi.iter()) {
             *o = m.add(m.mul(m.reduce(h), two32), m.reduce(l));
+        }
+    }
+}
+
+/// Most terms per output [`mac_block_48`] can sum: its middle accumulator
+/// gains less than `2^51` per term and must stay below `2^64`.
+const MAC48_MAX_TERMS: usize = 1 << 12;
+
+/// [`mac_block_48`] as a `pulp` operation (see [`Mac32`]).
+struct Mac48<'r, 'a> {
+    m: &'r Modulus,
+    j: usize,
+    start: usize,
+    block: usize,
+    rows: &'r [BlockRow<'a>],
+    chunks: Vec<&'r mut [u64]>,
+}
+
+impl pulp::WithSimd for Mac48<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        mac_block_48(
+            self.m,
+            self.j,
+            self.start,
+            self.block,
+            self.rows,
+            self.chunks,
+        );
+    }
+}
+
+/// One block of [`blocked_mac`] for `2^32 <= q < 2^50` (e.g. the 48-bit
+/// base prime): with `x = xh 2^32 + xl` and `w = wh 2^32 + wl` (halves below
+/// `2^32`, high halves below `2^18`), `x w = xh wh 2^64 + (xh wl + xl wh)
+/// 2^32 + xl wl`; each partial product fits in 64 bits and goes to its own
+/// 64-bit accumulator (`xl wl` split in halves), so the loop vectorises
+/// like [`mac_block_32`] at four multiplies per term instead of one.
+#[inline(always)]
+fn mac_block_48(
+    m: &Modulus,
+    j: usize,
+    start: usize,
+    block: usize,
+    rows: &[BlockRow<'_>],
+    chunks: Vec<&mut [u64]>,
+) {
+    const LOW: u64 = 0xffff_ffff;
+    let mut lo = [0u64; MAC_BLOCK];
+    let mut mid = [0u64; MAC_BLOCK];
+    let mut hi = [0u64; MAC_BLOCK];
+    let (lo, mid, hi) = (&mut lo[..block], &mut mid[..block], &mut hi[..block]);
+    let two32 = m.reduce(1 << 32);
+    let two64 = m.mul(two32, two32);
+    for (row, out) in rows.iter().zip(chunks) {
+        lo.fill(0);
+        mid.fill(0);
+        hi.fill(0);
+        for &(x, w) in &row.terms {
+            let (wl, wh) = (w[j] & LOW, w[j] >> 32);
+            let x = &x[start..start + block];
+            for (((l, md), h), &v) in lo.iter_mut().zip(mid.iter_mut()).zip(hi.iter_mut()).zip(x) {
+                let (xl, xh) = (v & LOW, v >> 32);
+                let p = xl * wl;
+                *l += p & LOW;
+                *md += (p >> 32) + xl * wh + xh * wl;
+                *h += xh * wh;
+            }
+        }
+        for (((o, &l), &md), &h) in out.iter_mut().zip(lo.iter()).zip(mid.iter()).zip(hi.iter()) {
+            let v = m.add(m.mul(m.reduce(h), two64), m.mul(m.reduce(md), two32));
+            *o = m.add(v, m.reduce(l));
         }
     }
 }
@@ -774,36 +888,17 @@ impl HeScheme for Ckks {
         })
     }
 
-    /// `c1 = a` uniform (sampled directly in NTT form), `c0 = -a s + e + m`:
-    /// one NTT per limb (for `e`) instead of public-key encryption's four.
+    /// `c1 = a` uniform (expanded from a fresh seed, directly in NTT form),
+    /// `c0 = -a s + e + m`: one NTT per limb (for `e`) instead of
+    /// public-key encryption's four. See [`Ckks::encrypt_secret_seeded`].
     fn encrypt_secret<R: RngCore + CryptoRng>(
         &self,
         sk: &CkksSecretKey,
         pt: &CkksPlaintext,
         rng: &mut R,
     ) -> Result<CkksCiphertext> {
-        self.check_fp(sk.fp, Op::Encrypt)?;
-        self.check_fp(pt.fp, Op::Encrypt)?;
-        let ring = &*self.ring;
-        let n = ring.n;
-        let l = pt.level.0 as usize;
-        let basis: Vec<usize> = (0..=l).collect();
-        let e = sample_error(n, rng);
-        let a = sample_uniform(ring, &basis, rng);
-        let mut c0 = ring.small_to_ntt(&e, &basis);
-        let mut a_s = take_zeroed(c0.len());
-        for_limbs(&mut a_s, n, |j, limb| {
-            ring.mul_acc(j, limb, &a[j * n..(j + 1) * n], &sk.ntt[j * n..(j + 1) * n]);
-        });
-        sub_assign_poly(ring, &mut c0, &a_s);
-        recycle(a_s);
-        add_assign_poly(ring, &mut c0, &pt.poly);
-        Ok(CkksCiphertext {
-            polys: vec![c0, a],
-            level: pt.level,
-            scale: pt.scale,
-            fp: self.fp,
-        })
+        let seeded = self.encrypt_secret_seeded(sk, pt, rng)?;
+        self.expand(&seeded)
     }
 
     fn decrypt(&self, sk: &CkksSecretKey, ct: &CkksCiphertext) -> Result<CkksPlaintext> {

@@ -333,6 +333,16 @@ pub(crate) fn take_zeroed(len: usize) -> Vec<u64> {
     v
 }
 
+/// A scratch buffer of `len` words for a caller that overwrites every word:
+/// a recycled buffer keeps its old contents (no zeroing pass), only growth
+/// is zero-filled.
+pub(crate) fn take_scratch(len: usize) -> Vec<u64> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.truncate(len);
+    v.resize(len, 0);
+    v
+}
+
 /// A scratch buffer holding a copy of `src`.
 pub(crate) fn take_copy(src: &[u64]) -> Vec<u64> {
     let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();

@@ -22,7 +22,7 @@ use super::keys::{
     expand_switching_a,
 };
 use super::params::{CkksParams, ParamSpec};
-use super::{Ckks, CkksCiphertext, CkksPlaintext};
+use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSeededCiphertext};
 use crate::error::{DecodeError, Error, Result};
 use crate::he::{HeScheme, Level, Scale};
 
@@ -41,6 +41,7 @@ enum Kind {
     Plaintext = 3,
     PublicKey = 4,
     EvalKeys = 5,
+    SeededCiphertext = 6,
 }
 
 impl Kind {
@@ -51,6 +52,7 @@ impl Kind {
             Kind::Plaintext => "CKKS plaintext",
             Kind::PublicKey => "CKKS public key",
             Kind::EvalKeys => "CKKS evaluation keys",
+            Kind::SeededCiphertext => "CKKS seeded ciphertext",
         }
     }
 }
@@ -61,6 +63,15 @@ struct PolysWire {
     level: u32,
     scale: f64,
     polys: Vec<Vec<u64>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeededWire {
+    fp: u64,
+    level: u32,
+    scale: f64,
+    seed: [u8; 32],
+    c0: Vec<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -221,6 +232,46 @@ impl Ckks {
             polys: w.polys,
             level: Level(w.level),
             scale: Scale::new(w.scale).unwrap_or(Scale::ONE),
+            fp: self.fp,
+        })
+    }
+
+    /// A seeded ciphertext as bytes: `c_0` and a 32-byte seed, half the size
+    /// of [`Ckks::ciphertext_to_bytes`].
+    pub fn seeded_ciphertext_to_bytes(&self, ct: &CkksSeededCiphertext) -> Result<Vec<u8>> {
+        encode(
+            Kind::SeededCiphertext,
+            &SeededWire {
+                fp: ct.fp,
+                level: ct.level.0,
+                scale: ct.scale.value(),
+                seed: ct.seed,
+                c0: ct.c0.clone(),
+            },
+        )
+    }
+
+    /// A seeded ciphertext from bytes, checked against these parameters.
+    pub fn seeded_ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<CkksSeededCiphertext> {
+        let kind = Kind::SeededCiphertext;
+        let limit = self.limit_for(self.params.moduli().len() * self.n());
+        let w: SeededWire = decode(kind, bytes, limit)?;
+        let seed = w.seed;
+        let p = self.polys_wire(
+            kind,
+            PolysWire {
+                fp: w.fp,
+                level: w.level,
+                scale: w.scale,
+                polys: vec![w.c0],
+            },
+            (1, 1),
+        )?;
+        Ok(CkksSeededCiphertext {
+            c0: p.polys.into_iter().next().unwrap_or_default(),
+            seed,
+            level: Level(p.level),
+            scale: Scale::new(p.scale).unwrap_or(Scale::ONE),
             fp: self.fp,
         })
     }
@@ -423,6 +474,25 @@ mod tests {
         let r = ckks.rotate(&ct, Rotation(1), &keys2).unwrap();
         let out = ckks.decode(&ckks.decrypt(&sk, &r).unwrap()).unwrap();
         assert!((out[0] + 0.25).abs() < 1e-4, "{}", out[0]);
+        // Seeded secret-key ciphertexts: about half the bytes, and expanding
+        // the decoded one gives the same ciphertext.
+        let seeded = ckks.encrypt_secret_seeded(&sk, &pt, &mut rng).unwrap();
+        let sb = ckks.seeded_ciphertext_to_bytes(&seeded).unwrap();
+        let full = ckks
+            .ciphertext_to_bytes(&ckks.expand(&seeded).unwrap())
+            .unwrap();
+        assert!(
+            sb.len() * 10 < full.len() * 6,
+            "{} vs {}",
+            sb.len(),
+            full.len()
+        );
+        let back = ckks.seeded_ciphertext_from_bytes(&sb).unwrap();
+        let expanded = ckks.expand(&back).unwrap();
+        assert_eq!(expanded.polys, ckks.expand(&seeded).unwrap().polys);
+        let out = ckks.decode(&ckks.decrypt(&sk, &expanded).unwrap()).unwrap();
+        assert!((out[0] - 0.5).abs() < 1e-6 && (out[1] + 0.25).abs() < 1e-6);
+        assert!(ckks.ciphertext_from_bytes(&sb).is_err());
         let pt2 = ckks
             .plaintext_from_bytes(&ckks.plaintext_to_bytes(&pt).unwrap())
             .unwrap();
@@ -448,12 +518,15 @@ mod tests {
         ckks.drop_level_assign(&mut small, Level(0)).unwrap();
         let good = ckks.ciphertext_to_bytes(&small).unwrap();
         let pgood = params().to_bytes().unwrap();
+        let pt0 = ckks.encode(&[1.0], Level(0), ckks.default_scale()).unwrap();
+        let seeded = ckks.encrypt_secret_seeded(&sk, &pt0, &mut rng).unwrap();
+        let sgood = ckks.seeded_ciphertext_to_bytes(&seeded).unwrap();
         let mut failures = 0;
         for i in 0..3000 {
-            let mut b = if i % 2 == 0 {
-                good.clone()
-            } else {
-                pgood.clone()
+            let mut b = match i % 3 {
+                0 => good.clone(),
+                1 => pgood.clone(),
+                _ => sgood.clone(),
             };
             match i % 5 {
                 0 => b.truncate(rng.random_range(0..b.len())),
@@ -481,7 +554,8 @@ mod tests {
             let r2 = CkksParams::from_bytes(&b).map(|_| ());
             let r3 = ckks.public_key_from_bytes(&b).map(|_| ());
             let r4 = ckks.eval_keys_from_bytes(&b, 4).map(|_| ());
-            for r in [r1, r2, r3, r4] {
+            let r5 = ckks.seeded_ciphertext_from_bytes(&b).map(|_| ());
+            for r in [r1, r2, r3, r4, r5] {
                 match r {
                     Ok(()) => {}
                     Err(Error::Decode { .. }) => failures += 1,

@@ -422,12 +422,13 @@ fn mod_down_matches_crt_reference() {
 }
 
 /// `dot_scalar_many` equals the sum of single `mul_scalar`s, bit for bit, on
-/// both multiply-accumulate paths: 31-bit primes (split 64-bit lanes) and a
-/// 50-bit prime (128-bit accumulators); 40 terms per row exceed one lazy
-/// reduction chunk, one ciphertext of size 3 mixes component counts.
+/// every multiply-accumulate path: 31-bit primes (split 64-bit lanes),
+/// 50-bit primes (four partial products in 64-bit lanes) and 58-bit primes
+/// (128-bit accumulators); 40 terms per row exceed one lazy reduction
+/// chunk, one ciphertext of size 3 mixes component counts.
 #[test]
-fn blocked_mac_matches_term_by_term_on_both_paths() {
-    for moduli in [&[50u32, 31, 31][..], &[50, 50][..]] {
+fn blocked_mac_matches_term_by_term_on_every_path() {
+    for moduli in [&[50u32, 31, 31][..], &[50, 50][..], &[58, 58][..]] {
         let params = CkksParams::insecure_for_tests(11, moduli, &[55], 30).unwrap();
         let mut s = setup_with(params, &[]);
         let slots = s.ckks.slot_count();
