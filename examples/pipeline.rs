@@ -298,7 +298,7 @@ fn mofhei_config(seed: u64) -> MofheiConfig {
     let train = TrainConfig {
         epochs: 12,
         batch_size: 32,
-        lr: 2e-3,
+        lr: 3e-3,
         seed,
         early_stopping: Some(8),
         plateau: Some(Plateau {
@@ -312,15 +312,19 @@ fn mofhei_config(seed: u64) -> MofheiConfig {
         shape: BlockShape::Column,
         opts: PruneOptions::default(),
         schedule: ScheduleConfig {
+            // A gentle ramp (about 7 epochs of 41-43 steps on the digits),
+            // a longer fine-tuning and lr 3e-3: measured in docs/pruning.md
+            // on the x^2 LeNet (3.3 -> 0.8 points of accuracy drop at the
+            // 90% target); on MNIST the 30 epochs are long.
             schedule: Schedule::Polynomial {
-                every: 5,
-                ramp: 80,
+                every: 10,
+                ramp: 300,
                 initial: 0.0,
                 power: 3.0,
             },
             target: 0.9,
-            epochs: 12,
-            patience: Some(4),
+            epochs: 30,
+            patience: Some(8),
         },
         train,
         retrain_epochs: 20,

@@ -70,17 +70,17 @@ fn mofhei_sweep_on_digits_32x32() {
         opts: PruneOptions::default(),
         schedule: ScheduleConfig {
             schedule: Schedule::Polynomial {
-                every: 5,
-                ramp: 80,
+                every: 10,
+                ramp: 300,
                 initial: 0.0,
                 power: 3.0,
             },
             target: 0.9,
-            epochs: 12,
-            patience: Some(4),
+            epochs: 30,
+            patience: Some(8),
         },
         train: TrainConfig {
-            lr: 2e-3,
+            lr: 3e-3,
             early_stopping: Some(8),
             ..train_config(12)
         },
@@ -109,14 +109,9 @@ fn mofhei_sweep_on_digits_32x32() {
     }
     let p90 = &points[0];
     assert!(p90.sparsity >= 0.95, "sparsity {}", p90.sparsity);
-    // The issue asks for a drop of at most 2 points; measured here 3.3
-    // (0.9554 -> 0.9220, units 1/2/12/9 on 1,437 training images of 8x8
-    // digits upsampled to 32x32; 2.8 points, 0.9526 -> 0.9248, before the
-    // training kernels changed their rounding order). The bound below is
-    // the measured figure with a small margin, not the issue's target: see
-    // docs/pruning.md.
+    // The issue's bound: at most 2 points below the dense network.
     assert!(
-        dense_acc - p90.metric <= 0.035,
+        dense_acc - p90.metric <= 0.02,
         "accuracy {dense_acc} -> {}",
         p90.metric
     );

@@ -217,7 +217,9 @@ pub struct MofheiConfig {
     /// target is replaced by each sweep target.
     pub schedule: super::ScheduleConfig,
     /// Trainer settings for pruning and retraining (epochs of each retrain
-    /// stage are `retrain_epochs`).
+    /// stage are `retrain_epochs`). Its `distillation` (e.g. with the dense
+    /// network as teacher) applies to both; docs/pruning.md has the measured
+    /// effect.
     pub train: crate::train::TrainConfig,
     /// Epochs of the bias-only and of the full retraining after culling.
     pub retrain_epochs: usize,
