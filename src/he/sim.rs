@@ -110,6 +110,18 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// A fresh ciphertext of `pt` (what either encryption gives).
+    fn fresh(&self, pt: &SimPlaintext) -> Result<SimCiphertext> {
+        self.check_id(pt.id, Op::Encrypt)?;
+        Ok(SimCiphertext {
+            values: pt.values.clone(),
+            level: pt.level,
+            scale: pt.scale,
+            size: 2,
+            id: self.id,
+        })
+    }
+
     /// A simulator for these parameters. Keys and ciphertexts of one `Sim`
     /// are refused by another (as a real backend refuses foreign parameters).
     pub fn new(params: SimParams) -> Sim {
@@ -331,14 +343,7 @@ impl HeScheme for Sim {
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
         self.check_id(pk.id, Op::Encrypt)?;
-        self.check_id(pt.id, Op::Encrypt)?;
-        Ok(SimCiphertext {
-            values: pt.values.clone(),
-            level: pt.level,
-            scale: pt.scale,
-            size: 2,
-            id: self.id,
-        })
+        self.fresh(pt)
     }
 
     fn encrypt_secret<R: RngCore + CryptoRng>(
@@ -348,14 +353,7 @@ impl HeScheme for Sim {
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
         self.check_id(sk.id, Op::Encrypt)?;
-        self.check_id(pt.id, Op::Encrypt)?;
-        Ok(SimCiphertext {
-            values: pt.values.clone(),
-            level: pt.level,
-            scale: pt.scale,
-            size: 2,
-            id: self.id,
-        })
+        self.fresh(pt)
     }
 
     fn decrypt(&self, sk: &SimSecretKey, ct: &SimCiphertext) -> Result<SimPlaintext> {

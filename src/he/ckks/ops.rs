@@ -379,7 +379,7 @@ impl Rescale32 {
     }
 }
 
-/// One loop of a rescale step as a `pulp` operation (see [`Mac32`]):
+/// One loop of a rescale step as a `pulp` operation (see [`MacBlock`]):
 /// `first`: `a = centred(b) mod q` from the dropped limb `b`;
 /// otherwise `a = (a - b) * q_l^-1 mod q`.
 struct RescaleStep<'r> {
@@ -445,35 +445,45 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
             let start = b * block;
             let j = start / n;
             let m = &ring.moduli[j];
-            if m.value() < 1 << 32 {
-                arch.dispatch(Mac32 {
-                    m,
-                    j,
-                    start,
-                    block,
-                    rows,
-                    chunks,
-                });
+            let kernel = if m.value() < 1 << 32 {
+                MacKernel::Split32
             } else if m.value() < 1 << 50 && rows.iter().all(|r| r.terms.len() <= MAC48_MAX_TERMS) {
-                arch.dispatch(Mac48 {
-                    m,
-                    j,
-                    start,
-                    block,
-                    rows,
-                    chunks,
-                });
+                MacKernel::Split50
             } else {
-                mac_block_wide(m, j, start, block, rows, chunks);
-            }
+                MacKernel::Wide
+            };
+            arch.dispatch(MacBlock {
+                kernel,
+                m,
+                j,
+                start,
+                block,
+                rows,
+                chunks,
+            });
         });
     outs
 }
 
-/// [`mac_block_32`] as a `pulp` operation: `with_simd` is inlined into a
-/// function compiled for the detected instruction set (a closure would not
-/// be, and would stay at the baseline's 128-bit vectors).
-struct Mac32<'r, 'a> {
+/// Which multiply-accumulate kernel a block's prime allows.
+#[derive(Clone, Copy)]
+enum MacKernel {
+    /// `q < 2^32`: [`mac_block_32`].
+    Split32,
+    /// `q < 2^50`: [`mac_block_48`].
+    Split50,
+    /// Any `q < 2^61`: [`mac_block_wide`].
+    Wide,
+}
+
+/// One block of [`blocked_mac`]: limb `j`, coefficients `start..start +
+/// block` of every row, written to `chunks`. A `pulp` operation: its
+/// `with_simd` is inlined into a function compiled for the detected
+/// instruction set, and the kernels are `#[inline(always)]`, so their loops
+/// vectorise with AVX2 / AVX-512 (a closure would not be inlined and would
+/// stay at the baseline's 128-bit vectors).
+struct MacBlock<'r, 'a> {
+    kernel: MacKernel,
     m: &'r Modulus,
     j: usize,
     start: usize,
@@ -482,18 +492,15 @@ struct Mac32<'r, 'a> {
     chunks: Vec<&'r mut [u64]>,
 }
 
-impl pulp::WithSimd for Mac32<'_, '_> {
+impl pulp::WithSimd for MacBlock<'_, '_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        mac_block_32(
-            self.m,
-            self.j,
-            self.start,
-            self.block,
-            self.rows,
-            self.chunks,
-        );
+        match self.kernel {
+            MacKernel::Split32 => mac_block_32(self),
+            MacKernel::Split50 => mac_block_48(self),
+            MacKernel::Wide => mac_block_wide(self),
+        }
     }
 }
 
@@ -503,14 +510,16 @@ impl pulp::WithSimd for Mac32<'_, '_> {
 /// Plain 64-bit lanes, so the compiler vectorises it (inlined into
 /// `pulp`'s dispatch, with AVX2 / AVX-512 where the CPU has them).
 #[inline(always)]
-fn mac_block_32(
-    m: &Modulus,
-    j: usize,
-    start: usize,
-    block: usize,
-    rows: &[BlockRow<'_>],
-    chunks: Vec<&mut [u64]>,
-) {
+fn mac_block_32(b: MacBlock<'_, '_>) {
+    let MacBlock {
+        m,
+        j,
+        start,
+        block,
+        rows,
+        chunks,
+        ..
+    } = b;
     const LOW: u64 = 0xffff_ffff;
     let mut lo = [0u64; MAC_BLOCK];
     let mut hi = [0u64; MAC_BLOCK];
@@ -555,31 +564,6 @@ fn mac_block_32(
 /// gains less than `2^51` per term and must stay below `2^64`.
 const MAC48_MAX_TERMS: usize = 1 << 12;
 
-/// [`mac_block_48`] as a `pulp` operation (see [`Mac32`]).
-struct Mac48<'r, 'a> {
-    m: &'r Modulus,
-    j: usize,
-    start: usize,
-    block: usize,
-    rows: &'r [BlockRow<'a>],
-    chunks: Vec<&'r mut [u64]>,
-}
-
-impl pulp::WithSimd for Mac48<'_, '_> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        mac_block_48(
-            self.m,
-            self.j,
-            self.start,
-            self.block,
-            self.rows,
-            self.chunks,
-        );
-    }
-}
-
 /// One block of [`blocked_mac`] for `2^32 <= q < 2^50` (e.g. the 48-bit
 /// base prime): with `x = xh 2^32 + xl` and `w = wh 2^32 + wl` (halves below
 /// `2^32`, high halves below `2^18`), `x w = xh wh 2^64 + (xh wl + xl wh)
@@ -587,14 +571,16 @@ impl pulp::WithSimd for Mac48<'_, '_> {
 /// 64-bit accumulator (`xl wl` split in halves), so the loop vectorises
 /// like [`mac_block_32`] at four multiplies per term instead of one.
 #[inline(always)]
-fn mac_block_48(
-    m: &Modulus,
-    j: usize,
-    start: usize,
-    block: usize,
-    rows: &[BlockRow<'_>],
-    chunks: Vec<&mut [u64]>,
-) {
+fn mac_block_48(b: MacBlock<'_, '_>) {
+    let MacBlock {
+        m,
+        j,
+        start,
+        block,
+        rows,
+        chunks,
+        ..
+    } = b;
     const LOW: u64 = 0xffff_ffff;
     let mut lo = [0u64; MAC_BLOCK];
     let mut mid = [0u64; MAC_BLOCK];
@@ -626,14 +612,17 @@ fn mac_block_48(
 
 /// One block of [`blocked_mac`] for any `q < 2^61`: products summed in
 /// `u128`, reduced every [`Modulus::MAX_LAZY_TERMS`] terms.
-fn mac_block_wide(
-    m: &Modulus,
-    j: usize,
-    start: usize,
-    block: usize,
-    rows: &[BlockRow<'_>],
-    chunks: Vec<&mut [u64]>,
-) {
+#[inline(always)]
+fn mac_block_wide(b: MacBlock<'_, '_>) {
+    let MacBlock {
+        m,
+        j,
+        start,
+        block,
+        rows,
+        chunks,
+        ..
+    } = b;
     let mut acc = [0u128; MAC_BLOCK];
     let acc = &mut acc[..block];
     for (row, out) in rows.iter().zip(chunks) {
