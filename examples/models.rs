@@ -183,26 +183,91 @@ fn run_encrypted(
 }
 
 fn main() {
-    if let Err(e) = run() {
+    // `--model I` runs model I alone (the parent runs each model in its own
+    // process so one model's retained allocator memory does not count in the
+    // next one's peak RSS).
+    let mut args = std::env::args().skip(1);
+    let result = match (args.next().as_deref(), args.next()) {
+        (None, _) => run_all(),
+        (Some("--model"), Some(i)) => match i.parse::<usize>() {
+            Ok(i) => run_one(i),
+            Err(_) => Err(mofhei::Error::InvalidArgument {
+                name: "--model",
+                value: f64::NAN,
+            }),
+        },
+        _ => {
+            eprintln!("usage: models [--model I]");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run() -> mofhei::Result<()> {
+/// The table's header.
+const HEADER: &str = "| model | metric dense -> 90% | sparsity | units dense -> 90% | HE ops dense / 90% | latency s dense / 90% | peak RSS GB dense / 90% | encrypted vs plain |\n|---|---|---|---|---|---|---|---|";
+
+/// Runs every model in a child process and prints the collected table.
+fn run_all() -> mofhei::Result<()> {
     let start = Instant::now();
+    let exe = std::env::current_exe().map_err(|source| mofhei::Error::Io {
+        path: "current_exe".into(),
+        source,
+    })?;
+    let mut lines = Vec::new();
+    for i in 0..MODELS {
+        let out = std::process::Command::new(&exe)
+            .args(["--model", &i.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|source| mofhei::Error::Io {
+                path: exe.clone(),
+                source,
+            })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        for l in text.lines() {
+            if l.starts_with("| ") {
+                lines.push(l.to_string());
+            } else {
+                println!("{l}");
+            }
+        }
+        if !out.status.success() {
+            eprintln!("model {i} failed: {}", out.status);
+            std::process::exit(1);
+        }
+    }
+    println!("\n{HEADER}");
+    for l in &lines {
+        println!("{l}");
+    }
+    println!("\ntotal {:.1?}", start.elapsed());
+    Ok(())
+}
+
+/// Number of models in the table.
+const MODELS: usize = 4;
+
+/// Trains, prunes and runs model `which` encrypted; prints its progress and
+/// its table row.
+fn run_one(which: usize) -> mofhei::Result<()> {
     let digits = Dataset::digits_8x8().flatten();
     let (train_all, test_cls) = digits.split(0.2, SEED)?;
     let (train_cls, valid_cls) = train_all.split(0.1, SEED)?;
     let ae = |d: &Dataset| d.to_autoencoder();
     let (train_ae, valid_ae, test_ae) = (ae(&train_cls), ae(&valid_cls), ae(&test_cls));
-    println!(
-        "digits 8x8 (64 features): {} train, {} validation, {} test samples; target {:.0}%, whole-neuron blocks, batch packing, CKKS\n",
-        train_cls.len(),
-        valid_cls.len(),
-        test_cls.len(),
-        TARGET * 100.0
-    );
+    if which == 0 {
+        println!(
+            "digits 8x8 (64 features): {} train, {} validation, {} test samples; target {:.0}%, whole-neuron blocks, batch packing, CKKS\n",
+            train_cls.len(),
+            valid_cls.len(),
+            test_cls.len(),
+            TARGET * 100.0
+        );
+    }
     let sq = Activation::Square;
     let models = vec![
         Model {
@@ -226,12 +291,17 @@ fn run() -> mofhei::Result<()> {
             autoencoder: true,
         },
     ];
-    let mut lines = Vec::new();
-    for Model {
+    let Some(Model {
         name,
         mut net,
         autoencoder,
-    } in models
+    }) = models.into_iter().nth(which)
+    else {
+        return Err(mofhei::Error::InvalidArgument {
+            name: "--model",
+            value: which as f64,
+        });
+    };
     {
         let t0 = Instant::now();
         let (train, valid, test) = if autoencoder {
@@ -255,7 +325,10 @@ fn run() -> mofhei::Result<()> {
                 .join("-")
         };
         let opts = CompileOptions::default();
-        let (p_dense, p_pruned) = (compile(&dense, &Batch, &opts)?, compile(&pruned, &Batch, &opts)?);
+        let (p_dense, p_pruned) = (
+            compile(&dense, &Batch, &opts)?,
+            compile(&pruned, &Batch, &opts)?,
+        );
         let images = p_dense
             .samples(p_dense.params().slots())
             .min(p_pruned.samples(p_pruned.params().slots()));
@@ -264,7 +337,11 @@ fn run() -> mofhei::Result<()> {
         println!(
             "{name}: trained and pruned in {:.1?}; {} {m_dense:.4} -> {m_pruned:.4}, sparsity {sparsity:.4}, units {} -> {}; encrypting {images} samples",
             t0.elapsed(),
-            if kind == Metric::Mse { "test MSE" } else { "test accuracy" },
+            if kind == Metric::Mse {
+                "test MSE"
+            } else {
+                "test accuracy"
+            },
             units(&dense),
             units(&pruned),
         );
@@ -287,7 +364,7 @@ fn run() -> mofhei::Result<()> {
             );
         }
         let gb = |b: u64| b as f64 / 1e9;
-        lines.push(format!(
+        println!(
             "| {name} | {} {m_dense:.4} -> {m_pruned:.4} | {sparsity:.4} | {} -> {} | {} / {} | {:.2} / {:.2} | {:.2} / {:.2} | {} |",
             if autoencoder { "MSE" } else { "acc" },
             units(&dense),
@@ -299,10 +376,7 @@ fn run() -> mofhei::Result<()> {
             gb(r_dense.peak_rss_bytes),
             gb(r_pruned.peak_rss_bytes),
             if autoencoder {
-                format!(
-                    "max err {:.1e} / {:.1e}",
-                    r_dense.check, r_pruned.check
-                )
+                format!("max err {:.1e} / {:.1e}", r_dense.check, r_pruned.check)
             } else {
                 format!(
                     "{:.0}% / {:.0}% equal",
@@ -310,15 +384,7 @@ fn run() -> mofhei::Result<()> {
                     100.0 * r_pruned.check
                 )
             }
-        ));
+        );
     }
-    println!(
-        "\n| model | metric dense -> 90% | sparsity | units dense -> 90% | HE ops dense / 90% | latency s dense / 90% | peak RSS GB dense / 90% | encrypted vs plain |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for l in &lines {
-        println!("{l}");
-    }
-    println!("\ntotal {:.1?}", start.elapsed());
     Ok(())
 }
