@@ -82,19 +82,19 @@ fn mofhei_config() -> MofheiConfig {
         schedule: ScheduleConfig {
             schedule: Schedule::Polynomial {
                 every: 10,
-                ramp: 300,
+                ramp: 1000,
                 initial: 0.0,
                 power: 3.0,
             },
             target: TARGET,
-            epochs: 25,
-            patience: Some(6),
+            epochs: 60,
+            patience: Some(15),
         },
         train: TrainConfig {
             early_stopping: Some(6),
             ..train_config(12, 2e-3)
         },
-        retrain_epochs: 15,
+        retrain_epochs: 30,
         retrain_lr_factor: 1.0,
     }
 }
