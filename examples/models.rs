@@ -73,8 +73,9 @@ fn train_config(epochs: usize, lr: f32) -> TrainConfig {
 }
 
 /// MOFHEI's pipeline as in `examples/pipeline.rs` (whole neurons, gentle
-/// polynomial ramp, cull, bias then full retraining), shortened for the
-/// small networks.
+/// polynomial ramp, cull, bias then full retraining), with a longer ramp
+/// (1000 steps, about 25 epochs here; measured in
+/// docs/reproduction-models.md).
 fn mofhei_config() -> MofheiConfig {
     MofheiConfig {
         shape: BlockShape::Column,
