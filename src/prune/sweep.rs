@@ -161,6 +161,52 @@ mod tests {
     }
 
     #[test]
+    fn mofhei_prune_trains_and_validates_autoencoders_by_mse() {
+        // Value targets: the trainer minimises MSE and the schedule's
+        // validation is minus the MSE (examples/models.rs relies on this).
+        let data = crate::data::Dataset::digits_8x8()
+            .flatten()
+            .to_autoencoder();
+        let (train, valid) = data.split(0.2, 1).unwrap();
+        let net = crate::model::zoo::autoencoder(64, &[16], Activation::Square, 1).unwrap();
+        let mse = |n: &Network| {
+            let e = crate::train::evaluate(n, &valid).unwrap();
+            assert_eq!(e.kind, crate::train::Metric::Mse);
+            e.metric
+        };
+        let cfg = MofheiConfig {
+            shape: crate::prune::BlockShape::Column,
+            opts: crate::prune::PruneOptions::default(),
+            schedule: crate::prune::ScheduleConfig {
+                schedule: crate::prune::Schedule::Polynomial {
+                    every: 5,
+                    ramp: 60,
+                    initial: 0.0,
+                    power: 3.0,
+                },
+                target: 0.9,
+                epochs: 4,
+                patience: None,
+            },
+            train: crate::train::TrainConfig {
+                lr: 3e-3,
+                batch_size: 32,
+                ..crate::train::TrainConfig::default()
+            },
+            retrain_epochs: 2,
+            retrain_lr_factor: 1.0,
+        };
+        let (pruned, report) = mofhei_prune(&net, 0.9, &cfg, &train, &valid).unwrap();
+        // 90% of 16 hidden neurons pruned (rounded down), the output exempt.
+        assert_eq!(report.units_after, vec![2, 64]);
+        let (before, after) = (mse(&net), mse(&pruned));
+        assert!(
+            after.is_finite() && after < before,
+            "MSE {before} -> {after}"
+        );
+    }
+
+    #[test]
     fn batch_formula_on_dense_lenet_layer_sizes() {
         // conv0 of MOFHEI's LeNet: 28*28*6 outputs x 25 taps = 117,600 mults.
         let conv = Layer::Conv2d(Conv2d {
