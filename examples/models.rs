@@ -15,7 +15,7 @@
 //! their data set's targets are values), compiled with batch packing, and
 //! run encrypted on a full batch (N/2 samples, the test set cycled); the
 //! encrypted outputs are checked against the plaintext ones. Prints one
-//! markdown table (docs/reproduction-models.md).
+//! markdown table (docs/reproduction.md, section "MOFHEI FcNet and autoencoder rows").
 
 use std::time::Instant;
 
@@ -75,7 +75,7 @@ fn train_config(epochs: usize, lr: f32) -> TrainConfig {
 /// MOFHEI's pipeline as in `examples/pipeline.rs` (whole neurons, gentle
 /// polynomial ramp, cull, bias then full retraining), with a longer ramp
 /// (1000 steps, about 25 epochs here; measured in
-/// docs/reproduction-models.md).
+/// docs/reproduction.md, section "MOFHEI FcNet and autoencoder rows").
 fn mofhei_config() -> MofheiConfig {
     MofheiConfig {
         shape: BlockShape::Column,
