@@ -8,9 +8,9 @@
 //! - [`score`]: block scores, per-layer or global ranking, [`select`].
 //! - [`cost`]: cost-aware ranking (what a zero block saves under HE).
 //! - [`schedule`]: one-shot, constant (MOFHEI) and polynomial schedules.
-//! - [`cull`]: removing dead neurons/filters (MOFHEI).
-//! - [`sweep`]: pruning at several targets, op counts.
-//! - [`permute`]: HE-PEx permutation of hidden neurons.
+//! - [`mod@cull`]: removing dead neurons/filters (MOFHEI).
+//! - [`mod@sweep`]: pruning at several targets, op counts.
+//! - [`mod@permute`]: HE-PEx permutation of hidden neurons.
 //! - [`tiles`]: tile counts, pruning almost-empty tiles, expansion.
 
 pub mod blocks;

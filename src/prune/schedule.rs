@@ -14,7 +14,7 @@
 //! Fine-tuning is abstracted by [`FineTune`] (one optimiser step under a
 //! mask, and a validation metric), so the schedule does not depend on how
 //! training is done; `train::Trainer` implements it through
-//! [`super::sweep::TrainerTune`]. Early stopping watches the validation
+//! [`TrainerTune`]. Early stopping watches the validation
 //! metric once the final target is reached and restores the best weights.
 
 use serde::{Deserialize, Serialize};
