@@ -297,31 +297,15 @@ impl<'a, S: HeScheme> Client<'a, S> {
     /// Decrypt and decode the outputs into a tensor `[n, ...output_shape]`
     /// (an integer plan's outputs divided by their scales: the real outputs).
     pub fn decrypt(&self, out: &EncryptedOutput<S>) -> Result<Tensor> {
-        let decoded = self.decrypt_slots(out)?;
+        let values = self.decrypt_values(out)?;
         let n = out.samples;
         let m = self.plan.output_map().len();
         let scales = self.plan.integer().map(|q| q.output_scales());
         let mut data = vec![0.0f32; n * m];
-        for (e, o) in self.plan.output_map().iter().enumerate() {
-            let scale = scales.and_then(|q| q.get(e)).copied().unwrap_or(1.0);
-            for s in 0..n {
-                let v = match *o {
-                    OutputElem::Const(v) => v,
-                    OutputElem::Slot {
-                        ct,
-                        slot,
-                        alpha,
-                        beta,
-                    } => {
-                        let v = decoded
-                            .get(ct as usize)
-                            .and_then(|d| d.get(slot as usize + s))
-                            .map(|v| v.to_f64())
-                            .unwrap_or(0.0);
-                        alpha * v + beta
-                    }
-                };
-                data[s * m + e] = (v / scale) as f32;
+        for (row, sample) in data.chunks_mut(m.max(1)).zip(&values) {
+            for (e, (d, v)) in row.iter_mut().zip(sample).enumerate() {
+                let scale = scales.and_then(|q| q.get(e)).copied().unwrap_or(1.0);
+                *d = (v.to_f64() / scale) as f32;
             }
         }
         let mut shape = vec![n];
