@@ -30,7 +30,7 @@ use rand_chacha::ChaCha20Rng;
 use mofhei::compile::{CompileOptions, Plan, compile};
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
-use mofhei::model::{Activation, Layer, Network, Tensor, zoo};
+use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::{Batch, Packing, Tile};
 
 /// MOFHEI's HE-friendly LeNet with `units` conv0/conv1/conv2/dense0 outputs.
@@ -110,12 +110,6 @@ fn cpu_seconds() -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
-fn argmax(v: &[f32]) -> usize {
-    (0..v.len())
-        .max_by(|&a, &b| v[a].total_cmp(&v[b]))
-        .unwrap_or(0)
-}
-
 fn run(name: &str, net: &Network, packing: &dyn Packing, samples: Option<usize>) {
     let plan: Plan = compile(net, packing, &CompileOptions::default()).unwrap();
     let choice = plan.params();
@@ -138,12 +132,11 @@ fn run(name: &str, net: &Network, packing: &dyn Packing, samples: Option<usize>)
     let cpu = cpu_seconds() - cpu;
     let y = client.decrypt(&out).unwrap();
     drop(out);
-    let m: usize = plan.output_shape().iter().product();
     let want = net.forward(&x).unwrap();
-    let agree = (0..n)
-        .filter(|&s| {
-            argmax(&y.data()[s * m..(s + 1) * m]) == argmax(&want.data()[s * m..(s + 1) * m])
-        })
+    let agree = argmax_rows(&y)
+        .iter()
+        .zip(argmax_rows(&want))
+        .filter(|(a, b)| **a == *b)
         .count();
     println!(
         "{name}: N = 2^{}, depth {}, {n} samples: streamed run {:.2} s ({:.1} CPU s), peak RSS {:.2} GB, \

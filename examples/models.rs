@@ -24,7 +24,7 @@ use mofhei::data::Dataset;
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::Counted;
 use mofhei::he::ckks::Ckks;
-use mofhei::model::{Activation, Network, Tensor, zoo};
+use mofhei::model::{Activation, Network, argmax_rows, zoo};
 use mofhei::packing::Batch;
 use mofhei::prune::{
     BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune,
@@ -111,19 +111,6 @@ fn batch_of(test: &Dataset, n: usize) -> mofhei::Result<Dataset> {
     test.subset(&idx)
 }
 
-fn argmax(t: &Tensor) -> Vec<usize> {
-    let k = t.shape().get(1).copied().unwrap_or(1).max(1);
-    t.data()
-        .chunks(k)
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i)
-        })
-        .collect()
-}
-
 /// Runs `plan` encrypted on CKKS over the batch `x` (its first `unique`
 /// samples distinct) and compares with the plaintext network.
 fn run_encrypted(
@@ -160,8 +147,11 @@ fn run_encrypted(
             .sum();
         (se / (unique * f).max(1) as f64, worst)
     } else {
-        let enc = argmax(&y);
-        let agree = enc.iter().zip(argmax(&plain)).filter(|(a, b)| **a == *b);
+        let enc = argmax_rows(&y);
+        let agree = enc
+            .iter()
+            .zip(argmax_rows(&plain))
+            .filter(|(a, b)| **a == *b);
         let labels = batch.labels().unwrap_or_default();
         let correct = enc
             .iter()

@@ -25,7 +25,7 @@ use mofhei::data::Dataset;
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
 use mofhei::he::{Counted, OpKind};
-use mofhei::model::{Activation, Network, Tensor, zoo};
+use mofhei::model::{Activation, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::{Batch, Packing, Tile};
 use mofhei::prune::{
     BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune,
@@ -352,19 +352,6 @@ fn batch_of(test: &Dataset, n: usize) -> mofhei::Result<(Tensor, Vec<usize>)> {
     Ok((sub.inputs().clone(), labels))
 }
 
-fn argmax(t: &Tensor) -> Vec<usize> {
-    let k = t.shape().get(1).copied().unwrap_or(1).max(1);
-    t.data()
-        .chunks(k)
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i)
-        })
-        .collect()
-}
-
 /// Runs `plan` encrypted on CKKS over `x`; fills the row's encrypted figures.
 fn run_encrypted(
     plan: &Plan,
@@ -394,7 +381,7 @@ fn run_encrypted(
     let t2 = Instant::now();
     let logits = client.decrypt(&out)?;
     let decrypt = t2.elapsed();
-    let enc_pred = argmax(&logits);
+    let enc_pred = argmax_rows(&logits);
     let plain_pred = net.predict(x)?;
     let agree = enc_pred
         .iter()
@@ -736,7 +723,7 @@ fn latency(a: &Args) -> mofhei::Result<()> {
             for (u, v) in y.data().iter().zip(p.data()) {
                 worst = worst.max(f64::from((u - v).abs() / scale));
             }
-            agree += usize::from(argmax(&y) == argmax(&p));
+            agree += usize::from(argmax_rows(&y) == argmax_rows(&p));
         }
         times.sort_by(f64::total_cmp);
         let c = scheme.counts();

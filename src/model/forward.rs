@@ -112,8 +112,9 @@ impl Network {
     }
 }
 
-/// Index of the maximum of each row of a `[N, ...]` tensor.
-pub(crate) fn argmax_rows(t: &Tensor) -> Vec<usize> {
+/// Index of the maximum of each row of a `[N, ...]` tensor (the predicted
+/// class of each sample of a batch of logits; the first maximum on ties).
+pub fn argmax_rows(t: &Tensor) -> Vec<usize> {
     let n = t.shape().first().copied().unwrap_or(0);
     if n == 0 {
         return Vec::new();

@@ -31,6 +31,7 @@ pub(crate) mod kernels;
 pub mod zoo;
 
 pub use format::{FORMAT_VERSION, MAGIC, MAX_MODEL_BYTES};
+pub use forward::argmax_rows;
 pub use init::Init;
 
 /// A dense row-major `f32` tensor.
