@@ -156,47 +156,6 @@ impl Modulus {
     }
 }
 
-/// Deterministic Miller-Rabin primality test for 64-bit integers.
-pub(crate) fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
-    for p in BASES {
-        if n.is_multiple_of(p) {
-            return n == p;
-        }
-    }
-    let mulmod = |a: u64, b: u64| ((u128::from(a) * u128::from(b)) % u128::from(n)) as u64;
-    let powmod = |mut a: u64, mut e: u64| {
-        let mut r = 1u64;
-        while e > 0 {
-            if e & 1 == 1 {
-                r = mulmod(r, a);
-            }
-            a = mulmod(a, a);
-            e >>= 1;
-        }
-        r
-    };
-    let s = (n - 1).trailing_zeros();
-    let d = (n - 1) >> s;
-    'outer: for a in BASES {
-        let mut x = powmod(a, d);
-        if x == 1 || x == n - 1 {
-            continue;
-        }
-        for _ in 1..s {
-            x = mulmod(x, x);
-            if x == n - 1 {
-                continue 'outer;
-            }
-        }
-        return false;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,11 +165,11 @@ mod tests {
     const Q40: u64 = 1_099_510_054_913;
 
     #[test]
-    fn primes_are_prime() {
+    fn test_moduli_are_prime() {
+        use crate::he::primes::is_prime;
         assert!(is_prime(Q60));
         assert!(is_prime(Q40));
         assert!(!is_prime(Q60 - 2));
-        assert!(is_prime(2) && is_prime(3) && !is_prime(1) && !is_prime(9));
     }
 
     proptest! {

@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::modulus::is_prime;
 use crate::error::{Error, Result};
+use crate::he::primes::is_prime;
 use crate::he::security::check_128_bit;
 use crate::he::sim::SimParams;
 use crate::he::{Level, Scale};
