@@ -294,9 +294,9 @@ impl Ckks {
         Ok((level, out_scale, ws))
     }
 
-    /// The products of a dot product, accumulated lazily: `terms[i]` is a
-    /// ciphertext and, per limb, its multiplier (a polynomial or a constant).
-    fn mac(&self, cts: &[&CkksCiphertext], mult: Multipliers<'_>) -> Vec<Vec<u64>> {
+    /// The products of a ciphertext x plaintext dot product, accumulated
+    /// lazily: `cts[i]` times the NTT-form polynomial `pts[i]`.
+    fn mac(&self, cts: &[&CkksCiphertext], pts: &[&[u64]]) -> Vec<Vec<u64>> {
         let n = self.n();
         let l = cts[0].level.0 as usize;
         let size = cts.iter().map(|c| c.size()).max().unwrap_or(2);
@@ -311,22 +311,11 @@ impl Ckks {
                 for_limbs(&mut out, n, |j, o| {
                     let m = &self.ring.moduli[j];
                     let range = j * n..(j + 1) * n;
-                    match &mult {
-                        Multipliers::Plain(pts) => {
-                            let ps: Vec<(&[u64], &[u64])> = terms
-                                .iter()
-                                .map(|&(i, p)| (&p[range.clone()], &pts[i][range.clone()]))
-                                .collect();
-                            mac_plain_limb(m, &ps, o);
-                        }
-                        Multipliers::Scalar(ws) => {
-                            let ps: Vec<(&[u64], u64)> = terms
-                                .iter()
-                                .map(|&(i, p)| (&p[range.clone()], ws[i][j]))
-                                .collect();
-                            mac_scalar_limb(m, &ps, o);
-                        }
-                    }
+                    let ps: Vec<(&[u64], &[u64])> = terms
+                        .iter()
+                        .map(|&(i, p)| (&p[range.clone()], &pts[i][range.clone()]))
+                        .collect();
+                    mac_plain_limb(m, &ps, o);
                 });
                 out
             })
@@ -644,29 +633,12 @@ fn mac_block_wide(b: MacBlock<'_, '_>) {
     }
 }
 
-enum Multipliers<'a> {
-    Plain(Vec<&'a [u64]>),
-    Scalar(Vec<Vec<u64>>),
-}
-
 fn mac_plain_limb(m: &Modulus, terms: &[(&[u64], &[u64])], out: &mut [u64]) {
     for chunk in terms.chunks(Modulus::MAX_LAZY_TERMS) {
         for (k, o) in out.iter_mut().enumerate() {
             let mut acc = u128::from(*o);
             for &(x, p) in chunk {
                 acc += u128::from(x[k]) * u128::from(p[k]);
-            }
-            *o = m.reduce_u128(acc);
-        }
-    }
-}
-
-fn mac_scalar_limb(m: &Modulus, terms: &[(&[u64], u64)], out: &mut [u64]) {
-    for chunk in terms.chunks(Modulus::MAX_LAZY_TERMS) {
-        for (k, o) in out.iter_mut().enumerate() {
-            let mut acc = u128::from(*o);
-            for &(x, w) in chunk {
-                acc += u128::from(x[k]) * u128::from(w);
             }
             *o = m.reduce_u128(acc);
         }
@@ -1185,7 +1157,7 @@ impl HeScheme for Ckks {
         }
         let polys = self.mac(
             cts,
-            Multipliers::Plain(pts.iter().map(|p| p.poly.as_slice()).collect()),
+            &pts.iter().map(|p| p.poly.as_slice()).collect::<Vec<_>>(),
         );
         Ok(CkksCiphertext {
             polys,
@@ -1201,14 +1173,15 @@ impl HeScheme for Ckks {
         scalars: &[f64],
         scale: Scale,
     ) -> Result<CkksCiphertext> {
-        let (level, out_scale, ws) = self.scalar_terms(cts, scalars, scale)?;
-        let polys = self.mac(cts, Multipliers::Scalar(ws));
-        Ok(CkksCiphertext {
-            polys,
-            level,
-            scale: out_scale,
-            fp: self.fp,
-        })
+        // One row of the blocked multiply-accumulate: a single scalar path.
+        check_terms(cts.len(), scalars.len())?;
+        let row: Vec<(usize, f64)> = scalars.iter().copied().enumerate().collect();
+        self.dot_scalar_many(cts, &[row], scale)?
+            .pop()
+            .ok_or(Error::InvalidArgument {
+                name: "dot_scalar terms",
+                value: 0.0,
+            })
     }
 
     fn dot_scalar_many(
