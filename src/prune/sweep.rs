@@ -274,6 +274,49 @@ pub struct MofheiConfig {
     pub retrain_lr_factor: f32,
 }
 
+impl MofheiConfig {
+    /// The settings measured on MOFHEI's HE-friendly LeNet on the digits
+    /// (32x32, about 1,300 training images, batches of 32; docs/pruning.md):
+    /// whole units, mean |w| per layer with the output exempt, a polynomial
+    /// ramp to the target over 300 steps with the mask recomputed every 10,
+    /// up to 30 epochs of fine-tuning (Adam, lr 3e-3, early stopping 8
+    /// epochs after the target is reached), then 20 epochs of bias-only and
+    /// of full retraining (plateau halving after 2 epochs, early stopping 8).
+    /// `seed` drives the batch order (the pruning seed).
+    pub fn digits_lenet(seed: u64) -> MofheiConfig {
+        MofheiConfig {
+            shape: super::BlockShape::Column,
+            opts: super::PruneOptions::default(),
+            schedule: super::ScheduleConfig {
+                schedule: super::Schedule::Polynomial {
+                    every: 10,
+                    ramp: 300,
+                    initial: 0.0,
+                    power: 3.0,
+                },
+                target: 0.9,
+                epochs: 30,
+                patience: Some(8),
+            },
+            train: crate::train::TrainConfig {
+                epochs: 12,
+                batch_size: 32,
+                lr: 3e-3,
+                seed,
+                early_stopping: Some(8),
+                plateau: Some(crate::train::Plateau {
+                    factor: 0.5,
+                    patience: 2,
+                    min_lr: 1e-5,
+                }),
+                ..crate::train::TrainConfig::default()
+            },
+            retrain_epochs: 20,
+            retrain_lr_factor: 1.0,
+        }
+    }
+}
+
 /// MOFHEI's pipeline on a trained `net` at `target`: prune with the
 /// schedule, cull, retrain the biases, then everything (pruned weights stay
 /// zero). Returns the culled network and the culling report.

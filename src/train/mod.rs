@@ -87,6 +87,72 @@ pub struct Plateau {
     pub min_lr: f32,
 }
 
+/// Data augmentation of image batches while training: every sample of a
+/// `[N, C, H, W]` batch is translated by a random whole-pixel offset (zero
+/// fill), drawn from the trainer's seeded stream, so training stays
+/// deterministic per seed. Evaluation never augments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Augment {
+    /// Largest shift in pixels along each axis: offsets are uniform in
+    /// `[-max_shift, max_shift]` per axis.
+    pub max_shift: usize,
+}
+
+impl Augment {
+    /// Random shifts of at most `max_shift` pixels.
+    pub fn shifts(max_shift: usize) -> Augment {
+        Augment { max_shift }
+    }
+
+    /// Shifts every sample of `x` (a `[N, C, H, W]` batch, row-major) by an
+    /// offset drawn from `rng`; the channels of one sample move together.
+    /// Inputs that are not images are refused.
+    pub fn apply(&self, x: &mut [f32], shape: &[usize], rng: &mut impl rand::Rng) -> Result<()> {
+        let &[n, c, h, w] = shape else {
+            return Err(Error::ShapeMismatch {
+                layer: 0,
+                expected: vec![0, 0, 0, 0],
+                found: shape.to_vec(),
+            });
+        };
+        if x.len() != n * c * h * w {
+            return Err(Error::ShapeMismatch {
+                layer: 0,
+                expected: shape.to_vec(),
+                found: vec![x.len()],
+            });
+        }
+        if self.max_shift == 0 {
+            return Ok(());
+        }
+        let s = self.max_shift.min(i32::MAX as usize) as i32;
+        let (hi, wi) = (h as isize, w as isize);
+        let mut plane = vec![0.0f32; h * w];
+        for sample in x.chunks_mut((c * h * w).max(1)) {
+            let dy = rng.random_range(-s..=s) as isize;
+            let dx = rng.random_range(-s..=s) as isize;
+            if dy == 0 && dx == 0 {
+                continue;
+            }
+            for ch in sample.chunks_mut((h * w).max(1)) {
+                plane.copy_from_slice(ch);
+                for i in 0..hi {
+                    let si = i - dy;
+                    for j in 0..wi {
+                        let sj = j - dx;
+                        ch[(i * wi + j) as usize] = if (0..hi).contains(&si) && (0..wi).contains(&sj) {
+                            plane[(si * wi + sj) as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Which parameters train.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Freeze {
@@ -156,6 +222,8 @@ pub struct TrainConfig {
     pub distillation: Option<Distillation>,
     /// Frozen layers / biases only.
     pub freeze: Freeze,
+    /// Data augmentation of training batches (image inputs only).
+    pub augment: Option<Augment>,
 }
 
 impl Default for TrainConfig {
@@ -176,6 +244,7 @@ impl Default for TrainConfig {
             target_metric: None,
             distillation: None,
             freeze: Freeze::default(),
+            augment: None,
         }
     }
 }
@@ -714,14 +783,18 @@ impl Trainer {
         let shapes = net.shapes()?;
         let (trainable, frozen) = self.trainable(net)?;
         self.masks.apply_assign(net)?;
+        let mut x = batch.inputs().clone();
+        if let Some(a) = self.config.augment {
+            a.apply(x.data_mut(), batch.inputs().shape(), &mut self.rng)?;
+        }
         let teacher = match &self.config.distillation {
-            Some(d) => Some(d.teacher.forward(batch.inputs())?),
+            Some(d) => Some(d.teacher.forward(&x)?),
             None => None,
         };
         let loss = self.step_inner(
             net,
             &shapes,
-            batch.inputs().data(),
+            x.data(),
             batch.targets(),
             k,
             teacher.as_ref().map(Tensor::data),
@@ -916,8 +989,8 @@ impl Trainer {
         let (trainable, frozen) = self.trainable(net)?;
         self.masks.apply_assign(net)?;
         let teacher_all = match &self.config.distillation {
-            Some(d) => Some(teacher_logits(&d.teacher, train)?),
-            None => None,
+            Some(d) if self.config.augment.is_none() => Some(teacher_logits(&d.teacher, train)?),
+            _ => None,
         };
         let metric_kind = Metric::for_targets(train.targets());
         let bs = self.config.batch_size;
@@ -938,7 +1011,11 @@ impl Trainer {
             let lr_used = self.lr;
             let mut total = 0.0f64;
             for (b, chunk) in idx.chunks(bs).enumerate() {
-                let x = gather(train.inputs(), chunk);
+                let mut x = gather(train.inputs(), chunk);
+                if let Some(a) = self.config.augment {
+                    let shape = x.shape().to_vec();
+                    a.apply(x.data_mut(), &shape, &mut self.rng)?;
+                }
                 let targets = match train.targets() {
                     Targets::Classes { labels, classes } => Targets::Classes {
                         labels: chunk.iter().map(|&i| labels[i]).collect(),
@@ -946,7 +1023,11 @@ impl Trainer {
                     },
                     Targets::Values(t) => Targets::Values(gather(t, chunk)),
                 };
-                let tl = teacher_all.as_ref().map(|t| gather(t, chunk));
+                // The teacher sees the same (augmented) batch as the student.
+                let tl = match (&self.config.distillation, self.config.augment) {
+                    (Some(d), Some(_)) => Some(d.teacher.forward(&x)?),
+                    _ => teacher_all.as_ref().map(|t| gather(t, chunk)),
+                };
                 let l = self.step_inner(
                     net,
                     &shapes,
