@@ -97,6 +97,7 @@ fn mofhei_config() -> MofheiConfig {
         },
         retrain_epochs: 30,
         retrain_lr_factor: 1.0,
+        candidates: 1,
     }
 }
 

@@ -329,6 +329,7 @@ fn mofhei_config(seed: u64) -> MofheiConfig {
         train,
         retrain_epochs: 20,
         retrain_lr_factor: 1.0,
+        candidates: 1,
     }
 }
 

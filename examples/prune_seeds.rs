@@ -31,6 +31,8 @@ struct Args {
     ps: Vec<Option<u64>>,
     pipeline: bool,
     shift: Option<usize>,
+    /// Extra experiment knobs: `--set key=value`.
+    set: Vec<(String, f64)>,
 }
 
 fn parse() -> mofhei::Result<Args> {
@@ -39,6 +41,7 @@ fn parse() -> mofhei::Result<Args> {
         ps: vec![None],
         pipeline: false,
         shift: None,
+        set: Vec::new(),
     };
     let bad = |name: &'static str| mofhei::Error::InvalidArgument { name, value: 0.0 };
     let mut it = std::env::args().skip(1);
@@ -65,6 +68,11 @@ fn parse() -> mofhei::Result<Args> {
             "--shift" => {
                 let v = it.next().ok_or(bad("--shift"))?;
                 a.shift = Some(v.parse().map_err(|_| bad("--shift"))?);
+            }
+            "--set" => {
+                let v = it.next().ok_or(bad("--set"))?;
+                let (k, x) = v.split_once('=').ok_or(bad("--set"))?;
+                a.set.push((k.to_string(), x.parse().map_err(|_| bad("--set"))?));
             }
             _ => return Err(bad("unknown flag")),
         }
@@ -145,14 +153,25 @@ fn config(seed: u64, a: &Args) -> MofheiConfig {
     if let Some(s) = a.shift {
         cfg.train.augment = (s > 0).then(|| mofhei::train::Augment::shifts(s));
     }
+    for (k, v) in &a.set {
+        match k.as_str() {
+            "candidates" => cfg.candidates = *v as usize,
+            "wd" => cfg.train.weight_decay = *v as f32,
+            "monitor_loss" => cfg.train.monitor = mofhei::train::Monitor::Loss,
+            "retrain_epochs" => cfg.retrain_epochs = *v as usize,
+            "lr" => cfg.train.lr = *v as f32,
+            "retrain_lr" => cfg.retrain_lr_factor = *v as f32,
+            _ => eprintln!("unknown knob {k}"),
+        }
+    }
     cfg
 }
 
 fn main() -> mofhei::Result<()> {
     let a = parse()?;
     let data_seeds = if a.pipeline { vec![a.data[0]] } else { a.data.clone() };
-    println!("| data seed | ps | dense | pruned | drop (points) | units | sparsity | ops fall | seconds |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| data seed | ps | dense | pruned | drop (points) | units | sparsity | ops fall | seconds | validation |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &ds in &data_seeds {
         let (train_all, test) = Dataset::digits_32x32().split(0.2, ds)?;
         let (train, valid, dense) = if a.pipeline {
@@ -171,10 +190,15 @@ fn main() -> mofhei::Result<()> {
             let t0 = Instant::now();
             let (pruned, _) = mofhei_prune(&dense, 0.9, &config(ps, &a), &train, &valid)?;
             let acc = f64::from(accuracy(&pruned, &test)?);
+            let vacc = f64::from(accuracy(&pruned, &valid)?);
+            let ve = mofhei::train::evaluate(&pruned, &valid)?;
+            let te = mofhei::train::evaluate(&pruned, &train)?;
+            let tst = mofhei::train::evaluate(&pruned, &test)?;
+            eprintln!("  val acc {vacc:.4} loss {:.4}; train acc {:.4} loss {:.4}; test loss {:.4}", ve.loss, te.metric, te.loss, tst.loss);
             let ops = compiled_op_counts(&pruned, &Batch)?.homomorphic_total();
             let sparsity = 1.0 - pruned.param_count() as f64 / dense.param_count() as f64;
             println!(
-                "| {ds}{} | {ps} | {dense_acc:.4} | {acc:.4} | {:.2} | {} | {sparsity:.4} | {:.1}% | {:.0} |",
+                "| {ds}{} | {ps} | {dense_acc:.4} | {acc:.4} | {:.2} | {} | {sparsity:.4} | {:.1}% | {:.0} | {vacc:.4} |",
                 if a.pipeline { " (pipeline)" } else { "" },
                 100.0 * (dense_acc - acc),
                 mofhei::prune::cull::units(&pruned)

@@ -41,6 +41,7 @@ fn hepex_on_digits_8x8() {
             scope: Scope::PerLayer,
             exempt_output: false,
             cost_aware: None,
+            protect: None,
         },
         schedule: Schedule::Polynomial {
             every: 10,

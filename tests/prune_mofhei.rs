@@ -86,6 +86,7 @@ fn mofhei_sweep_on_digits_32x32() {
         },
         retrain_epochs: 20,
         retrain_lr_factor: 1.0,
+        candidates: 1,
     };
     let params = net.param_count();
     let mut prune_at = |target: f64| {

@@ -75,6 +75,12 @@ pub struct PruneOptions {
     pub exempt_output: bool,
     /// Rank by `score / saving` with these op prices instead of by score.
     pub cost_aware: Option<OpPrices>,
+    /// A block that is never pruned: (network layer index, block index in
+    /// that layer's grid). Its weights still count towards the layer's
+    /// target, so the layer loses other blocks instead; best-of-k pruning
+    /// ([`super::MofheiConfig::candidates`]) uses it to try each choice of
+    /// the unit that survives.
+    pub protect: Option<(usize, usize)>,
 }
 
 impl Default for PruneOptions {
@@ -86,6 +92,7 @@ impl Default for PruneOptions {
             scope: Scope::PerLayer,
             exempt_output: true,
             cost_aware: None,
+            protect: None,
         }
     }
 }
@@ -223,6 +230,9 @@ fn prune_group(
                 continue;
             }
             total += sizes[b];
+            if opts.protect == Some((*i, b)) {
+                continue;
+            }
             cands.push(Candidate {
                 layer: li,
                 block: b,
@@ -398,6 +408,43 @@ mod tests {
         let sel = select(&net, &blocks, &opts, 1.0).unwrap();
         assert_eq!(crate::prune::selection::kept(&sel, &net), 8 + 4);
         assert!(select(&net, &blocks, &opts, 1.5).is_err());
+    }
+
+    #[test]
+    fn a_protected_block_survives_and_counts_towards_the_target() {
+        let net = two_layer();
+        let blocks = LayerBlocks::uniform(&net, BlockShape::Column);
+        let base = PruneOptions {
+            exempt_output: false,
+            ..PruneOptions::default()
+        };
+        let rows_kept = |sel: &Masks, cols: usize| -> Vec<usize> {
+            sel.get(0)
+                .unwrap()
+                .chunks(cols)
+                .enumerate()
+                .filter(|(_, r)| r.iter().any(|k| *k))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let cols = matrix(&net.layers[0]).unwrap().len() / 4;
+        let plain = select(&net, &blocks, &base, 0.75).unwrap();
+        let kept = rows_kept(&plain, cols);
+        assert_eq!(kept.len(), 1);
+        // Protect the lowest-scoring row instead: it stays, and it is the
+        // only one (the layer still reaches the same target).
+        let scores = block_scores(&net, 0, &blocks.grid(&net, 0).unwrap(), Score::MeanAbs);
+        let weakest = (0..scores.len())
+            .min_by(|a, b| scores[*a].total_cmp(&scores[*b]))
+            .unwrap();
+        assert_ne!(kept, vec![weakest]);
+        let opts = PruneOptions {
+            protect: Some((0, weakest)),
+            ..base
+        };
+        let sel = select(&net, &blocks, &opts, 0.75).unwrap();
+        assert_eq!(rows_kept(&sel, cols), vec![weakest]);
+        assert_eq!(sel.pruned(), plain.pruned());
     }
 
     #[test]

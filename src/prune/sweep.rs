@@ -195,6 +195,7 @@ mod tests {
             },
             retrain_epochs: 2,
             retrain_lr_factor: 1.0,
+            candidates: 1,
         };
         let (pruned, report) = mofhei_prune(&net, 0.9, &cfg, &train, &valid).unwrap();
         // 90% of 16 hidden neurons pruned (rounded down), the output exempt.
@@ -272,6 +273,13 @@ pub struct MofheiConfig {
     /// Learning rate of the full retraining as a fraction of `train.lr`
     /// (MOFHEI fine-tunes at a tenth).
     pub retrain_lr_factor: f32,
+    /// Best-of-k (beyond MOFHEI): when the target removes units of the
+    /// first pruned layer, run the whole pipeline once per candidate, each
+    /// time protecting another of the `candidates` highest-scoring units of
+    /// that layer (on the dense network) from pruning, and keep the result
+    /// with the best validation metric (ties: lower validation loss). 0 or
+    /// 1: one plain run. The test set is never looked at.
+    pub candidates: usize,
 }
 
 impl MofheiConfig {
@@ -313,6 +321,7 @@ impl MofheiConfig {
             },
             retrain_epochs: 20,
             retrain_lr_factor: 1.0,
+            candidates: 1,
         }
     }
 }
@@ -320,10 +329,103 @@ impl MofheiConfig {
 /// MOFHEI's pipeline on a trained `net` at `target`: prune with the
 /// schedule, cull, retrain the biases, then everything (pruned weights stay
 /// zero). Returns the culled network and the culling report.
+///
+/// With [`MofheiConfig::candidates`] > 1 the pipeline runs once per
+/// candidate unit of the first pruned layer and the best by validation
+/// metric is returned.
 pub fn mofhei_prune(
     net: &Network,
     target: f64,
     cfg: &MofheiConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<(Network, super::CullReport)> {
+    let candidates = first_layer_candidates(net, target, cfg)?;
+    if candidates.is_empty() {
+        return mofhei_prune_once(net, target, cfg, &cfg.opts, train, validation);
+    }
+    let mut best: Option<(crate::train::Evaluation, Network, super::CullReport)> = None;
+    for protect in candidates {
+        let opts = super::PruneOptions {
+            protect: Some(protect),
+            ..cfg.opts
+        };
+        let (n, r) = mofhei_prune_once(net, target, cfg, &opts, train, validation)?;
+        let e = crate::train::evaluate(&n, validation)?;
+        let better = best.as_ref().is_none_or(|(b, _, _)| {
+            e.kind.better(e.metric, b.metric) || (e.metric == b.metric && e.loss < b.loss)
+        });
+        if better {
+            best = Some((e, n, r));
+        }
+    }
+    best.map(|(_, n, r)| (n, r)).ok_or(Error::InvalidArgument {
+        name: "candidates",
+        value: 0.0,
+    })
+}
+
+/// The protected blocks best-of-k tries: the `cfg.candidates` highest
+/// scoring blocks (on `net`) of the first pruned layer, if the target makes
+/// that layer lose blocks; empty for a single plain run.
+fn first_layer_candidates(
+    net: &Network,
+    target: f64,
+    cfg: &MofheiConfig,
+) -> Result<Vec<(usize, usize)>> {
+    if cfg.candidates <= 1 {
+        return Ok(Vec::new());
+    }
+    let mut blocks = super::LayerBlocks::uniform(net, cfg.shape);
+    let weighted = super::blocks::weighted_layers(net);
+    if cfg.opts.exempt_output
+        && let Some(&last) = weighted.last()
+    {
+        blocks.exempt_assign(last);
+    }
+    let Some((first, grid)) = weighted
+        .iter()
+        .find_map(|&i| blocks.grid(net, i).map(|g| (i, g)))
+    else {
+        return Ok(Vec::new());
+    };
+    let sel = super::select(net, &blocks, &cfg.opts, target)?;
+    let kept = nonzero_block_count(sel.get(first), &grid);
+    let live = nonzero_block_count(None, &grid);
+    if kept >= live {
+        return Ok(Vec::new());
+    }
+    let scores = super::score::block_scores(net, first, &grid, cfg.opts.score);
+    let mut order: Vec<usize> = (0..scores.len())
+        .filter(|&b| !grid.positions(b).is_empty())
+        .collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+    Ok(order
+        .into_iter()
+        .take(cfg.candidates)
+        .map(|b| (first, b))
+        .collect())
+}
+
+/// Blocks of `grid` with at least one weight kept by `keep` (all non-empty
+/// blocks when `keep` is `None`).
+fn nonzero_block_count(keep: Option<&[bool]>, grid: &super::BlockGrid) -> usize {
+    let inp = grid.inp();
+    (0..grid.count())
+        .filter(|&b| {
+            let pos = grid.positions(b);
+            !pos.is_empty()
+                && keep.is_none_or(|k| pos.iter().any(|&(r, c)| k.get(r * inp + c) == Some(&true)))
+        })
+        .count()
+}
+
+/// One run of MOFHEI's pipeline with scoring options `opts`.
+fn mofhei_prune_once(
+    net: &Network,
+    target: f64,
+    cfg: &MofheiConfig,
+    opts: &super::PruneOptions,
     train: &crate::data::Dataset,
     validation: &crate::data::Dataset,
 ) -> Result<(Network, super::CullReport)> {
@@ -336,7 +438,7 @@ pub fn mofhei_prune(
         target,
         ..cfg.schedule
     };
-    super::schedule::run(&mut pruned, &blocks, &cfg.opts, &sched, &mut tune)?;
+    super::schedule::run(&mut pruned, &blocks, opts, &sched, &mut tune)?;
     let (mut culled, mut report) = super::cull(&pruned)?;
     report.params_before = net.param_count();
     for bias_only in [true, false] {
