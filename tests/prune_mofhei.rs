@@ -9,10 +9,7 @@ use mofhei::data::Dataset;
 use mofhei::he::OpCounts;
 use mofhei::model::{Activation, Layer, Network, zoo};
 use mofhei::packing::Batch;
-use mofhei::prune::{
-    BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, batch_op_counts,
-    compiled_op_counts, mofhei_prune, sweep,
-};
+use mofhei::prune::{MofheiConfig, batch_op_counts, compiled_op_counts, mofhei_prune, sweep};
 use mofhei::train::{NoProgress, Plateau, TrainConfig, Trainer, accuracy};
 
 const SEED: u64 = 2024;
@@ -65,29 +62,11 @@ fn mofhei_sweep_on_digits_32x32() {
         total(&dense_formula),
         start.elapsed()
     );
-    let cfg = MofheiConfig {
-        shape: BlockShape::Column,
-        opts: PruneOptions::default(),
-        schedule: ScheduleConfig {
-            schedule: Schedule::Polynomial {
-                every: 10,
-                ramp: 300,
-                initial: 0.0,
-                power: 3.0,
-            },
-            target: 0.9,
-            epochs: 30,
-            patience: Some(8),
-        },
-        train: TrainConfig {
-            lr: 3e-3,
-            early_stopping: Some(8),
-            ..train_config(12)
-        },
-        retrain_epochs: 20,
-        retrain_lr_factor: 1.0,
-        candidates: 1,
-    };
+    // The library's settings for this network: gentle ramp, lr 3e-3,
+    // shifts of up to 2 pixels while pruning and retraining, best of the 6
+    // choices of the surviving conv0 filter by validation accuracy
+    // (docs/pruning.md).
+    let cfg = MofheiConfig::digits_lenet(SEED);
     let params = net.param_count();
     let mut prune_at = |target: f64| {
         let (pruned, _) = mofhei_prune(&net, target, &cfg, &train, &valid)?;

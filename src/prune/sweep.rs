@@ -289,8 +289,13 @@ impl MofheiConfig {
     /// ramp to the target over 300 steps with the mask recomputed every 10,
     /// up to 30 epochs of fine-tuning (Adam, lr 3e-3, early stopping 8
     /// epochs after the target is reached), then 20 epochs of bias-only and
-    /// of full retraining (plateau halving after 2 epochs, early stopping 8).
-    /// `seed` drives the batch order (the pruning seed).
+    /// of full retraining (plateau halving after 2 epochs, early stopping 8);
+    /// every training batch shifted by up to 2 pixels
+    /// ([`crate::train::Augment`]); best of 6 runs, one per choice of the
+    /// unit kept in the first layer (all 6 conv0 filters of the LeNet), by
+    /// validation accuracy. `seed` drives the batch order and the shifts
+    /// (the pruning seed). Inputs must be images (`[N, C, H, W]`) for the
+    /// shifts; set `train.augment = None` otherwise.
     pub fn digits_lenet(seed: u64) -> MofheiConfig {
         MofheiConfig {
             shape: super::BlockShape::Column,
@@ -317,11 +322,12 @@ impl MofheiConfig {
                     patience: 2,
                     min_lr: 1e-5,
                 }),
+                augment: Some(crate::train::Augment::shifts(2)),
                 ..crate::train::TrainConfig::default()
             },
             retrain_epochs: 20,
             retrain_lr_factor: 1.0,
-            candidates: 1,
+            candidates: 6,
         }
     }
 }

@@ -593,3 +593,108 @@ fn wrong_data_is_an_error() {
     });
     assert!(t.step(&mut net, &train).is_err());
 }
+
+#[test]
+fn augment_shifts_images_with_zero_fill() {
+    // One 2-channel 4x4 sample with a single lit pixel per channel.
+    let mut x = vec![0.0f32; 32];
+    x[5] = 1.0; // channel 0, (1, 1)
+    x[16 + 10] = 2.0; // channel 1, (2, 2)
+    let orig = x.clone();
+    let a = Augment::shifts(1);
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..40 {
+        let mut y = orig.clone();
+        a.apply(&mut y, &[1, 2, 4, 4], &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap();
+        // Both channels move by the same offset, within one pixel.
+        let p0 = y[..16].iter().position(|v| *v == 1.0).unwrap();
+        let p1 = y[16..].iter().position(|v| *v == 2.0).unwrap();
+        let (dy, dx) = (p0 as isize / 4 - 1, p0 as isize % 4 - 1);
+        assert!(dy.abs() <= 1 && dx.abs() <= 1);
+        assert_eq!(p1 as isize, (2 + dy) * 4 + 2 + dx);
+        assert_eq!(y.iter().filter(|v| **v != 0.0).count(), 2);
+        seen.insert((dy, dx));
+        // Seeded: the same seed gives the same shift.
+        let mut z = orig.clone();
+        a.apply(&mut z, &[1, 2, 4, 4], &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap();
+        assert_eq!(y, z);
+    }
+    assert!(seen.len() > 4, "{seen:?}");
+    // A pixel shifted out of the image is gone (zero fill).
+    let mut edge = vec![0.0f32; 4];
+    edge[0] = 1.0;
+    let mut any_lost = false;
+    for seed in 0..20 {
+        let mut y = edge.clone();
+        Augment::shifts(1)
+            .apply(&mut y, &[1, 1, 2, 2], &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap();
+        any_lost |= y.iter().all(|v| *v == 0.0);
+    }
+    assert!(any_lost);
+    // Shift 0 is the identity; flat inputs are refused.
+    let mut y = orig.clone();
+    Augment::shifts(0)
+        .apply(&mut y, &[1, 2, 4, 4], &mut ChaCha8Rng::seed_from_u64(1))
+        .unwrap();
+    assert_eq!(y, orig);
+    assert!(
+        a.apply(&mut y, &[2, 16], &mut ChaCha8Rng::seed_from_u64(1))
+            .is_err()
+    );
+}
+
+#[test]
+fn augmented_training_is_deterministic_and_refuses_flat_inputs() {
+    let data = crate::data::Dataset::digits_8x8();
+    let idx: Vec<usize> = (0..200).collect();
+    let data = data.subset(&idx).unwrap();
+    let mut net0 = Network::new(
+        vec![1, 8, 8],
+        vec![
+            conv(2, 1, 3, 1, 0),
+            Layer::Activation(Activation::Square),
+            Layer::Flatten,
+            dense(72, 10),
+        ],
+    )
+    .unwrap();
+    net0.init_assign(2);
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        lr: 1e-2,
+        seed: 5,
+        augment: Some(Augment::shifts(1)),
+        ..TrainConfig::default()
+    };
+    let run = |cfg: &TrainConfig| {
+        let mut n = net0.clone();
+        Trainer::new(cfg.clone())
+            .fit(&mut n, &data, None, &mut NoProgress)
+            .unwrap();
+        n
+    };
+    let (a, b) = (run(&cfg), run(&cfg));
+    assert_eq!(a, b);
+    let plain = run(&TrainConfig {
+        augment: None,
+        ..cfg.clone()
+    });
+    assert_ne!(a, plain);
+    // The single-step path augments too (and stays seeded).
+    let mut s1 = net0.clone();
+    let mut s2 = net0.clone();
+    Trainer::new(cfg.clone()).step(&mut s1, &data).unwrap();
+    Trainer::new(cfg.clone()).step(&mut s2, &data).unwrap();
+    assert_eq!(s1, s2);
+    let flat = data.clone().flatten();
+    let mut mlp = crate::model::zoo::mlp(&[64, 10], Activation::Relu, 1).unwrap();
+    assert!(
+        Trainer::new(cfg)
+            .fit(&mut mlp, &flat, None, &mut NoProgress)
+            .is_err()
+    );
+}
