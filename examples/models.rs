@@ -98,6 +98,7 @@ fn mofhei_config() -> MofheiConfig {
         retrain_epochs: 30,
         retrain_lr_factor: 1.0,
         candidates: 1,
+        screen_before_retraining: false,
     }
 }
 

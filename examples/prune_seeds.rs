@@ -156,6 +156,7 @@ fn config(seed: u64, a: &Args) -> MofheiConfig {
     for (k, v) in &a.set {
         match k.as_str() {
             "candidates" => cfg.candidates = *v as usize,
+            "screen" => cfg.screen_before_retraining = *v != 0.0,
             "wd" => cfg.train.weight_decay = *v as f32,
             "monitor_loss" => cfg.train.monitor = mofhei::train::Monitor::Loss,
             "retrain_epochs" => cfg.retrain_epochs = *v as usize,

@@ -196,6 +196,7 @@ mod tests {
             retrain_epochs: 2,
             retrain_lr_factor: 1.0,
             candidates: 1,
+            screen_before_retraining: false,
         };
         let (pruned, report) = mofhei_prune(&net, 0.9, &cfg, &train, &valid).unwrap();
         // 90% of 16 hidden neurons pruned (rounded down), the output exempt.
@@ -205,6 +206,72 @@ mod tests {
             after.is_finite() && after < before,
             "MSE {before} -> {after}"
         );
+    }
+
+    #[test]
+    fn best_of_k_keeps_the_best_validation_run() {
+        let data = crate::data::Dataset::digits_8x8()
+            .flatten()
+            .to_autoencoder();
+        let (train, valid) = data.split(0.2, 3).unwrap();
+        let net = crate::model::zoo::autoencoder(64, &[16], Activation::Square, 3).unwrap();
+        let plain = MofheiConfig {
+            train: crate::train::TrainConfig {
+                lr: 3e-3,
+                batch_size: 32,
+                seed: 3,
+                ..crate::train::TrainConfig::default()
+            },
+            schedule: crate::prune::ScheduleConfig {
+                epochs: 2,
+                patience: None,
+                ..MofheiConfig::digits_lenet(3).schedule
+            },
+            retrain_epochs: 1,
+            candidates: 1,
+            ..MofheiConfig::digits_lenet(3)
+        };
+        // Candidates: the 3 hidden units with the largest mean |w|.
+        let grid = crate::prune::LayerBlocks::uniform(&net, plain.shape)
+            .grid(&net, 0)
+            .unwrap();
+        let scores = crate::prune::score::block_scores(&net, 0, &grid, plain.opts.score);
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+        let runs: Vec<(f32, Network)> = order[..3]
+            .iter()
+            .map(|&b| {
+                let cfg = MofheiConfig {
+                    opts: crate::prune::PruneOptions {
+                        protect: Some((0, b)),
+                        ..plain.opts
+                    },
+                    ..plain.clone()
+                };
+                let (n, r) = mofhei_prune(&net, 0.9, &cfg, &train, &valid).unwrap();
+                assert_eq!(r.units_after, vec![2, 64]);
+                (crate::train::evaluate(&n, &valid).unwrap().metric, n)
+            })
+            .collect();
+        let best = runs
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|r| r.1.clone())
+            .unwrap();
+        let (chosen, _) = mofhei_prune(
+            &net,
+            0.9,
+            &MofheiConfig {
+                candidates: 3,
+                ..plain.clone()
+            },
+            &train,
+            &valid,
+        )
+        .unwrap();
+        assert_eq!(chosen, best);
+        // The runs differ (else the test could not fail).
+        assert!(runs.iter().any(|r| r.1 != best));
     }
 
     #[test]
@@ -280,6 +347,10 @@ pub struct MofheiConfig {
     /// with the best validation metric (ties: lower validation loss). 0 or
     /// 1: one plain run. The test set is never looked at.
     pub candidates: usize,
+    /// With `candidates`: compare the candidates right after pruning and
+    /// fine-tuning (before culling) and cull and retrain only the best one,
+    /// instead of retraining every candidate (roughly half the time).
+    pub screen_before_retraining: bool,
 }
 
 impl MofheiConfig {
@@ -328,6 +399,7 @@ impl MofheiConfig {
             retrain_epochs: 20,
             retrain_lr_factor: 1.0,
             candidates: 6,
+            screen_before_retraining: false,
         }
     }
 }
@@ -350,14 +422,31 @@ pub fn mofhei_prune(
     if candidates.is_empty() {
         return mofhei_prune_once(net, target, cfg, &cfg.opts, train, validation);
     }
-    let mut best: Option<(crate::train::Evaluation, Network, super::CullReport)> = None;
-    for protect in candidates {
-        let opts = super::PruneOptions {
-            protect: Some(protect),
-            ..cfg.opts
-        };
-        let (n, r) = mofhei_prune_once(net, target, cfg, &opts, train, validation)?;
-        let e = crate::train::evaluate(&n, validation)?;
+    // The candidates are independent (each trains its own copy with its own
+    // seeded trainer), so they run in parallel; the choice below goes in
+    // candidate order, so the result does not depend on the thread count.
+    use rayon::prelude::*;
+    let runs: Vec<(crate::train::Evaluation, Network, Option<super::CullReport>)> = candidates
+        .par_iter()
+        .map(|&protect| {
+            let opts = super::PruneOptions {
+                protect: Some(protect),
+                ..cfg.opts
+            };
+            let pruned = prune_stage(net, target, cfg, &opts, train, validation)?;
+            let (n, r) = if cfg.screen_before_retraining {
+                (pruned, None)
+            } else {
+                let (n, r) = retrain_stage(net, &pruned, cfg, train, validation)?;
+                (n, Some(r))
+            };
+            let e = crate::train::evaluate(&n, validation)?;
+            Ok((e, n, r))
+        })
+        .collect::<Result<_>>()?;
+    // (validation, network, its report once culled and retrained)
+    let mut best: Option<(crate::train::Evaluation, Network, Option<super::CullReport>)> = None;
+    for (e, n, r) in runs {
         let better = best.as_ref().is_none_or(|(b, _, _)| {
             e.kind.better(e.metric, b.metric) || (e.metric == b.metric && e.loss < b.loss)
         });
@@ -365,10 +454,14 @@ pub fn mofhei_prune(
             best = Some((e, n, r));
         }
     }
-    best.map(|(_, n, r)| (n, r)).ok_or(Error::InvalidArgument {
-        name: "candidates",
-        value: 0.0,
-    })
+    match best {
+        Some((_, n, Some(r))) => Ok((n, r)),
+        Some((_, n, None)) => retrain_stage(net, &n, cfg, train, validation),
+        None => Err(Error::InvalidArgument {
+            name: "candidates",
+            value: 0.0,
+        }),
+    }
 }
 
 /// The protected blocks best-of-k tries: the `cfg.candidates` highest
@@ -435,7 +528,20 @@ fn mofhei_prune_once(
     train: &crate::data::Dataset,
     validation: &crate::data::Dataset,
 ) -> Result<(Network, super::CullReport)> {
-    use crate::train::{Masks, NoProgress, Trainer};
+    let pruned = prune_stage(net, target, cfg, opts, train, validation)?;
+    retrain_stage(net, &pruned, cfg, train, validation)
+}
+
+/// Pruning with the schedule (fine-tuning under the masks).
+fn prune_stage(
+    net: &Network,
+    target: f64,
+    cfg: &MofheiConfig,
+    opts: &super::PruneOptions,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<Network> {
+    use crate::train::Trainer;
     let mut pruned = net.clone();
     let blocks = super::LayerBlocks::uniform(&pruned, cfg.shape);
     let mut tune =
@@ -445,7 +551,20 @@ fn mofhei_prune_once(
         ..cfg.schedule
     };
     super::schedule::run(&mut pruned, &blocks, opts, &sched, &mut tune)?;
-    let (mut culled, mut report) = super::cull(&pruned)?;
+    Ok(pruned)
+}
+
+/// Culling of `pruned`, then bias-only and full retraining (zeros kept);
+/// the report counts parameters against the dense `net`.
+fn retrain_stage(
+    net: &Network,
+    pruned: &Network,
+    cfg: &MofheiConfig,
+    train: &crate::data::Dataset,
+    validation: &crate::data::Dataset,
+) -> Result<(Network, super::CullReport)> {
+    use crate::train::{Masks, NoProgress, Trainer};
+    let (mut culled, mut report) = super::cull(pruned)?;
     report.params_before = net.param_count();
     for bias_only in [true, false] {
         if cfg.retrain_epochs == 0 {
