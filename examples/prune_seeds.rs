@@ -72,7 +72,8 @@ fn parse() -> mofhei::Result<Args> {
             "--set" => {
                 let v = it.next().ok_or(bad("--set"))?;
                 let (k, x) = v.split_once('=').ok_or(bad("--set"))?;
-                a.set.push((k.to_string(), x.parse().map_err(|_| bad("--set"))?));
+                a.set
+                    .push((k.to_string(), x.parse().map_err(|_| bad("--set"))?));
             }
             _ => return Err(bad("unknown flag")),
         }
@@ -117,7 +118,12 @@ fn test_dense(seed: u64, train: &Dataset, valid: &Dataset) -> mofhei::Result<Net
 }
 
 /// The pipeline example's dense network: ReLU LeNet, HE-friendly transform.
-fn pipeline_dense(seed: u64, train_all: &Dataset, train: &Dataset, valid: &Dataset) -> mofhei::Result<Network> {
+fn pipeline_dense(
+    seed: u64,
+    train_all: &Dataset,
+    train: &Dataset,
+    valid: &Dataset,
+) -> mofhei::Result<Network> {
     let path = cache(&format!("pipeline-{seed}.bin"));
     if let Ok(n) = Network::load(&path) {
         return Ok(n);
@@ -170,8 +176,14 @@ fn config(seed: u64, a: &Args) -> MofheiConfig {
 
 fn main() -> mofhei::Result<()> {
     let a = parse()?;
-    let data_seeds = if a.pipeline { vec![a.data[0]] } else { a.data.clone() };
-    println!("| data seed | ps | dense | pruned | drop (points) | units | sparsity | ops fall | seconds | validation |");
+    let data_seeds = if a.pipeline {
+        vec![a.data[0]]
+    } else {
+        a.data.clone()
+    };
+    println!(
+        "| data seed | ps | dense | pruned | drop (points) | units | sparsity | ops fall | seconds | validation |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &ds in &data_seeds {
         let (train_all, test) = Dataset::digits_32x32().split(0.2, ds)?;
@@ -195,7 +207,10 @@ fn main() -> mofhei::Result<()> {
             let ve = mofhei::train::evaluate(&pruned, &valid)?;
             let te = mofhei::train::evaluate(&pruned, &train)?;
             let tst = mofhei::train::evaluate(&pruned, &test)?;
-            eprintln!("  val acc {vacc:.4} loss {:.4}; train acc {:.4} loss {:.4}; test loss {:.4}", ve.loss, te.metric, te.loss, tst.loss);
+            eprintln!(
+                "  val acc {vacc:.4} loss {:.4}; train acc {:.4} loss {:.4}; test loss {:.4}",
+                ve.loss, te.metric, te.loss, tst.loss
+            );
             let ops = compiled_op_counts(&pruned, &Batch)?.homomorphic_total();
             let sparsity = 1.0 - pruned.param_count() as f64 / dense.param_count() as f64;
             println!(

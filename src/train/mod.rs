@@ -140,11 +140,12 @@ impl Augment {
                     let si = i - dy;
                     for j in 0..wi {
                         let sj = j - dx;
-                        ch[(i * wi + j) as usize] = if (0..hi).contains(&si) && (0..wi).contains(&sj) {
-                            plane[(si * wi + sj) as usize]
-                        } else {
-                            0.0
-                        };
+                        ch[(i * wi + j) as usize] =
+                            if (0..hi).contains(&si) && (0..wi).contains(&sj) {
+                                plane[(si * wi + sj) as usize]
+                            } else {
+                                0.0
+                            };
                     }
                 }
             }
