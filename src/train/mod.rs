@@ -3,8 +3,9 @@
 //! cross-entropy, MSE and distillation losses, SGD with momentum and Adam,
 //! weight [`Masks`] that pin pruned weights to exactly `0.0`, freezing of
 //! layers (or training biases only), early stopping with best-weight
-//! restore, reduce-LR-on-plateau, stop-at-target, a seeded
-//! train/validation split and a [`Progress`] callback.
+//! restore, reduce-LR-on-plateau, stop-at-target, seeded random shifts of
+//! image batches ([`Augment`]), a seeded train/validation split and a
+//! [`Progress`] callback.
 //!
 //! A [`Trainer`] is built from a [`TrainConfig`] and can be called again
 //! and again on the same (or a modified) network: the HE-friendly transform
