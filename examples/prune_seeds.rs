@@ -12,9 +12,12 @@
 //! `tests/prune_mofhei.rs`); `--ps`: pruning seeds (`same` = the data
 //! seed); `--pipeline`: the dense network of `examples/pipeline.rs` (ReLU
 //! LeNet, HE-friendly transform) at the first data seed instead; dense
-//! networks are cached in `$TMPDIR/mofhei-prune-seeds/`. Configuration
-//! switches (for experiments): `--shift N` (augmentation during pruning,
-//! 0 = off), `--candidates K`, `--conv0 K`.
+//! networks are cached in `$TMPDIR/mofhei-prune-seeds/`. The pruning
+//! settings are `MofheiConfig::digits_lenet(ps)`; switches for experiments:
+//! `--shift N` (shifts of at most N pixels while pruning and retraining,
+//! 0 = off) and `--set key=value` with keys `candidates`, `screen` (0/1),
+//! `wd`, `monitor_loss`, `retrain_epochs`, `lr`, `retrain_lr`. Per run,
+//! validation/training accuracy and losses go to stderr.
 
 use std::path::PathBuf;
 use std::time::Instant;
