@@ -9,39 +9,42 @@ use mofhei::he::ckks::{Ckks, CkksParams};
 use mofhei::he::{HeScheme, KeyRequirements, Rotation};
 use rand::SeedableRng;
 
-/// CPU time of the calling thread in ns, so that timings are not inflated
-/// by other processes on a busy machine (run with RAYON_NUM_THREADS=1: all
-/// work then stays on this thread).
-fn thread_cpu_ns() -> Option<u64> {
+/// CPU time of this process in ns (every thread, so work handed to a rayon
+/// worker counts too), so that timings are not inflated by other processes
+/// on a busy machine. Run with RAYON_NUM_THREADS=1 for single-threaded
+/// figures.
+fn process_cpu_ns() -> Option<u64> {
     Some(
-        cpu_time::ThreadTime::try_now()
+        cpu_time::ProcessTime::try_now()
             .ok()?
             .as_duration()
             .as_nanos() as u64,
     )
 }
 
-/// Milliseconds per call: thread CPU time when available (the minimum over
+/// Milliseconds per call: process CPU time when available (the minimum over
 /// `reps` batches of calls lasting >= 20 ms each), wall time otherwise.
-fn median_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    let _ = f();
+/// The first call must succeed: a failing operation is an error, not a
+/// (fast) timing.
+fn median_ms<T>(reps: usize, mut f: impl FnMut() -> mofhei::Result<T>) -> mofhei::Result<f64> {
+    f()?;
     let wall = Instant::now();
-    std::hint::black_box(f());
+    std::hint::black_box(f()?);
     let one = wall.elapsed().as_secs_f64();
     let batch = ((0.02 / one.max(1e-7)).ceil() as usize).clamp(1, 10_000);
     let mut best = f64::INFINITY;
     for _ in 0..reps {
-        let (c0, w0) = (thread_cpu_ns(), Instant::now());
+        let (c0, w0) = (process_cpu_ns(), Instant::now());
         for _ in 0..batch {
-            std::hint::black_box(f());
+            std::hint::black_box(f()?);
         }
-        let ms = match (c0, thread_cpu_ns()) {
+        let ms = match (c0, process_cpu_ns()) {
             (Some(a), Some(b)) => (b - a) as f64 / 1e6,
             _ => w0.elapsed().as_secs_f64() * 1e3,
         };
         best = best.min(ms / batch as f64);
     }
-    best
+    Ok(best)
 }
 
 fn time_set(log_n: u32, moduli: &[u32], reps: usize) -> mofhei::Result<String> {
@@ -79,36 +82,36 @@ fn time_set(log_n: u32, moduli: &[u32], reps: usize) -> mofhei::Result<String> {
             median_ms(reps, || {
                 ckks.encode(&values, level, scale)
                     .and_then(|p| ckks.encrypt(&pk, &p, &mut rng))
-            }),
+            })?,
         ),
         (
             "decrypt_decode",
             median_ms(reps, || {
                 ckks.decrypt(&sk, &ct).and_then(|p| ckks.decode(&p))
-            }),
+            })?,
         ),
-        ("add", median_ms(reps, || ckks.add(&ct, &ct2))),
-        ("mul_plain", median_ms(reps, || ckks.mul_plain(&ct, &pt))),
+        ("add", median_ms(reps, || ckks.add(&ct, &ct2))?),
+        ("mul_plain", median_ms(reps, || ckks.mul_plain(&ct, &pt))?),
         (
             "mul_scalar",
-            median_ms(reps, || ckks.mul_scalar(&ct, 0.37, scale)),
+            median_ms(reps, || ckks.mul_scalar(&ct, 0.37, scale))?,
         ),
         (
             "mul_relin",
-            median_ms(reps, || ckks.mul_relin(&ct, &ct2, &keys)),
+            median_ms(reps, || ckks.mul_relin(&ct, &ct2, &keys))?,
         ),
-        ("rescale", median_ms(reps, || ckks.rescale(&prod))),
+        ("rescale", median_ms(reps, || ckks.rescale(&prod))?),
         (
             "rotate",
-            median_ms(reps, || ckks.rotate(&ct, Rotation(1), &keys)),
+            median_ms(reps, || ckks.rotate(&ct, Rotation(1), &keys))?,
         ),
         (
             "rotate_many_8",
-            median_ms(reps, || ckks.rotate_many(&ct, &steps, &keys)),
+            median_ms(reps, || ckks.rotate_many(&ct, &steps, &keys))?,
         ),
         (
             "dot_scalar_16",
-            median_ms(reps, || ckks.dot_scalar(&refs, &scalars, scale)),
+            median_ms(reps, || ckks.dot_scalar(&refs, &scalars, scale))?,
         ),
     ];
     // precision of one mul + relin + rescale, log2 of the max abs error

@@ -7,7 +7,7 @@
 # Creates benches/compare/.venv (not committed), pip-installs tenseal,
 # builds examples/ckks_timings, then alternates ours / SEAL for ROUNDS
 # rounds (so both see the same machine load) and prints a table of the best
-# (minimum) thread-CPU milliseconds per operation and the ratio ours / SEAL.
+# (minimum) process-CPU milliseconds per operation and the ratio ours / SEAL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"

@@ -24,7 +24,7 @@ def best(prefix):
 
 ours, k = best("ours")
 seal, _ = best("seal")
-print(f"best of {k} rounds, thread CPU time, ms per operation, one thread\n")
+print(f"best of {k} rounds, process CPU time, ms per operation, one thread\n")
 print("| N | operation | mofhei (ms) | SEAL 4.1 (ms) | ours / SEAL |")
 print("|---|---|---:|---:|---:|")
 for (n, op), v in ours.items():

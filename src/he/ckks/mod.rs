@@ -47,6 +47,7 @@ use crate::he::{Level, Scale};
 
 mod encoder;
 mod keys;
+mod kernels;
 mod keyswitch;
 mod modulus;
 mod ntt;

@@ -427,10 +427,7 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
         }
     }
     let arch = pulp::Arch::new();
-    per_block
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(b, chunks)| {
+    let work = |(b, chunks): (usize, Vec<&mut [u64]>)| {
             let start = b * block;
             let j = start / n;
             let m = &ring.moduli[j];
@@ -450,7 +447,12 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
                 rows,
                 chunks,
             });
-        });
+    };
+    if parallel(limbs * n * rows.len()) {
+        per_block.into_par_iter().enumerate().for_each(work);
+    } else {
+        per_block.into_iter().enumerate().for_each(work);
+    }
     outs
 }
 
