@@ -14,12 +14,22 @@ fn fix(r: u64, q: u64) -> u64 {
     r - (q & 0u64.wrapping_sub(u64::from(r >= q)))
 }
 
-/// `x mod q` for any `x < 2^64` and `2^14 < q < 2^61`: the `f64` quotient
-/// estimate `x * (1/q)` is within `2^-2` of `x / q` (53-bit mantissas), so
-/// the truncated quotient is off by at most one and [`fix`] corrects it.
+/// `round(v)` for `0 <= v < 2^52` as a `u64`, by adding `2^52` (which
+/// leaves the integer in the mantissa) and subtracting its bits: unlike
+/// `v as u64` (saturating, which LLVM does not vectorise), this is two
+/// lane-wise operations.
+#[inline(always)]
+fn round_small(v: f64) -> u64 {
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    (v + MAGIC).to_bits() - MAGIC.to_bits()
+}
+
+/// `x mod q` for any `x < 2^64` and `2^20 <= q < 2^61`: the `f64` quotient
+/// `x * (1/q) < 2^44` is within `2^-8` of `x / q` (53-bit mantissas), so
+/// its rounding is off by at most one and [`fix`] corrects it.
 #[inline(always)]
 fn reduce_f64(x: u64, q: u64, inv_q: f64) -> u64 {
-    let t = (x as f64 * inv_q) as u64;
+    let t = round_small(x as f64 * inv_q);
     fix(x.wrapping_sub(t.wrapping_mul(q)), q)
 }
 
@@ -59,11 +69,15 @@ pub(crate) struct CentredDiv {
     m: Modulus,
     /// `floor(P / 2)`.
     half: u64,
-    /// `P^-1 mod q` (Shoup form, for the wide path).
-    w: Shoup,
+    /// `P^-1 mod q`.
+    w: u64,
     /// `1 / q` and `w / q` as `f64` (the path for `q < 2^50`).
     inv_q: f64,
     w_q: f64,
+    /// `P^-1 2^64 mod q` and the Montgomery constants (the path for wider
+    /// primes).
+    w_mont: u64,
+    mont: Mont,
 }
 
 impl CentredDiv {
@@ -72,9 +86,11 @@ impl CentredDiv {
         CentredDiv {
             m: *m,
             half: p / 2,
-            w,
+            w: w.w,
             inv_q: 1.0 / q,
             w_q: w.w as f64 / q,
+            w_mont: m.mul(w.w, m.reduce_u128(1u128 << 64)),
+            mont: Mont::new(m.value()),
         }
     }
 }
@@ -104,19 +120,20 @@ impl pulp::WithSimd for CentredDivStep<'_> {
         if q < 1 << 50 {
             for (o, &y) in self.out.iter_mut().zip(self.y) {
                 let r = reduce_f64(y, q, k.inv_q);
-                let t = (r as f64 * k.w_q) as u64;
-                let c = fix(r.wrapping_mul(k.w.w).wrapping_sub(t.wrapping_mul(q)), q);
+                let t = round_small(r as f64 * k.w_q);
+                let c = fix(r.wrapping_mul(k.w).wrapping_sub(t.wrapping_mul(q)), q);
                 *o = k.m.sub(c, u64::from(y > k.half));
             }
         } else {
+            // y P^-1 = REDC(y * P^-1 2^64), with y * w_mont < 2^64 q.
             for (o, &y) in self.out.iter_mut().zip(self.y) {
-                let c = k.m.mul_shoup(k.m.reduce(y), k.w);
-                *o = k.m.sub(c, u64::from(y > k.half));
+                let mut acc = Acc::default();
+                acc.add(y & LOW, y >> 32, k.w_mont);
+                *o = k.m.sub(acc.reduce(k.mont), u64::from(y > k.half));
             }
         }
     }
 }
-
 
 /// The key switch's inner product over one limb, `o0 = sum_t x_t b_t`,
 /// `o1 = sum_t x_t a_t` times `2^-64 mod q` (the keys `b_t, a_t` carry the
@@ -134,9 +151,7 @@ impl pulp::WithSimd for CentredDivStep<'_> {
 /// Chunks of up to [`MAX_FIXED_TERMS`] terms run a loop specialised to
 /// their length, so the accumulators stay in registers.
 pub(crate) struct MontInnerProduct<'a> {
-    q: u64,
-    /// `-q^-1 mod 2^64`.
-    q_neg_inv: u64,
+    mont: Mont,
     /// Terms per Montgomery reduction.
     chunk: usize,
     terms: &'a [[&'a [u64]; 3]],
@@ -156,15 +171,8 @@ impl<'a> MontInnerProduct<'a> {
         o1: &'a mut [u64],
     ) -> MontInnerProduct<'a> {
         let q = m.value();
-        // Newton iteration for q^-1 mod 2^64 (q odd): each step doubles the
-        // number of correct low bits, starting from 3 (q * q = 1 mod 8).
-        let mut inv = q;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2u64.wrapping_sub(q.wrapping_mul(inv)));
-        }
         MontInnerProduct {
-            q,
-            q_neg_inv: inv.wrapping_neg(),
+            mont: Mont::new(q),
             chunk: (u64::MAX / (q + (1 << 32))).clamp(1, MAX_FIXED_TERMS as u64) as usize,
             terms,
             o0,
@@ -179,7 +187,25 @@ struct Mont {
     q: u64,
     ql: u64,
     qh: u64,
+    /// `-q^-1 mod 2^64`.
     q_neg_inv: u64,
+}
+
+impl Mont {
+    fn new(q: u64) -> Mont {
+        // Newton iteration for q^-1 mod 2^64 (q odd): each step doubles the
+        // number of correct low bits, starting from 3 (q * q = 1 mod 8).
+        let mut inv = q;
+        for _ in 0..5 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(q.wrapping_mul(inv)));
+        }
+        Mont {
+            q,
+            ql: q & LOW,
+            qh: q >> 32,
+            q_neg_inv: inv.wrapping_neg(),
+        }
+    }
 }
 
 const LOW: u64 = 0xffff_ffff;
@@ -261,13 +287,7 @@ impl pulp::WithSimd for MontInnerProduct<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let q = self.q;
-        let c = Mont {
-            q,
-            ql: q & LOW,
-            qh: q >> 32,
-            q_neg_inv: self.q_neg_inv,
-        };
+        let c = self.mont;
         for (k, chunk) in self.terms.chunks(self.chunk).enumerate() {
             let (o0, o1, first) = (&mut *self.o0, &mut *self.o1, k == 0);
             match chunk.len() {
@@ -364,6 +384,31 @@ mod tests {
                     prop_assert_eq!(o1[i], modmul(s1, r_inv, q));
                 }
             }
+        }
+    }
+}
+#[cfg(test)]
+mod tmp_bench {
+    use super::*;
+    #[test]
+    fn tmp_time_kernels() {
+        let n = 8192;
+        let p = 1152921504606748673u64;
+        for q in [1152921504606584833u64, 1099510054913u64] {
+            let m = Modulus::new(q);
+            let x: Vec<u64> = (0..n as u64).map(|i| (i * 7919 + 12345).wrapping_mul(0x9E3779B97F4A7C15) % p).collect();
+            let mut out = vec![0u64; n];
+            let arch = pulp::Arch::new();
+            let it = 20000;
+            let t0 = std::time::Instant::now();
+            for _ in 0..it { arch.dispatch(ReduceLimb::new(&m, &x, &mut out)); }
+            let red = t0.elapsed().as_secs_f64() * 1e6 / it as f64;
+            let w = m.shoup(m.inv(m.reduce(p)));
+            let k = CentredDiv::new(&m, p, w);
+            let t0 = std::time::Instant::now();
+            for _ in 0..it { arch.dispatch(CentredDivStep { k: &k, y: &x, out: &mut out }); }
+            let cd = t0.elapsed().as_secs_f64() * 1e6 / it as f64;
+            eprintln!("q {} bits: reduce {red:.2} us, centred_div {cd:.2} us", 64 - q.leading_zeros());
         }
     }
 }
