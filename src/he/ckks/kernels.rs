@@ -160,7 +160,7 @@ pub(crate) struct MontInnerProduct<'a> {
 }
 
 /// Longest chunk with a specialised loop (longer chunks are split).
-const MAX_FIXED_TERMS: usize = 8;
+const MAX_FIXED_TERMS: usize = 4;
 
 impl<'a> MontInnerProduct<'a> {
     /// `terms[t] = [x_t, b_t, a_t]`, every slice as long as the outputs.
@@ -304,6 +304,205 @@ impl pulp::WithSimd for MontInnerProduct<'_> {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+pulp::simd_type! {
+    /// AVX-512 with the 52-bit integer multiply-add extension (IFMA).
+    pub(crate) struct V4Ifma {
+        pub sse: "sse",
+        pub sse2: "sse2",
+        pub fxsr: "fxsr",
+        pub sse3: "sse3",
+        pub ssse3: "ssse3",
+        pub sse4_1: "sse4.1",
+        pub sse4_2: "sse4.2",
+        pub popcnt: "popcnt",
+        pub avx: "avx",
+        pub avx2: "avx2",
+        pub bmi1: "bmi1",
+        pub bmi2: "bmi2",
+        pub fma: "fma",
+        pub lzcnt: "lzcnt",
+        pub avx512f: "avx512f",
+        pub avx512bw: "avx512bw",
+        pub avx512cd: "avx512cd",
+        pub avx512dq: "avx512dq",
+        pub avx512vl: "avx512vl",
+        pub avx512ifma: "avx512ifma",
+    }
+}
+
+/// Terms per reduction of [`ifma_inner_product`]: the high accumulator
+/// (plus the low one's carries) must stay below `2^52`, and each term adds
+/// less than `2^48` for `q < 2^50`.
+#[cfg(target_arch = "x86_64")]
+const IFMA_CHUNK: usize = 15;
+
+/// Vector constants of [`ifma_inner_product`] for one prime.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct IfmaConsts {
+    simd: V4Ifma,
+    q: core::arch::x86_64::__m512i,
+    /// `2^52 mod q` and its 52-bit Shoup companion.
+    c: core::arch::x86_64::__m512i,
+    c_s: core::arch::x86_64::__m512i,
+    mask: core::arch::x86_64::__m512i,
+    zero: core::arch::x86_64::__m512i,
+    inv_q: core::arch::x86_64::__m512d,
+    magic: core::arch::x86_64::__m512d,
+    magic_bits: core::arch::x86_64::__m512i,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl IfmaConsts {
+    #[inline(always)]
+    fn new(simd: V4Ifma, m: &Modulus) -> IfmaConsts {
+        const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+        let q = m.value();
+        let c = m.reduce(1 << 52);
+        let c_s = ((u128::from(c) << 52) / u128::from(q)) as u64;
+        let f = simd.avx512f;
+        let splat = |x: u64| f._mm512_set1_epi64(x as i64);
+        IfmaConsts {
+            simd,
+            q: splat(q),
+            c: splat(c),
+            c_s: splat(c_s),
+            mask: splat((1 << 52) - 1),
+            zero: f._mm512_setzero_si512(),
+            inv_q: f._mm512_set1_pd(1.0 / q as f64),
+            magic: f._mm512_set1_pd(MAGIC),
+            magic_bits: splat(MAGIC.to_bits()),
+        }
+    }
+
+    /// `min(x, x - q)`: maps `[0, 2q)` to `[0, q)`.
+    #[inline(always)]
+    fn sub_q(self, x: core::arch::x86_64::__m512i) -> core::arch::x86_64::__m512i {
+        let f = self.simd.avx512f;
+        f._mm512_min_epu64(x, f._mm512_sub_epi64(x, self.q))
+    }
+
+    /// `(h 2^52 + l) mod q` for `h + l / 2^52 < 2^52`.
+    #[inline(always)]
+    fn reduce(
+        self,
+        l: core::arch::x86_64::__m512i,
+        h: core::arch::x86_64::__m512i,
+    ) -> core::arch::x86_64::__m512i {
+        let (f, dq, ifma) = (self.simd.avx512f, self.simd.avx512dq, self.simd.avx512ifma);
+        let lo = f._mm512_and_si512(l, self.mask);
+        let hi = f._mm512_add_epi64(h, f._mm512_srli_epi64::<52>(l));
+        // hi 2^52 mod q in [0, 2q): hi c - floor(hi c_s / 2^52) q, mod 2^52.
+        let qt = ifma._mm512_madd52hi_epu64(self.zero, hi, self.c_s);
+        let r = f._mm512_sub_epi64(
+            ifma._mm512_madd52lo_epu64(self.zero, hi, self.c),
+            ifma._mm512_madd52lo_epu64(self.zero, qt, self.q),
+        );
+        let v = f._mm512_add_epi64(f._mm512_and_si512(r, self.mask), lo);
+        // v < 2^53: quotient rounded in f64, off by at most one.
+        let vf = dq._mm512_cvtepu64_pd(v);
+        let t = f._mm512_sub_epi64(
+            f._mm512_castpd_si512(f._mm512_add_pd(f._mm512_mul_pd(vf, self.inv_q), self.magic)),
+            self.magic_bits,
+        );
+        let r = f._mm512_add_epi64(f._mm512_sub_epi64(v, dq._mm512_mullo_epi64(t, self.q)), self.q);
+        self.sub_q(self.sub_q(r))
+    }
+}
+
+/// The key switch's inner product over one limb for `q < 2^50` (keys in
+/// plain form), `o0 = sum_t x_t b_t`, `o1 = sum_t x_t a_t mod q`, with the
+/// IFMA extension: every product adds its low and high 52 bits to two
+/// accumulators (`madd52lo` / `madd52hi`), and each output is reduced once,
+/// `T = hi 2^52 + lo`: `hi 2^52 mod q` by Shoup's method in 52-bit words,
+/// then the sum (below `2^53`) by an `f64` quotient. Returns `false` (and
+/// writes nothing) when the CPU lacks IFMA or `q >= 2^50`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn ifma_inner_product(
+    m: &Modulus,
+    terms: &[[&[u64]; 3]],
+    o0: &mut [u64],
+    o1: &mut [u64],
+) -> bool {
+    let Some(simd) = V4Ifma::try_new() else {
+        return false;
+    };
+    if m.value() >= 1 << 50 || terms.is_empty() {
+        return false;
+    }
+    simd.vectorize(
+        #[inline(always)]
+        move || ifma_inner_product_body(IfmaConsts::new(simd, m), m, terms, o0, o1),
+    );
+    true
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ifma_inner_product_body(
+    k: IfmaConsts,
+    m: &Modulus,
+    terms: &[[&[u64]; 3]],
+    o0: &mut [u64],
+    o1: &mut [u64],
+) {
+    use core::arch::x86_64::__m512i;
+    let (f, ifma) = (k.simd.avx512f, k.simd.avx512ifma);
+    let n = o0.len();
+    let full = n / 8;
+    for (c, chunk) in terms.chunks(IFMA_CHUNK).enumerate() {
+        let arrays: Vec<[&[[u64; 8]]; 3]> = chunk
+            .iter()
+            .map(|t| {
+                [
+                    pulp::as_arrays::<8, u64>(t[0]).0,
+                    pulp::as_arrays::<8, u64>(t[1]).0,
+                    pulp::as_arrays::<8, u64>(t[2]).0,
+                ]
+            })
+            .collect();
+        let o0a = pulp::as_arrays_mut::<8, u64>(o0).0;
+        let o1a = pulp::as_arrays_mut::<8, u64>(&mut o1[..n]).0;
+        for (i, (d0, d1)) in o0a.iter_mut().zip(o1a.iter_mut()).enumerate() {
+            let (mut l0, mut h0, mut l1, mut h1) = (k.zero, k.zero, k.zero, k.zero);
+            for t in &arrays {
+                let x: __m512i = pulp::cast(t[0][i]);
+                let b: __m512i = pulp::cast(t[1][i]);
+                let a: __m512i = pulp::cast(t[2][i]);
+                l0 = ifma._mm512_madd52lo_epu64(l0, x, b);
+                h0 = ifma._mm512_madd52hi_epu64(h0, x, b);
+                l1 = ifma._mm512_madd52lo_epu64(l1, x, a);
+                h1 = ifma._mm512_madd52hi_epu64(h1, x, a);
+            }
+            let (r0, r1) = (k.reduce(l0, h0), k.reduce(l1, h1));
+            if c == 0 {
+                *d0 = pulp::cast(r0);
+                *d1 = pulp::cast(r1);
+            } else {
+                *d0 = pulp::cast(k.sub_q(f._mm512_add_epi64(pulp::cast(*d0), r0)));
+                *d1 = pulp::cast(k.sub_q(f._mm512_add_epi64(pulp::cast(*d1), r1)));
+            }
+        }
+        // Tail (n not a multiple of 8): 128-bit sums.
+        for i in full * 8..n {
+            let (mut s0, mut s1) = (0u128, 0u128);
+            for t in chunk {
+                s0 += u128::from(t[0][i]) * u128::from(t[1][i]);
+                s1 += u128::from(t[0][i]) * u128::from(t[2][i]);
+            }
+            let (r0, r1) = (m.reduce_u128(s0), m.reduce_u128(s1));
+            if c == 0 {
+                o0[i] = r0;
+                o1[i] = r1;
+            } else {
+                o0[i] = m.add(o0[i], r0);
+                o1[i] = m.add(o1[i], r1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +553,7 @@ mod tests {
         #[test]
         fn montgomery_inner_product_matches_reference(
             seed in any::<u64>(),
-            terms in 1usize..20,
+            terms in 1usize..40,
             len in 1usize..24,
         ) {
             for q in PRIMES {
@@ -383,32 +582,19 @@ mod tests {
                     prop_assert_eq!(o0[i], modmul(s0, r_inv, q));
                     prop_assert_eq!(o1[i], modmul(s1, r_inv, q));
                 }
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let (mut p0, mut p1) = (vec![0; len], vec![0; len]);
+                    if ifma_inner_product(&m, &refs, &mut p0, &mut p1) {
+                        for i in 0..len {
+                            prop_assert_eq!(modmul(p0[i], r_inv, q), o0[i]);
+                            prop_assert_eq!(modmul(p1[i], r_inv, q), o1[i]);
+                        }
+                    } else {
+                        prop_assert!(q >= 1 << 50 || V4Ifma::try_new().is_none());
+                    }
+                }
             }
-        }
-    }
-}
-#[cfg(test)]
-mod tmp_bench {
-    use super::*;
-    #[test]
-    fn tmp_time_kernels() {
-        let n = 8192;
-        let p = 1152921504606748673u64;
-        for q in [1152921504606584833u64, 1099510054913u64] {
-            let m = Modulus::new(q);
-            let x: Vec<u64> = (0..n as u64).map(|i| (i * 7919 + 12345).wrapping_mul(0x9E3779B97F4A7C15) % p).collect();
-            let mut out = vec![0u64; n];
-            let arch = pulp::Arch::new();
-            let it = 20000;
-            let t0 = std::time::Instant::now();
-            for _ in 0..it { arch.dispatch(ReduceLimb::new(&m, &x, &mut out)); }
-            let red = t0.elapsed().as_secs_f64() * 1e6 / it as f64;
-            let w = m.shoup(m.inv(m.reduce(p)));
-            let k = CentredDiv::new(&m, p, w);
-            let t0 = std::time::Instant::now();
-            for _ in 0..it { arch.dispatch(CentredDivStep { k: &k, y: &x, out: &mut out }); }
-            let cd = t0.elapsed().as_secs_f64() * 1e6 / it as f64;
-            eprintln!("q {} bits: reduce {red:.2} us, centred_div {cd:.2} us", 64 - q.leading_zeros());
         }
     }
 }

@@ -14,6 +14,14 @@ use rayon::prelude::*;
 
 use super::Ckks;
 use super::kernels::{CentredDiv, CentredDivStep, MontInnerProduct, ReduceLimb};
+
+/// Without x86-64 there is no IFMA kernel: the caller falls back.
+#[cfg(not(target_arch = "x86_64"))]
+fn ifma_inner_product(_: &Modulus, _: &[[&[u64]; 3]], _: &mut [u64], _: &mut [u64]) -> bool {
+    false
+}
+#[cfg(target_arch = "x86_64")]
+use super::kernels::ifma_inner_product;
 use super::modulus::Modulus;
 use super::keys::{SwitchingKey, digit_count, digit_primes, montgomery_form};
 use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_scratch};
@@ -96,8 +104,9 @@ impl Ckks {
     /// primes the key already carries `P^-1`). For primes of 50 bits or more
     /// products are summed in 128 bits and each output coefficient is
     /// reduced once, by Montgomery reduction (the key carries the radix, see
-    /// [`super::keys`]); smaller primes use the NTT crate's IFMA
-    /// multiply-accumulate.
+    /// [`super::keys`]); smaller primes sum 52-bit halves with IFMA and
+    /// reduce once too (`kernels::ifma_inner_product`), or, on CPUs without
+    /// IFMA, use the NTT crate's multiply-accumulate.
     pub(crate) fn inner_product(&self, dec: &Decomposed, key: &SwitchingKey) -> [Vec<u64>; 2] {
         let ring = &*self.ring;
         let n = ring.n;
@@ -125,7 +134,7 @@ impl Ckks {
             let m = &ring.moduli[p];
             if montgomery_form(m.value()) {
                 arch.dispatch(MontInnerProduct::new(m, &terms, o0, o1));
-            } else {
+            } else if !ifma_inner_product(m, &terms, o0, o1) {
                 o0.fill(0);
                 o1.fill(0);
                 for [x, kb, ka] in &terms {
