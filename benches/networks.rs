@@ -35,6 +35,7 @@ use mofhei::he::OpKind;
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
+use mofhei::packing::tile::Transition;
 use mofhei::packing::{Batch, Packing, Tile};
 
 /// MOFHEI's HE-friendly LeNet with `units` conv0/conv1/conv2/dense0 outputs.
@@ -268,13 +269,17 @@ fn main() {
     if wanted("plans") {
         for (name, units) in [("lenet-dense", [6, 16, 120, 84]), ("lenet-pruned", [1, 2, 16, 9])] {
             let net = lenet(units, 1);
-            let cases: [(&str, Box<dyn Packing>); 3] = [
+            let cases: [(&str, Box<dyn Packing>); 4] = [
                 ("batch", Box::new(Batch)),
                 (
                     "tile",
                     Box::new(Tile::new(64, 64, 1).unwrap().with_client_patches()),
                 ),
                 ("interleaved", Box::new(interleaved(&net))),
+                (
+                    "interleaved-products",
+                    Box::new(interleaved(&net).with_transition(Transition::Products)),
+                ),
             ];
             for (p, packing) in cases {
                 let plan = compile(&net, packing.as_ref(), &CompileOptions::default()).unwrap();
@@ -289,6 +294,11 @@ fn main() {
     if wanted("lenet-pruned-interleaved") {
         let net = lenet([1, 2, 16, 9], 1);
         run("lenet-pruned-interleaved", &net, &interleaved(&net), None);
+    }
+    if wanted("lenet-dense-products") {
+        let net = lenet([6, 16, 120, 84], 1);
+        let p = interleaved(&net).with_transition(Transition::Products);
+        run("lenet-dense-products", &net, &p, None);
     }
     if wanted("lenet-dense-tile") {
         run(

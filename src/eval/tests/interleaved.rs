@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::model::{Activation, Conv2d, zoo};
+use crate::packing::tile::Transition;
 
 fn interleaved(rows: usize, cols: usize, batch: usize) -> Tile {
     Tile::new(rows, cols, batch)
@@ -106,6 +107,48 @@ fn conv_act_pool_dense() {
     let o = run(&net, &tile, 16, 1, 5);
     assert_close(&o, "conv + square + pool 2 stride 1");
     assert!(o.plan.counts_by_layer()[2].get(OpKind::Rotation) > 0);
+}
+
+#[test]
+fn product_transition() {
+    let mut r = rng(45);
+    // A dense layer after flatten: 5 outputs x 4 pooled tiles products,
+    // each summed over the 16 slots (4 rotations), masked into 2 chain tiles.
+    let net = Network::new(
+        vec![2, 8, 8],
+        vec![
+            conv(&mut r, 4, 2, 3, 1, 0),
+            square(),
+            pool(2, 2, 0),
+            Layer::Flatten,
+            dense(&mut r, 5, 36),
+            square(),
+            dense(&mut r, 3, 5),
+        ],
+    )
+    .unwrap();
+    let tile = interleaved(4, 4, 1).with_transition(Transition::Products);
+    let o = run(&net, &tile, 16, 1, 4);
+    assert_close(&o, "products after flatten");
+    assert_eq!(o.plan.counts_by_layer()[4].get(OpKind::CtPtMul), 5 * 4 + 5);
+    // conv, x^2, products, mask, x^2, dense.
+    assert_eq!(o.plan.depth(), 6);
+    // LeNet: conv3 (1 x 1 output) is the transition.
+    let net = lenet_mofhei_avg(3);
+    let tile = interleaved(8, 8, 1).with_transition(Transition::Products);
+    let o = run(&net, &tile, 64, 1, 7);
+    assert_close(&o, "lenet products");
+    assert_eq!(o.plan.depth(), 10);
+    let conv3 = o.plan.counts_by_layer()[6].clone();
+    // 120 outputs x 16 input tiles, summed over the 64 slots (6 rotations).
+    assert_eq!(conv3.get(OpKind::CtPtMul), 120 * 16 + 120);
+    assert_eq!(conv3.get(OpKind::Rotation), 120 * 6);
+    assert_eq!(conv3.get(OpKind::CtScalarMul), 0);
+    let o = run_ckks(&net, &tile, 7, 1);
+    let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (a, b) in o.got[0].iter().zip(&o.want[0]) {
+        assert!((a - b).abs() <= 1e-3 * (1.0 + max), "lenet ckks: {a} vs {b}");
+    }
 }
 
 #[test]

@@ -59,6 +59,26 @@ use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
 use crate::model::{Layer, Network};
 
+/// How an interleaved image enters the tile packing's matrix-vector chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transition {
+    /// Move every element to its chain slot (rotations hoisted per source
+    /// tile), clear the unknowns with 0/1 masks (ct x pt, one level),
+    /// duplicate column 0; then the chain's first layer as usual. Stores one
+    /// mask per (chain tile, source tile, shift).
+    #[default]
+    Gather,
+    /// The chain's first linear layer (a dense layer, or a convolution with a
+    /// 1 x 1 output) straight from the image tiles: output `j` is
+    /// `sum_tiles tile * P_{j, tile}` (ct x pt; the plaintext holds the
+    /// weights at the valid slots and zeros at the unknown ones, so it
+    /// clears them), summed over the whole tile (`log2(t1 t2)` rotations,
+    /// the result is duplicated in every slot), then masked into row
+    /// `j mod t1` of chain tile `j / t1` (ct x pt, one level):
+    /// `[m/t1, */t2]`. Stores one plaintext per (output, input tile).
+    Products,
+}
+
 /// An image as interleaved tiles: tile `(c, i, j)` at index
 /// `(c ky + i) kx + j` (`None`: a dead channel, no ciphertext).
 struct Image {
@@ -241,10 +261,14 @@ impl Tile {
                     rows,
                     pure_sum,
                 } => match window(*layer) {
-                    Some(win) => {
+                    Some(win)
+                        if !(self.transition == Transition::Products
+                            && win.out_shape[1..] == [1, 1]
+                            && next_is_dense(folded, i + 1)) =>
+                    {
                         img = self.window_op(b, img, *layer, *in_dim, rows, *pure_sum, &win)?;
                     }
-                    None => {
+                    _ => {
                         chain_start = i;
                         break;
                     }
@@ -274,9 +298,14 @@ impl Tile {
             u
         });
         b.set_layer(stages[chain_start].layer());
-        let v = self.gather(b, &img, used.as_deref());
+        let (v, after) = match (&stages[chain_start], self.transition) {
+            (Stage::Linear { rows, .. }, Transition::Products) => {
+                (self.products(b, &img, rows), chain_start + 1)
+            }
+            _ => (self.gather(b, &img, used.as_deref()), chain_start),
+        };
         let rest = Folded {
-            stages: stages[chain_start..].to_vec(),
+            stages: stages[after..].to_vec(),
             ..folded.clone()
         }
         .compose_linear();
@@ -374,6 +403,9 @@ impl Tile {
     /// next linear stage is a dense one and the chain has fewer tiles (the
     /// squares then run on fewer ciphertexts).
     fn gather_early(&self, folded: &Folded, img: &Image, i: usize) -> bool {
+        if self.transition == Transition::Products {
+            return false;
+        }
         let Some(next) = folded.stages[i..].iter().find_map(|s| match s {
             Stage::Linear { layer, .. } => Some(*layer),
             _ => None,
@@ -623,6 +655,80 @@ impl Tile {
         }
     }
 
+    /// The chain's first linear layer straight from the image tiles (see
+    /// [`Transition::Products`]); output `[m/t1, */t2]`.
+    fn products(&self, b: &mut Builder, img: &Image, rows: &[Row]) -> TileVector {
+        let t = self.shape;
+        let m = rows.len();
+        let outs: Vec<Option<ValueId>> = rows
+            .iter()
+            .map(|row| {
+                let mut per_tile: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+                for &(src, coeff) in &row.terms {
+                    let (tile, r, c) = img.locate(src as usize);
+                    if img.tiles.get(tile).copied().flatten().is_none() {
+                        continue;
+                    }
+                    let p = per_tile
+                        .entry(tile)
+                        .or_insert_with(|| vec![0.0; t.slots()]);
+                    for s in 0..t.batch {
+                        p[t.slot(r, c, s)] = coeff;
+                    }
+                }
+                if per_tile.is_empty() {
+                    return None;
+                }
+                let mut ins = Vec::with_capacity(per_tile.len());
+                let mut pts = Vec::with_capacity(per_tile.len());
+                for (tile, p) in per_tile {
+                    if let Some(v) = img.tiles.get(tile).copied().flatten() {
+                        ins.push(v);
+                        pts.push(b.plain(p, PlainUse::Mul));
+                    }
+                }
+                let acc = b.dot_plain(&ins, pts);
+                Some(b.rotate_sum(acc, t.batch as i64, (t.rows * t.cols) as u32))
+            })
+            .collect();
+        let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
+        let tiles = (0..m.div_ceil(t.rows))
+            .map(|k| {
+                let mut ins = Vec::new();
+                let mut masks = Vec::new();
+                for r in 0..t.rows {
+                    let Some(Some(v)) = outs.get(k * t.rows + r) else {
+                        continue;
+                    };
+                    let mut mask = vec![0.0; t.slots()];
+                    for c in 0..t.cols {
+                        for s in 0..t.batch {
+                            mask[t.slot(r, c, s)] = 1.0;
+                        }
+                    }
+                    ins.push(*v);
+                    masks.push(b.plain(mask, PlainUse::Mul));
+                }
+                if ins.is_empty() {
+                    return None;
+                }
+                let acc = b.dot_plain(&ins, masks);
+                let bp = self.layout_plain(Orient::Col, k, &bias);
+                Some(if bp.iter().any(|&x| x != 0.0) {
+                    let p = b.plain(bp, PlainUse::Add);
+                    b.add_plain(acc, p)
+                } else {
+                    acc
+                })
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: m,
+        }
+    }
+
     /// Outputs read straight from the image tiles.
     fn image_outputs(&self, b: &mut Builder, folded: &Folded, img: &Image) {
         let t = self.shape;
@@ -654,6 +760,15 @@ impl Tile {
             .collect();
         b.set_outputs(cts, map);
     }
+}
+
+/// Whether the first linear stage from `from` on is a dense one (not a
+/// window operation); `false` if there is none.
+fn next_is_dense(folded: &Folded, from: usize) -> bool {
+    folded.stages.iter().skip(from).find_map(|s| match s {
+        Stage::Linear { layer, .. } => Some(folded.windows.get(*layer).copied().flatten().is_none()),
+        _ => None,
+    }) == Some(true)
 }
 
 /// The rows of the first linear stage in `stages`.

@@ -35,6 +35,7 @@ use crate::model::Network;
 pub mod interleaved;
 pub mod shape;
 
+pub use interleaved::Transition;
 pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
 
 /// The tile-tensor packing with a given tile shape.
@@ -48,6 +49,9 @@ pub struct Tile {
     /// Whether images are laid out as interleaved tiles and convolutions
     /// and pools run on them, see [`Tile::with_interleaved_conv`].
     pub interleaved_conv: bool,
+    /// How the interleaved image enters the matrix-vector chain, see
+    /// [`Tile::with_transition`].
+    pub transition: Transition,
 }
 
 impl Tile {
@@ -57,6 +61,7 @@ impl Tile {
             shape: TileShape::new(rows, cols, batch)?,
             client_patches: false,
             interleaved_conv: false,
+            transition: Transition::Gather,
         })
     }
 
@@ -87,6 +92,16 @@ impl Tile {
     /// [`Tile::with_client_patches`].
     pub fn with_interleaved_conv(mut self) -> Tile {
         self.interleaved_conv = true;
+        self
+    }
+
+    /// How an interleaved image enters the matrix-vector chain
+    /// ([`Transition::Gather`] by default: fewest plaintexts;
+    /// [`Transition::Products`]: fewer operations for a first dense layer or
+    /// a convolution with a 1 x 1 output, one plaintext per output and input
+    /// tile). Only used with [`Tile::with_interleaved_conv`].
+    pub fn with_transition(mut self, transition: Transition) -> Tile {
+        self.transition = transition;
         self
     }
 }
