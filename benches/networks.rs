@@ -30,9 +30,9 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use mofhei::compile::{CompileOptions, CostModel, Plan, PlainUse, compile};
-use mofhei::he::OpKind;
+use mofhei::compile::{CompileOptions, CostModel, PlainUse, Plan, compile};
 use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::he::OpKind;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::tile::Transition;
@@ -267,7 +267,10 @@ fn main() {
         );
     }
     if wanted("plans") {
-        for (name, units) in [("lenet-dense", [6, 16, 120, 84]), ("lenet-pruned", [1, 2, 16, 9])] {
+        for (name, units) in [
+            ("lenet-dense", [6, 16, 120, 84]),
+            ("lenet-pruned", [1, 2, 16, 9]),
+        ] {
             let net = lenet(units, 1);
             let cases: [(&str, Box<dyn Packing>); 4] = [
                 ("batch", Box::new(Batch)),

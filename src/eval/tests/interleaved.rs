@@ -147,7 +147,10 @@ fn product_transition() {
     let o = run_ckks(&net, &tile, 7, 1);
     let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     for (a, b) in o.got[0].iter().zip(&o.want[0]) {
-        assert!((a - b).abs() <= 1e-3 * (1.0 + max), "lenet ckks: {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-3 * (1.0 + max),
+            "lenet ckks: {a} vs {b}"
+        );
     }
 }
 
@@ -193,7 +196,10 @@ fn lenet_interleaved_on_ckks() {
     let o = run_ckks(&net, &interleaved(8, 8, 1), 7, 1);
     let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     for (a, b) in o.got[0].iter().zip(&o.want[0]) {
-        assert!((a - b).abs() <= 1e-3 * (1.0 + max), "lenet ckks: {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-3 * (1.0 + max),
+            "lenet ckks: {a} vs {b}"
+        );
     }
     assert_eq!(&o.counts, o.plan.counts());
     assert_eq!(o.setup_encodes, o.plan.plains().len() as u64);
@@ -312,4 +318,3 @@ fn refuses_what_the_layout_cannot_do_before_any_ciphertext() {
     let o = run(&bn_like, &tile, 16, 1, 9);
     assert_close(&o, "per-channel polynomial");
 }
-

@@ -50,8 +50,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Orient, Tile, TileShape, TileVector};
 use super::{DimKind, TileDim, TileTensorShape};
+use super::{Orient, Tile, TileShape, TileVector};
 use crate::compile::{
     Builder, Elem, Folded, InputLayout, OutputElem, PlainUse, Row, Stage, ValueId, Window,
 };
@@ -98,7 +98,11 @@ impl Image {
     /// Tile index, slot row and slot column of element `e = (c H + y) W + x`.
     fn locate(&self, e: usize) -> (usize, usize, usize) {
         let (c, y, x) = (e / (self.h * self.w), (e / self.w) % self.h, e % self.w);
-        (self.index(c, y % self.ky, x % self.kx), y / self.ky, x / self.kx)
+        (
+            self.index(c, y % self.ky, x % self.kx),
+            y / self.ky,
+            x / self.kx,
+        )
     }
 
     fn live(&self) -> usize {
@@ -114,7 +118,9 @@ fn factors(t: TileShape, h: usize, w: usize, strides: (usize, usize)) -> (usize,
 }
 
 fn stride_product<'a>(windows: impl Iterator<Item = &'a Window>) -> (usize, usize) {
-    windows.fold((1, 1), |(a, b), w| (a * w.stride.0.max(1), b * w.stride.1.max(1)))
+    windows.fold((1, 1), |(a, b), w| {
+        (a * w.stride.0.max(1), b * w.stride.1.max(1))
+    })
 }
 
 fn refuse(layer: usize, kind: &'static str, by: &'static str) -> Error {
@@ -222,14 +228,14 @@ impl Tile {
             }
         }
         for (i, win) in folded.windows.iter().enumerate() {
-            if let Some(win) = win {
-                if win.padding != (0, 0) {
-                    return Err(refuse(
-                        i,
-                        win.kind,
-                        "tile packing with interleaved convolution (padding)",
-                    ));
-                }
+            if let Some(win) = win
+                && win.padding != (0, 0)
+            {
+                return Err(refuse(
+                    i,
+                    win.kind,
+                    "tile packing with interleaved convolution (padding)",
+                ));
             }
         }
         let (ky, kx) = factors(t, h, w, stride_product(folded.windows.iter().flatten()));
@@ -336,9 +342,7 @@ impl Tile {
                 }
             }
         }
-        let sent: Vec<usize> = (0..ch * ky * kx)
-            .filter(|&i| read[i / (ky * kx)])
-            .collect();
+        let sent: Vec<usize> = (0..ch * ky * kx).filter(|&i| read[i / (ky * kx)]).collect();
         let layout = InputLayout {
             cts: sent.iter().map(|&i| std::mem::take(&mut cts[i])).collect(),
         };
@@ -384,7 +388,8 @@ impl Tile {
                 .enumerate()
                 .map(|(i, x)| {
                     x.map(|x| {
-                        let p = self.image_plain(&img, i, |e| values.get(e).copied().unwrap_or(0.0));
+                        let p =
+                            self.image_plain(&img, i, |e| values.get(e).copied().unwrap_or(0.0));
                         if p.iter().all(|&z| z == 0.0) {
                             x
                         } else {
@@ -447,11 +452,13 @@ impl Tile {
                 "tile packing with interleaved convolution (folded weights are not a convolution)",
             )
         };
-        if (img.ch, img.h, img.w) != (ci, h, w) || in_dim != ci * h * w || rows.len() != co * oh * ow
+        if (img.ch, img.h, img.w) != (ci, h, w)
+            || in_dim != ci * h * w
+            || rows.len() != co * oh * ow
         {
             return Err(not_conv());
         }
-        if img.ky % sy != 0 || img.kx % sx != 0 {
+        if !img.ky.is_multiple_of(sy) || !img.kx.is_multiple_of(sx) {
             return Err(refuse(
                 layer,
                 win.kind,
@@ -477,9 +484,12 @@ impl Tile {
                     let r = &rows[(o * oh + yy) * ow + xx];
                     let off = yy * sy * w + xx * sx;
                     if r.terms.len() != k.len()
-                        || r.terms.iter().zip(&k).any(|(&(s, coeff), &(c, dy, dx, kc))| {
-                            s as usize != src(c, dy, dx) + off || coeff != kc
-                        })
+                        || r.terms
+                            .iter()
+                            .zip(&k)
+                            .any(|(&(s, coeff), &(c, dy, dx, kc))| {
+                                s as usize != src(c, dy, dx) + off || coeff != kc
+                            })
                     {
                         return Err(not_conv());
                     }
@@ -599,10 +609,7 @@ impl Tile {
             }
             let row = e % t.rows;
             let st = t.slot(r, c, 0) as i64 - t.slot(row, 0, 0) as i64;
-            groups[e / t.rows]
-                .entry((tile, st))
-                .or_default()
-                .push(row);
+            groups[e / t.rows].entry((tile, st)).or_default().push(row);
             if st != 0 {
                 steps.entry(tile).or_default().insert(st);
             }
@@ -669,9 +676,7 @@ impl Tile {
                     if img.tiles.get(tile).copied().flatten().is_none() {
                         continue;
                     }
-                    let p = per_tile
-                        .entry(tile)
-                        .or_insert_with(|| vec![0.0; t.slots()]);
+                    let p = per_tile.entry(tile).or_insert_with(|| vec![0.0; t.slots()]);
                     for s in 0..t.batch {
                         p[t.slot(r, c, s)] = coeff;
                     }
@@ -766,7 +771,9 @@ impl Tile {
 /// window operation); `false` if there is none.
 fn next_is_dense(folded: &Folded, from: usize) -> bool {
     folded.stages.iter().skip(from).find_map(|s| match s {
-        Stage::Linear { layer, .. } => Some(folded.windows.get(*layer).copied().flatten().is_none()),
+        Stage::Linear { layer, .. } => {
+            Some(folded.windows.get(*layer).copied().flatten().is_none())
+        }
         _ => None,
     }) == Some(true)
 }
