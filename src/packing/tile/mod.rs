@@ -18,7 +18,10 @@
 //! a tile row with no non-zero tile also drops its rotate-and-sum and bias.
 //! Convolutions and pools are lowered as their (sparse) matrices, composed
 //! with the neighbouring linear layers, so every zero tile of the composed
-//! matrix is skipped the same way. The optional batch dimension puts
+//! matrix is skipped the same way; or, with
+//! [`Tile::with_interleaved_conv`], on interleaved image tiles
+//! ([`interleaved`]: ct x scalar convolutions with hoisted rotations,
+//! rotation-free pools, then a transition into the chain). The optional batch dimension puts
 //! `batch` samples in every tile position (innermost), so one inference
 //! serves `batch` samples.
 
