@@ -70,6 +70,19 @@ fn conv_alone_strided_and_batched() {
     let net = Network::new(vec![1, 7, 7], vec![conv(&mut r, 2, 1, 3, 2, 0)]).unwrap();
     let o = run(&net, &interleaved(4, 2, 1), 8, 1, 3);
     assert_close(&o, "interleaved conv 7x7 stride 2");
+    // TenSEAL's MNIST network: 7x7 stride 3 on 28x28; ceil(28/8) = 4 is
+    // rounded up to ky = 6, a multiple of the stride (36 input tiles).
+    let t = zoo::tenseal_mnist(3);
+    let tile = interleaved(8, 8, 1);
+    assert_eq!(
+        tile.interleaved_input_shape(&t).unwrap().to_string(),
+        "[1/1, ~48/8, ~48/8, 1/1]"
+    );
+    let o = run(&t, &tile, 64, 1, 5);
+    assert_close(&o, "tenseal interleaved");
+    assert_eq!(o.plan.input_layout().cts.len(), 36);
+    let o = run(&t, &tile.with_transition(Transition::Products), 64, 1, 5);
+    assert_close(&o, "tenseal interleaved products");
 }
 
 #[test]
@@ -302,19 +315,32 @@ fn refuses_what_the_layout_cannot_do_before_any_ciphertext() {
     let net = Network::new(vec![1, 8, 8], vec![conv(&mut r, 2, 1, 3, 1, 0)]).unwrap();
     let err = compile(&net, &both, &opts).err().unwrap();
     assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
-    // Per-pixel scales folded into a convolution are no convolution.
-    let bn_like = Network::new(
+    // Per-channel polynomial coefficients fold into per-(o, c) kernels.
+    let act = |sets: Vec<Vec<f32>>| {
+        Layer::Activation(Activation::Poly(crate::model::Poly { coeffs: sets }))
+    };
+    let per_channel = Network::new(
         vec![1, 8, 8],
         vec![
             conv(&mut r, 2, 1, 3, 1, 0),
-            Layer::Activation(Activation::Poly(crate::model::Poly {
-                coeffs: vec![vec![0.0, 0.0, 1.0], vec![0.0, 0.0, 2.0]],
-            })),
+            act(vec![vec![0.0, 0.0, 1.0], vec![0.1, 0.0, 2.0]]),
             conv(&mut r, 2, 2, 3, 1, 0),
         ],
     )
     .unwrap();
-    // Per-channel coefficients are fine (one kernel per (o, c)).
-    let o = run(&bn_like, &tile, 16, 1, 9);
+    let o = run(&per_channel, &tile, 16, 1, 9);
     assert_close(&o, "per-channel polynomial");
+    // A strided 1 x 1 single-channel convolution folds into a selection of
+    // the input pixels (no stage of its own): the next convolution's rows
+    // then are not a convolution of the stored image.
+    let selection = Network::new(
+        vec![1, 8, 8],
+        vec![conv(&mut r, 1, 1, 1, 2, 0), conv(&mut r, 2, 1, 3, 1, 0)],
+    )
+    .unwrap();
+    let err = compile(&selection, &tile, &opts).err().unwrap();
+    assert!(
+        matches!(err, Error::UnsupportedLayer { layer: 1, .. }),
+        "{err}"
+    );
 }
