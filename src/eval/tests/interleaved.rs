@@ -146,6 +146,19 @@ fn product_transition() {
     assert_eq!(o.plan.counts_by_layer()[4].get(OpKind::CtPtMul), 5 * 4 + 5);
     // conv, x^2, products, mask, x^2, dense.
     assert_eq!(o.plan.depth(), 6);
+    // Its block: one output's weights on one channel's 3 x 3 plane (one
+    // pooled tile): a zero block saves a ct x pt, an add and a plaintext.
+    let shape = tile.block_shape(&net, 4).unwrap();
+    assert_eq!(shape, BlockShape::Tile { rows: 1, cols: 9 });
+    let mut pruned = net.clone();
+    zero_blocks(&mut pruned, 4, &[shape.blocks(5, 36)[1].clone()]);
+    let p = run(&pruned, &tile, 16, 1, 4);
+    assert_close(&p, "products, one zero block");
+    assert_eq!(
+        diff(&o.counts, &p.counts),
+        vec![(OpKind::CtPtMul, 1), (OpKind::CtCtAdd, 1)]
+    );
+    assert_eq!(o.setup_encodes - p.setup_encodes, 1);
     // LeNet: conv3 (1 x 1 output) is the transition.
     let net = lenet_mofhei_avg(3);
     let tile = interleaved(8, 8, 1).with_transition(Transition::Products);

@@ -58,6 +58,7 @@ use crate::compile::{
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
 use crate::model::{Layer, Network};
+use crate::packing::BlockShape;
 
 /// How an interleaved image enters the tile packing's matrix-vector chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -199,6 +200,51 @@ impl Tile {
             (OpKind::CtScalarMul, n),
             (OpKind::CtCtAdd, n),
         ]))
+    }
+
+    /// The first dense layer of `net`, and, when [`Transition::Products`]
+    /// lowers it straight from the image (no convolution with a 1 x 1
+    /// output before it), its block: one channel's plane (`1 x (H W)`) if
+    /// the image reaches it as one tile per channel, else `None`.
+    pub(super) fn first_chain_dense(
+        &self,
+        net: &Network,
+    ) -> Option<(usize, Option<Option<BlockShape>>)> {
+        let first = net
+            .layers
+            .iter()
+            .position(|l| matches!(l, Layer::Dense(_)))?;
+        let shapes = net.shapes().ok()?;
+        let conv_1x1 = net.layers[..first]
+            .iter()
+            .zip(&shapes)
+            .any(|(l, s)| matches!(l, Layer::Conv2d(_)) && s.get(1..) == Some(&[1, 1][..]));
+        if self.transition != Transition::Products || conv_1x1 {
+            return Some((first, None));
+        }
+        let [_, h, w] = *net.input_shape.as_slice() else {
+            return Some((first, Some(None)));
+        };
+        let windows: Vec<Window> = (0..first)
+            .filter_map(|i| {
+                let inp = if i == 0 {
+                    net.input_shape.as_slice()
+                } else {
+                    shapes[i - 1].as_slice()
+                };
+                Window::of(&net.layers[i], inp, &shapes[i])
+            })
+            .collect();
+        let all = stride_product(windows.iter());
+        let (ky, kx) = factors(self.shape, h, w, all);
+        let plane = match windows.last() {
+            Some(win) if ky == all.0 && kx == all.1 => Some(BlockShape::Tile {
+                rows: 1,
+                cols: win.out_shape[1] * win.out_shape[2],
+            }),
+            _ => None,
+        };
+        Some((first, Some(plane)))
     }
 
     /// Lower a folded network with its leading convolution/pool stack on

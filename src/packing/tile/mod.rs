@@ -300,7 +300,11 @@ impl Packing for Tile {
     /// With [`Tile::with_interleaved_conv`] a convolution's block is one
     /// kernel `(o, c)`: a `1 x (kh kw)` tile of the im2col view (what it
     /// saves: [`Tile::kernel_saves`]), and the chain's orientations count
-    /// from the first dense layer.
+    /// from the first dense layer (from the second when
+    /// [`Transition::Products`] lowers the first one: its block is then one
+    /// channel's plane, `1 x (H W)`, the part of a row one input tile
+    /// holds, when the image reaches it as one tile per channel, else
+    /// `None`).
     fn block_shape(&self, net: &Network, layer: usize) -> Option<BlockShape> {
         if self.interleaved_conv
             && let Some(crate::model::Layer::Conv2d(c)) = net.layers.get(layer)
@@ -316,13 +320,14 @@ impl Packing for Tile {
         }
         let mut g = linear_group(net, layer)?;
         if self.interleaved_conv {
-            let first = net
-                .layers
-                .iter()
-                .position(|l| matches!(l, crate::model::Layer::Dense(_)))
-                .and_then(|i| linear_group(net, i))
-                .unwrap_or(0);
-            g -= first.min(g);
+            let (first, products_block) = self.first_chain_dense(net)?;
+            if layer == first
+                && let Some(block) = products_block
+            {
+                return block;
+            }
+            let base = linear_group(net, first)? + usize::from(products_block.is_some());
+            g -= base.min(g);
         }
         Some(if g % 2 == 0 {
             BlockShape::Tile {
