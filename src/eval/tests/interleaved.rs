@@ -70,6 +70,12 @@ fn conv_alone_strided_and_batched() {
     let net = Network::new(vec![1, 7, 7], vec![conv(&mut r, 2, 1, 3, 2, 0)]).unwrap();
     let o = run(&net, &interleaved(4, 2, 1), 8, 1, 3);
     assert_close(&o, "interleaved conv 7x7 stride 2");
+    // A 7x7 kernel on 8x8 with 2x2 tiles (ky = 4): only output tiles
+    // (a, b) < (2, 2) hold a valid pixel; the 12 others are not computed.
+    let net = Network::new(vec![1, 8, 8], vec![conv(&mut r, 2, 1, 7, 1, 0)]).unwrap();
+    let o = run(&net, &interleaved(2, 2, 1), 4, 1, 3);
+    assert_close(&o, "interleaved conv, output smaller than the interleaving");
+    assert_eq!(o.counts.get(OpKind::Rescale), 2 * 4);
     // TenSEAL's MNIST network: 7x7 stride 3 on 28x28; ceil(28/8) = 4 is
     // rounded up to ky = 6, a multiple of the stride (36 input tiles).
     let t = zoo::tenseal_mnist(3);

@@ -167,9 +167,10 @@ impl Tile {
     /// [`Tile::with_interleaved_conv`], when filter `o` keeps another
     /// non-zero kernel and every rotation it read is still read by another
     /// kernel: its `kh kw` ct x scalar multiplies and as many ct + ct adds in
-    /// each of the filter's `ky' kx'` output tiles. No plaintext is stored
-    /// for convolution weights, so nothing else. `None` if `layer` is not a
-    /// convolution of `net` or the mode is off.
+    /// each of the filter's computed output tiles (`min(ky', OH)
+    /// min(kx', OW)`: tiles without a valid pixel are not computed). No
+    /// plaintext is stored for convolution weights, so nothing else. `None`
+    /// if `layer` is not a convolution of `net` or the mode is off.
     pub fn kernel_saves(&self, net: &Network, layer: usize) -> Option<OpCounts> {
         if !self.interleaved_conv {
             return None;
@@ -195,7 +196,8 @@ impl Tile {
         let (sy, sx) = stride_product(before.iter());
         let ws = conv.weight.shape();
         let per_tile = (ws.get(2)? * ws.get(3)?) as u64;
-        let n = (ky / sy * (kx / sx)) as u64 * per_tile;
+        let (oh, ow) = (*shapes[layer].get(1)?, *shapes[layer].get(2)?);
+        let n = ((ky / sy).min(oh) * (kx / sx).min(ow)) as u64 * per_tile;
         Some(super::counts_of(&[
             (OpKind::CtScalarMul, n),
             (OpKind::CtCtAdd, n),
@@ -564,8 +566,8 @@ impl Tile {
         let mut needed: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
         for k in &kernels {
             for &(c, dy, dx, _) in k {
-                for a in 0..ky2 {
-                    for bb in 0..kx2 {
+                for a in 0..ky2.min(oh) {
+                    for bb in 0..kx2.min(ow) {
                         let (tile, st) = source(c, a, bb, dy, dx);
                         if st != 0 && img.tiles.get(tile).copied().flatten().is_some() {
                             needed.entry(tile).or_default().insert(st);
@@ -588,6 +590,12 @@ impl Tile {
         for (o, k) in kernels.iter().enumerate() {
             for a in 0..ky2 {
                 for bb in 0..kx2 {
+                    // A tile with no valid pixel (the interleaving was
+                    // rounded up past the image) is not computed.
+                    if a >= oh || bb >= ow {
+                        tiles.push(None);
+                        continue;
+                    }
                     let mut ins = Vec::with_capacity(k.len());
                     let mut ws = Vec::with_capacity(k.len());
                     for &(c, dy, dx, coeff) in k {
