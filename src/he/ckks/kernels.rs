@@ -33,6 +33,78 @@ fn reduce_f64(x: u64, q: u64, inv_q: f64) -> u64 {
     fix(x.wrapping_sub(t.wrapping_mul(q)), q)
 }
 
+/// `a[i] = f(a[i], b[i])` over one limb as a `pulp` operation, so that a
+/// branch-free `f` vectorises (outside `pulp` the crate is compiled for the
+/// baseline x86-64, which has no 64-bit vector compare).
+struct ZipLimb<'a, F> {
+    a: &'a mut [u64],
+    b: &'a [u64],
+    f: F,
+}
+
+impl<F: Fn(u64, u64) -> u64> pulp::WithSimd for ZipLimb<'_, F> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for (x, &y) in self.a.iter_mut().zip(self.b) {
+            *x = (self.f)(*x, y);
+        }
+    }
+}
+
+/// `a + b mod q` for `a, b < q`, branch-free.
+#[inline(always)]
+fn add_mod(a: u64, b: u64, q: u64) -> u64 {
+    let s = a + b;
+    s - (q & 0u64.wrapping_sub(u64::from(s >= q)))
+}
+
+/// `a - b mod q` for `a, b < q`, branch-free.
+#[inline(always)]
+fn sub_mod(a: u64, b: u64, q: u64) -> u64 {
+    a.wrapping_sub(b)
+        .wrapping_add(q & 0u64.wrapping_sub(u64::from(a < b)))
+}
+
+/// `a += b mod q` over one limb (vectorised).
+pub(crate) fn add_assign_limb(q: u64, a: &mut [u64], b: &[u64]) {
+    pulp::Arch::new().dispatch(ZipLimb {
+        a,
+        b,
+        f: |x, y| add_mod(x, y, q),
+    });
+}
+
+/// `a -= b mod q` over one limb (vectorised).
+pub(crate) fn sub_assign_limb(q: u64, a: &mut [u64], b: &[u64]) {
+    pulp::Arch::new().dispatch(ZipLimb {
+        a,
+        b,
+        f: |x, y| sub_mod(x, y, q),
+    });
+}
+
+/// `a = a - b + c mod q` over one limb (vectorised).
+pub(crate) fn sub_add_limb(q: u64, a: &mut [u64], b: &[u64], c: &[u64]) {
+    struct SubAdd<'a> {
+        q: u64,
+        a: &'a mut [u64],
+        b: &'a [u64],
+        c: &'a [u64],
+    }
+    impl pulp::WithSimd for SubAdd<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            let q = self.q;
+            for ((x, &y), &z) in self.a.iter_mut().zip(self.b).zip(self.c) {
+                *x = add_mod(sub_mod(*x, y, q), z, q);
+            }
+        }
+    }
+    pulp::Arch::new().dispatch(SubAdd { q, a, b, c });
+}
+
 /// `out = x mod q` for one limb (raising a digit to another prime).
 pub(crate) struct ReduceLimb<'a> {
     q: u64,
@@ -260,9 +332,8 @@ fn ip_chunk<const D: usize>(
 ) {
     let n = o0.len();
     let o1 = &mut o1[..n];
-    let t: [[&[u64]; 3]; D] = std::array::from_fn(|d| {
-        [&terms[d][0][..n], &terms[d][1][..n], &terms[d][2][..n]]
-    });
+    let t: [[&[u64]; 3]; D] =
+        std::array::from_fn(|d| [&terms[d][0][..n], &terms[d][1][..n], &terms[d][2][..n]]);
     for i in 0..n {
         let mut a0 = Acc::default();
         let mut a1 = Acc::default();
@@ -406,7 +477,10 @@ impl IfmaConsts {
             f._mm512_castpd_si512(f._mm512_add_pd(f._mm512_mul_pd(vf, self.inv_q), self.magic)),
             self.magic_bits,
         );
-        let r = f._mm512_add_epi64(f._mm512_sub_epi64(v, dq._mm512_mullo_epi64(t, self.q)), self.q);
+        let r = f._mm512_add_epi64(
+            f._mm512_sub_epi64(v, dq._mm512_mullo_epi64(t, self.q)),
+            self.q,
+        );
         self.sub_q(self.sub_q(r))
     }
 }

@@ -13,16 +13,22 @@
 use rayon::prelude::*;
 
 use super::Ckks;
-use super::kernels::{CentredDiv, CentredDivStep, MontInnerProduct, ReduceLimb};
+use super::kernels::{
+    CentredDiv, CentredDivStep, MontInnerProduct, ReduceLimb, sub_add_limb, sub_assign_limb,
+};
 
 /// Without x86-64 there is no IFMA kernel: the caller falls back.
 #[cfg(not(target_arch = "x86_64"))]
-fn ifma_inner_product(_: &Modulus, _: &[[&[u64]; 3]], _: &mut [u64], _: &mut [u64]) -> bool {
+fn ifma_inner_product(
+    _: &super::modulus::Modulus,
+    _: &[[&[u64]; 3]],
+    _: &mut [u64],
+    _: &mut [u64],
+) -> bool {
     false
 }
 #[cfg(target_arch = "x86_64")]
 use super::kernels::ifma_inner_product;
-use super::modulus::Modulus;
 use super::keys::{SwitchingKey, digit_count, digit_primes, montgomery_form};
 use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_scratch};
 
@@ -162,17 +168,29 @@ impl Ckks {
     /// (equivalently `floor((x + h) / P)`, `h = (P-1)/2`). The result has
     /// `level + 1` limbs.
     pub(crate) fn mod_down(&self, x: Vec<u64>, level: usize) -> Vec<u64> {
-        self.mod_down_with(x, level, false)
+        self.mod_down_with(x, level, false, None)
     }
 
     /// [`Ckks::mod_down`] of a key-switch output whose ciphertext limbs are
     /// already divided by P (keys stored divided by P, see [`super::keys`]):
-    /// each limb is then `x - c / P`, one subtraction per coefficient.
-    pub(crate) fn mod_down_scaled(&self, x: Vec<u64>, level: usize) -> Vec<u64> {
-        self.mod_down_with(x, level, true)
+    /// each limb is then `x - c / P`, one subtraction per coefficient; with
+    /// `addend` (`level + 1` limbs), `x - c / P + addend` in the same pass.
+    pub(crate) fn mod_down_scaled(
+        &self,
+        x: Vec<u64>,
+        level: usize,
+        addend: Option<&[u64]>,
+    ) -> Vec<u64> {
+        self.mod_down_with(x, level, true, addend)
     }
 
-    fn mod_down_with(&self, mut x: Vec<u64>, level: usize, scaled: bool) -> Vec<u64> {
+    fn mod_down_with(
+        &self,
+        mut x: Vec<u64>,
+        level: usize,
+        scaled: bool,
+        addend: Option<&[u64]>,
+    ) -> Vec<u64> {
         let ring = &*self.ring;
         let n = ring.n;
         let k = ring.num_p;
@@ -213,8 +231,10 @@ impl Ckks {
         let work = |(j, (xl, cl)): (usize, (&mut [u64], &mut [u64]))| {
             let m = &ring.moduli[j];
             ring.forward(j, cl);
-            if scaled {
-                sub_assign_limb(m, xl, cl);
+            if let (true, Some(add)) = (scaled, addend) {
+                sub_add_limb(m.value(), xl, cl, &add[j * n..(j + 1) * n]);
+            } else if scaled {
+                sub_assign_limb(m.value(), xl, cl);
             } else {
                 let w = self.p_inv[j];
                 for (a, &b) in xl.iter_mut().zip(cl.iter()) {
@@ -239,22 +259,21 @@ impl Ckks {
     }
 
     /// Key-switches a decomposed polynomial: `(d0, d1)` at the same level
-    /// with `d0 + d1 s ~ c * s_from`.
-    pub(crate) fn switch(&self, dec: &Decomposed, key: &SwitchingKey) -> [Vec<u64>; 2] {
+    /// with `d0 + d1 s ~ c * s_from`; `add` (each `level + 1` limbs) is added
+    /// to the components in the mod-down's last pass.
+    pub(crate) fn switch(
+        &self,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        add: [Option<&[u64]>; 2],
+    ) -> [Vec<u64>; 2] {
         let [x0, x1] = self.inner_product(dec, key);
         let words = x0.len();
         let (d0, d1) = join(
             words,
-            || self.mod_down_scaled(x0, dec.level),
-            || self.mod_down_scaled(x1, dec.level),
+            || self.mod_down_scaled(x0, dec.level, add[0]),
+            || self.mod_down_scaled(x1, dec.level, add[1]),
         );
         [d0, d1]
-    }
-}
-
-/// `a -= b mod q` limb-wise (branch-free, vectorises).
-fn sub_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
-    for (x, &y) in a.iter_mut().zip(b) {
-        *x = m.sub(*x, y);
     }
 }

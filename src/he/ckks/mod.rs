@@ -46,8 +46,8 @@ use crate::error::{Error, Op, Result};
 use crate::he::{Level, Scale};
 
 mod encoder;
-mod keys;
 mod kernels;
+mod keys;
 mod keyswitch;
 mod modulus;
 mod ntt;
