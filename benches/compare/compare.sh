@@ -24,7 +24,7 @@ fi
 
 out="$(mktemp -d)"
 for r in $(seq 1 "$rounds"); do
-  "$root/target/release/examples/ckks_timings" > "$out/ours_$r.json"
+  SEED="$r" "$root/target/release/examples/ckks_timings" > "$out/ours_$r.json"
   "$venv/bin/python" "$here/seal_timings.py" > "$out/seal_$r.json"
 done
 python3 "$here/table.py" "$out"
