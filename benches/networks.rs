@@ -2,8 +2,10 @@
 //! takes seconds to minutes, so criterion's repetitions do not fit): MOFHEI's
 //! HE-friendly LeNet, dense (units 6/16/120/84) and 90%-pruned (MOFHEI's
 //! culled units 1/2/16/9), one full batch of N/2 images under batch packing
-//! and one image under tile tensors; and one image of TenSEAL's MNIST
-//! network under tile tensors.
+//! and one image under tile tensors (composed matrices, client patches); one
+//! full batch of `N/2 / 64` images under tile tensors with convolutions on
+//! interleaved 8 x 8 image tiles (`Tile::with_interleaved_conv`); and one
+//! image of TenSEAL's MNIST network under tile tensors.
 //!
 //! For each: server wall time (inputs encrypted on demand by the client while
 //! the server runs, as in the pipeline), the server time without encryption,
@@ -15,6 +17,7 @@
 //! ```sh
 //! cargo bench --bench networks                 # every case
 //! cargo bench --bench networks -- lenet-pruned # cases whose name contains it
+//! cargo bench --bench networks -- plans        # plan figures only (no HE run)
 //! ```
 #![allow(
     clippy::unwrap_used,
@@ -27,10 +30,12 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, CostModel, PlainUse, Plan, compile};
 use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::he::OpKind;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
+use mofhei::packing::tile::Transition;
 use mofhei::packing::{Batch, Packing, Tile};
 
 /// MOFHEI's HE-friendly LeNet with `units` conv0/conv1/conv2/dense0 outputs.
@@ -110,8 +115,68 @@ fn cpu_seconds() -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// Estimated bytes of the stored plaintexts: each is one polynomial of N
+/// 64-bit words per limb at the level it is used (ct x pt) or added at.
+fn plaintext_bytes(plan: &Plan) -> u64 {
+    let n = 1u64 << plan.params().log_n;
+    let mut level = vec![None; plan.plains().len()];
+    for s in plan.steps() {
+        let l = s
+            .instr
+            .inputs()
+            .first()
+            .map(|&v| plan.level(v).0)
+            .unwrap_or(0);
+        for p in s.instr.plains() {
+            level[p as usize].get_or_insert(l);
+        }
+    }
+    level
+        .iter()
+        .zip(plan.plains())
+        .map(|(l, p)| {
+            let limbs = u64::from(l.unwrap_or(0)) + u64::from(p.usage == PlainUse::Mul);
+            n * 8 * limbs.max(1)
+        })
+        .sum()
+}
+
+/// One line of plan figures.
+fn plan_line(name: &str, plan: &Plan) {
+    let c = plan.counts();
+    println!(
+        "{name}: depth {}, N = 2^{}, {} samples/inference, {} input cts, rotations {}, \
+         ct x scalar {}, ct x pt {}, ct x ct {}, ct + ct {}, rotation keys {}, \
+         {} plaintexts ({:.2} GB est.), peak {} live cts ({} streamed), cost model {:.1} s",
+        plan.depth(),
+        plan.params().log_n,
+        plan.samples(plan.params().slots()),
+        plan.input_layout().cts.len(),
+        c.get(OpKind::Rotation),
+        c.get(OpKind::CtScalarMul),
+        c.get(OpKind::CtPtMul),
+        c.get(OpKind::CtCtMul),
+        c.get(OpKind::CtCtAdd),
+        plan.rotation_steps().len(),
+        plan.plains().len(),
+        plaintext_bytes(plan) as f64 / 1e9,
+        plan.peak_live(),
+        plan.peak_live_streamed(),
+        plan.estimated_seconds(&CostModel::default()),
+    );
+}
+
+/// Interleaved 8 x 8 tiles with as many samples per tile as the slots hold.
+fn interleaved(net: &Network) -> Tile {
+    let one = Tile::new(8, 8, 1).unwrap().with_interleaved_conv();
+    let plan = compile(net, &one, &CompileOptions::default()).unwrap();
+    let batch = (plan.params().slots() / 64).max(1);
+    Tile::new(8, 8, batch).unwrap().with_interleaved_conv()
+}
+
 fn run(name: &str, net: &Network, packing: &dyn Packing, samples: Option<usize>) {
     let plan: Plan = compile(net, packing, &CompileOptions::default()).unwrap();
+    plan_line(name, &plan);
     let choice = plan.params();
     let he = Ckks::new(choice.ckks_params().unwrap()).unwrap();
     let n = samples.unwrap_or_else(|| plan.samples(choice.slots()));
@@ -200,6 +265,43 @@ fn main() {
             &Tile::new(64, 64, 1).unwrap().with_client_patches(),
             Some(1),
         );
+    }
+    if wanted("plans") {
+        for (name, units) in [
+            ("lenet-dense", [6, 16, 120, 84]),
+            ("lenet-pruned", [1, 2, 16, 9]),
+        ] {
+            let net = lenet(units, 1);
+            let cases: [(&str, Box<dyn Packing>); 4] = [
+                ("batch", Box::new(Batch)),
+                (
+                    "tile",
+                    Box::new(Tile::new(64, 64, 1).unwrap().with_client_patches()),
+                ),
+                ("interleaved", Box::new(interleaved(&net))),
+                (
+                    "interleaved-products",
+                    Box::new(interleaved(&net).with_transition(Transition::Products)),
+                ),
+            ];
+            for (p, packing) in cases {
+                let plan = compile(&net, packing.as_ref(), &CompileOptions::default()).unwrap();
+                plan_line(&format!("{name}-{p}"), &plan);
+            }
+        }
+    }
+    if wanted("lenet-dense-interleaved") {
+        let net = lenet([6, 16, 120, 84], 1);
+        run("lenet-dense-interleaved", &net, &interleaved(&net), None);
+    }
+    if wanted("lenet-pruned-interleaved") {
+        let net = lenet([1, 2, 16, 9], 1);
+        run("lenet-pruned-interleaved", &net, &interleaved(&net), None);
+    }
+    if wanted("lenet-dense-products") {
+        let net = lenet([6, 16, 120, 84], 1);
+        let p = interleaved(&net).with_transition(Transition::Products);
+        run("lenet-dense-products", &net, &p, None);
     }
     if wanted("lenet-dense-tile") {
         run(

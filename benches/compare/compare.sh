@@ -7,7 +7,7 @@
 # Creates benches/compare/.venv (not committed), pip-installs tenseal,
 # builds examples/ckks_timings, then alternates ours / SEAL for ROUNDS
 # rounds (so both see the same machine load) and prints a table of the best
-# (minimum) thread-CPU milliseconds per operation and the ratio ours / SEAL.
+# (minimum) process-CPU milliseconds per operation and the ratio ours / SEAL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -24,7 +24,7 @@ fi
 
 out="$(mktemp -d)"
 for r in $(seq 1 "$rounds"); do
-  "$root/target/release/examples/ckks_timings" > "$out/ours_$r.json"
+  SEED="$r" "$root/target/release/examples/ckks_timings" > "$out/ours_$r.json"
   "$venv/bin/python" "$here/seal_timings.py" > "$out/seal_$r.json"
 done
 python3 "$here/table.py" "$out"

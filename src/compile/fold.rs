@@ -108,6 +108,59 @@ pub struct Folded {
     pub outputs: Vec<Elem>,
     /// Per-sample output shape.
     pub output_shape: Vec<usize>,
+    /// Per network layer, the image geometry of a convolution or average
+    /// pool (`None` for other layers, and for every layer of a quantised
+    /// network); packings that lay images out spatially (interleaved tiles)
+    /// read it, the others ignore it.
+    pub windows: Vec<Option<Window>>,
+}
+
+/// The image geometry of a convolution or pooling layer: what a packing that
+/// keeps images spatial needs to recognise the folded rows as a window
+/// operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The layer's kind (`"conv2d"`, `"avgpool2d"`), for errors.
+    pub kind: &'static str,
+    /// Input `[channels, height, width]`.
+    pub in_shape: [usize; 3],
+    /// Output `[channels, height, width]`.
+    pub out_shape: [usize; 3],
+    /// Window `(kh, kw)`.
+    pub kernel: (usize, usize),
+    /// Stride `(sh, sw)`.
+    pub stride: (usize, usize),
+    /// Zero padding `(ph, pw)`.
+    pub padding: (usize, usize),
+}
+
+impl Window {
+    /// The geometry of `layer` (a convolution or average pool with 3-D input
+    /// and output shapes), else `None`.
+    pub fn of(layer: &Layer, in_shape: &[usize], out_shape: &[usize]) -> Option<Window> {
+        let (kind, kernel, stride, padding) = match layer {
+            Layer::Conv2d(c) => {
+                let ws = c.weight.shape();
+                ("conv2d", (*ws.get(2)?, *ws.get(3)?), c.stride, c.padding)
+            }
+            Layer::AvgPool2d(p) => ("avgpool2d", p.kernel, p.stride, p.padding),
+            _ => return None,
+        };
+        let three = |s: &[usize]| -> Option<[usize; 3]> {
+            match *s {
+                [a, b, c] => Some([a, b, c]),
+                _ => None,
+            }
+        };
+        Some(Window {
+            kind,
+            in_shape: three(in_shape)?,
+            out_shape: three(out_shape)?,
+            kernel,
+            stride,
+            padding,
+        })
+    }
 }
 
 impl Folded {
@@ -177,12 +230,26 @@ impl Folded {
                 }
             }
         }
+        let windows = net
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let in_shape = if i == 0 {
+                    net.input_shape.as_slice()
+                } else {
+                    shapes[i - 1].as_slice()
+                };
+                Window::of(l, in_shape, &shapes[i])
+            })
+            .collect();
         Ok(Folded {
             input_shape: net.input_shape.clone(),
             input_dim,
             stages: f.stages,
             outputs: f.elems,
             output_shape: net.output_shape()?,
+            windows,
         })
     }
 

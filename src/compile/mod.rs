@@ -41,7 +41,7 @@ mod quantized;
 mod schedule;
 
 pub use cost::CostModel;
-pub use fold::{Elem, Folded, Row, Stage};
+pub use fold::{Elem, Folded, Row, Stage, Window};
 pub use params::{CkksChoice, ParamRequest, choose_params};
 pub use quantized::{IntegerPlan, MAX_PLAN_INTEGER, compile_quantized, fold_quantized};
 

@@ -343,6 +343,7 @@ pub fn fold_quantized(q: &QuantizedNetwork) -> Result<Folded> {
         stages,
         outputs,
         output_shape: in_shape,
+        windows: Vec::new(),
     })
 }
 

@@ -212,7 +212,12 @@ pub(super) fn schedule(
                 .map(|&i| steps[i].instr.outputs().len())
                 .sum::<usize>();
             *peak = (*peak).max(live);
-            live -= frees[w].len();
+            // A streamed run never loads an input nothing reads (a pruned
+            // input tile), so it has nothing to free.
+            live -= frees[w]
+                .iter()
+                .filter(|&&v| !streamed || first.get(v as usize).is_none_or(|f| f.is_some()))
+                .count();
             start = end;
         }
     }

@@ -660,3 +660,5 @@ fn ckks_layer_kinds_and_tenseal_net() {
         assert!((a - b).abs() <= 1e-3 * max, "tenseal: {a} vs {b}");
     }
 }
+
+mod interleaved;

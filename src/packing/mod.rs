@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | [`Batch`] (MOFHEI) | one ciphertext per activation, one sample per slot | one weight ([`BlockShape::Weight`]); a neuron/filter when culled ([`BlockShape::Column`]) | a ct x scalar mult + a ct + ct add |
 //! | [`Tile`] (HElayers, HE-PEx) | tile tensors of `t1 x t2 (x batch)` slots | a `t1 x t2` weight tile ([`BlockShape::Tile`]) | a ct x pt mult, a ct + ct add, a stored plaintext; an all-zero tile row also its rotations |
+//! | [`Tile::with_interleaved_conv`] | images as interleaved tiles, then the chain | a convolution kernel `(o, c)` (`BlockShape::Tile { rows: 1, cols: kh kw }`) | `kh kw` ct x scalar mults and adds per output tile of its filter ([`Tile::kernel_saves`]); rotations no other kernel reads |
 //! | [`Diagonal`] (Halevi-Shoup, BSGS) | generalised diagonals against a rotated vector | one diagonal ([`BlockShape::Diagonal`]) | a ct x pt mult, a ct + ct add, a stored plaintext; its baby/giant rotation when no other diagonal uses it |
 //!
 //! A packing lowers the compiler's folded network (see [`crate::compile`])
@@ -44,7 +45,9 @@ pub enum BlockShape {
     Column,
     /// A `rows x cols` tile of `W [out, in]` (tile packing). `rows` counts
     /// outputs, `cols` inputs; which tile dimension holds which depends on the
-    /// layer's orientation in the alternating chain.
+    /// layer's orientation in the alternating chain. For a convolution on
+    /// interleaved tiles ([`Tile::with_interleaved_conv`]) it is
+    /// `1 x (kh kw)` of the im2col view: one kernel `(o, c)`.
     Tile {
         /// Outputs per tile.
         rows: usize,

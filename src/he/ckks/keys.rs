@@ -10,6 +10,18 @@
 //! number of special primes), over the full basis `q_0..q_L, p_0..p_{K-1}`:
 //! `b_d = -a_d s + e_d + P * g_d * s'`, with `g_d = 1 mod` the digit's primes
 //! and `0 mod` the others.
+//!
+//! Switching keys are stored in the form the key switch consumes: on every
+//! ciphertext prime `q_j` the key holds `(b_d, a_d) * P^-1 * R_j mod q_j`,
+//! on every special prime `(b_d, a_d) * R_j` (the seed expands to the stored
+//! `a_d` directly, which is as uniform as `a_d`). `R_j = 2^64` (the
+//! Montgomery radix) for primes of 50 bits or more: there the inner product
+//! sums `digit * key` in 128 bits and one Montgomery reduction per
+//! coefficient removes `R_j` (`kernels::MontInnerProduct`); smaller primes
+//! have `R_j = 1` and use the NTT crate's IFMA multiply-accumulate. The
+//! factor `P^-1` makes the inner product come out already divided by P on
+//! the `q_j`, so the mod-down is a subtraction instead of a subtraction and
+//! a multiplication per coefficient.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +29,7 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroize;
 
+use super::modulus::Shoup;
 use super::rns::{Ring, sample_error, sample_uniform};
 use crate::he::{EvaluationKeys, Rotation};
 
@@ -144,17 +157,26 @@ pub(crate) fn expand_public_a(ring: &Ring, seed: [u8; 32]) -> Vec<u64> {
     sample_uniform(ring, &basis, &mut prg)
 }
 
-/// `-a * s + e` over every prime.
+/// `-a * s + e` over every prime; with `e_scale`, the error on each prime
+/// `j` is multiplied by `e_scale[j]` (the stored form of switching keys).
 fn rlwe_b<R: RngCore + CryptoRng + ?Sized>(
     ring: &Ring,
     a: &[u64],
     s: &[u64],
+    e_scale: Option<&[Shoup]>,
     rng: &mut R,
 ) -> Vec<u64> {
     let basis: Vec<usize> = (0..ring.num_q + ring.num_p).collect();
-    let e = sample_error(ring.n, rng);
+    let mut e = sample_error(ring.n, rng);
     let mut b = ring.small_to_ntt(&e, &basis);
+    e.zeroize();
     let n = ring.n;
+    if let Some(scale) = e_scale {
+        for (j, (limb, w)) in b.chunks_mut(n).zip(scale).enumerate() {
+            let m = &ring.moduli[j];
+            limb.iter_mut().for_each(|x| *x = m.mul_shoup(*x, *w));
+        }
+    }
     let mut prod = vec![0u64; n];
     for (((bl, al), sl), &p) in b
         .chunks_mut(n)
@@ -182,11 +204,48 @@ pub(crate) fn public_key<R: RngCore + CryptoRng + ?Sized>(
 ) -> CkksPublicKey {
     let seed = fresh_seed(rng);
     let a = expand_public_a(ring, seed);
-    let b = rlwe_b(ring, &a, s, rng);
+    let b = rlwe_b(ring, &a, s, None, rng);
     CkksPublicKey { seed, b, a, fp }
 }
 
-/// A switching key from `s_from` to `s` (both NTT form over every prime).
+/// Whether keys modulo `q` carry the Montgomery radix (module docs).
+pub(crate) fn montgomery_form(q: u64) -> bool {
+    q >= 1 << 50
+}
+
+/// The factors of the stored form (module docs): per prime of the full
+/// basis, `P^-1 R_j mod q_j` (ciphertext primes) or `R_j mod p` (special
+/// primes), and `R_j mod q_j` for the ciphertext primes.
+fn stored_form_factors(ring: &Ring) -> (Vec<Shoup>, Vec<Shoup>) {
+    let radix = |m: &super::modulus::Modulus| {
+        if montgomery_form(m.value()) {
+            m.reduce_u128(1u128 << 64)
+        } else {
+            1
+        }
+    };
+    let p_big = |m: &super::modulus::Modulus| {
+        (0..ring.num_p).fold(1u64, |acc, k| {
+            m.mul(acc, m.reduce(ring.moduli[ring.special(k)].value()))
+        })
+    };
+    let mut scale = Vec::with_capacity(ring.num_q + ring.num_p);
+    let mut r_q = Vec::with_capacity(ring.num_q);
+    for (j, m) in ring.moduli.iter().enumerate() {
+        let r = radix(m);
+        if j < ring.num_q {
+            scale.push(m.shoup(m.mul(m.inv(p_big(m)), r)));
+            r_q.push(m.shoup(r));
+        } else {
+            scale.push(m.shoup(r));
+        }
+    }
+    (scale, r_q)
+}
+
+/// A switching key from `s_from` to `s` (both NTT form over every prime), in
+/// the stored form of the module docs: on `q_j`, `b_d = -a_d s + e_d P^-1
+/// R_j + g_d s' R_j`; on the special primes `b_d = -a_d s + e_d R_j`.
 pub(crate) fn switching_key<R: RngCore + CryptoRng + ?Sized>(
     ring: &Ring,
     s_from: &[u64],
@@ -196,23 +255,20 @@ pub(crate) fn switching_key<R: RngCore + CryptoRng + ?Sized>(
     let n = ring.n;
     let seed = fresh_seed(rng);
     let a = expand_switching_a(ring, seed);
+    let (scale, r_q) = stored_form_factors(ring);
     let b = a
         .iter()
         .enumerate()
         .map(|(d, ad)| {
-            let mut bd = rlwe_b(ring, ad, s, rng);
+            let mut bd = rlwe_b(ring, ad, s, Some(&scale), rng);
+            // P g_d s' in stored form: s' R_j on the digit's primes.
             for j in digit_primes(ring, d) {
                 let m = &ring.moduli[j];
-                // P mod q_j
-                let p_mod = (0..ring.num_p).fold(1u64, |acc, k| {
-                    m.mul(acc, m.reduce(ring.moduli[ring.special(k)].value()))
-                });
-                let w = m.shoup(p_mod);
                 for (x, &y) in bd[j * n..(j + 1) * n]
                     .iter_mut()
                     .zip(&s_from[j * n..(j + 1) * n])
                 {
-                    *x = m.add(*x, m.mul_shoup(y, w));
+                    *x = m.add(*x, m.mul_shoup(y, r_q[j]));
                 }
             }
             bd

@@ -46,6 +46,7 @@ use crate::error::{Error, Op, Result};
 use crate::he::{Level, Scale};
 
 mod encoder;
+mod kernels;
 mod keys;
 mod keyswitch;
 mod modulus;

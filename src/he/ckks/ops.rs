@@ -4,6 +4,7 @@
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
+use super::kernels::{add_assign_limb, sub_assign_limb};
 use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
 use super::ntt::permute;
@@ -51,20 +52,14 @@ fn mul_poly(ring: &Ring, a: &[u64], b: &[u64]) -> Vec<u64> {
 fn add_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        let m = &ring.moduli[j];
-        for (x, &y) in limb.iter_mut().zip(&b[j * n..(j + 1) * n]) {
-            *x = m.add(*x, y);
-        }
+        add_assign_limb(ring.moduli[j].value(), limb, &b[j * n..(j + 1) * n]);
     });
 }
 
 fn sub_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        let m = &ring.moduli[j];
-        for (x, &y) in limb.iter_mut().zip(&b[j * n..(j + 1) * n]) {
-            *x = m.sub(*x, y);
-        }
+        sub_assign_limb(ring.moduli[j].value(), limb, &b[j * n..(j + 1) * n]);
     });
 }
 
@@ -185,10 +180,10 @@ impl Ckks {
         keys.iter()
             .map(|key| match (key, &dec) {
                 (Some(gk), Some(dec)) => {
-                    let [mut e0, e1] = self.switch(dec, &gk.key);
-                    add_assign_poly(&self.ring, &mut e0, &a.polys[0]);
-                    let mut d0 = take_zeroed(e0.len());
-                    let mut d1 = take_zeroed(e1.len());
+                    let [e0, e1] = self.switch(dec, &gk.key, [Some(&a.polys[0]), None]);
+                    // permute writes every word
+                    let mut d0 = take_scratch(e0.len());
+                    let mut d1 = take_scratch(e1.len());
                     for_limbs(&mut d0, n, |j, limb| {
                         permute(limb, &e0[j * n..(j + 1) * n], &gk.perm);
                     });
@@ -427,30 +422,32 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
         }
     }
     let arch = pulp::Arch::new();
-    per_block
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(b, chunks)| {
-            let start = b * block;
-            let j = start / n;
-            let m = &ring.moduli[j];
-            let kernel = if m.value() < 1 << 32 {
-                MacKernel::Split32
-            } else if m.value() < 1 << 50 && rows.iter().all(|r| r.terms.len() <= MAC48_MAX_TERMS) {
-                MacKernel::Split50
-            } else {
-                MacKernel::Wide
-            };
-            arch.dispatch(MacBlock {
-                kernel,
-                m,
-                j,
-                start,
-                block,
-                rows,
-                chunks,
-            });
+    let work = |(b, chunks): (usize, Vec<&mut [u64]>)| {
+        let start = b * block;
+        let j = start / n;
+        let m = &ring.moduli[j];
+        let kernel = if m.value() < 1 << 32 {
+            MacKernel::Split32
+        } else if m.value() < 1 << 50 && rows.iter().all(|r| r.terms.len() <= MAC48_MAX_TERMS) {
+            MacKernel::Split50
+        } else {
+            MacKernel::Wide
+        };
+        arch.dispatch(MacBlock {
+            kernel,
+            m,
+            j,
+            start,
+            block,
+            rows,
+            chunks,
         });
+    };
+    if parallel(limbs * n * rows.len()) {
+        per_block.into_par_iter().enumerate().for_each(work);
+    } else {
+        per_block.into_iter().enumerate().for_each(work);
+    }
     outs
 }
 
@@ -1061,11 +1058,9 @@ impl HeScheme for Ckks {
         let c2 = a.polys.pop().unwrap_or_default();
         let dec = self.decompose(&c2, l);
         recycle(c2);
-        let [d0, d1] = self.switch(&dec, key);
-        add_assign_poly(&self.ring, &mut a.polys[0], &d0);
-        add_assign_poly(&self.ring, &mut a.polys[1], &d1);
-        recycle(d0);
-        recycle(d1);
+        let [d0, d1] = self.switch(&dec, key, [Some(&a.polys[0]), Some(&a.polys[1])]);
+        recycle(std::mem::replace(&mut a.polys[0], d0));
+        recycle(std::mem::replace(&mut a.polys[1], d1));
         Ok(())
     }
 

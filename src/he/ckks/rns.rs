@@ -325,30 +325,66 @@ thread_local! {
 /// Most buffers kept per thread.
 const POOL_MAX: usize = 48;
 
+/// The recycled buffer that serves `len` words best: the shortest one
+/// already holding `len` words (no fill needed), else the longest one with
+/// the capacity (least fill), else none (no reallocation that would copy).
+fn pick(len: usize) -> Option<Vec<u64>> {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let full = p
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len() >= len)
+            .min_by_key(|(_, v)| v.len())
+            .map(|(i, _)| i);
+        let roomy = || {
+            p.iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= len)
+                .max_by_key(|(_, v)| v.len())
+                .map(|(i, _)| i)
+        };
+        let i = full.or_else(roomy)?;
+        Some(p.swap_remove(i))
+    })
+}
+
 /// A zeroed scratch buffer of `len` words, reusing a recycled one if any.
 pub(crate) fn take_zeroed(len: usize) -> Vec<u64> {
-    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-    v.clear();
-    v.resize(len, 0);
-    v
+    match pick(len) {
+        Some(mut v) => {
+            v.clear();
+            v.resize(len, 0);
+            v
+        }
+        None => vec![0; len],
+    }
 }
 
 /// A scratch buffer of `len` words for a caller that overwrites every word:
 /// a recycled buffer keeps its old contents (no zeroing pass), only growth
 /// is zero-filled.
 pub(crate) fn take_scratch(len: usize) -> Vec<u64> {
-    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-    v.truncate(len);
-    v.resize(len, 0);
-    v
+    match pick(len) {
+        Some(mut v) => {
+            v.truncate(len);
+            v.resize(len, 0);
+            v
+        }
+        None => vec![0; len],
+    }
 }
 
 /// A scratch buffer holding a copy of `src`.
 pub(crate) fn take_copy(src: &[u64]) -> Vec<u64> {
-    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-    v.clear();
-    v.extend_from_slice(src);
-    v
+    match pick(src.len()) {
+        Some(mut v) => {
+            v.clear();
+            v.extend_from_slice(src);
+            v
+        }
+        None => src.to_vec(),
+    }
 }
 
 /// Returns a scratch buffer to this thread's pool.

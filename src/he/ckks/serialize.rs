@@ -27,8 +27,10 @@ use crate::error::{DecodeError, Error, Result};
 use crate::he::{HeScheme, Level, Scale};
 
 const MAGIC: &[u8; 8] = b"MOFHCKKS";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and reads. Version 2: switching
+/// keys are stored divided by P and (on primes of 50 bits or more) in
+/// Montgomery form, see the key module; version-1 bytes are refused.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 13;
 /// Backstop limit handed to bincode (the per-kind limits are tighter).
 const BINCODE_LIMIT: usize = 1 << 36;

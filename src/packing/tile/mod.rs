@@ -18,7 +18,10 @@
 //! a tile row with no non-zero tile also drops its rotate-and-sum and bias.
 //! Convolutions and pools are lowered as their (sparse) matrices, composed
 //! with the neighbouring linear layers, so every zero tile of the composed
-//! matrix is skipped the same way. The optional batch dimension puts
+//! matrix is skipped the same way; or, with
+//! [`Tile::with_interleaved_conv`], on interleaved image tiles
+//! ([`interleaved`]: ct x scalar convolutions with hoisted rotations,
+//! rotation-free pools, then a transition into the chain). The optional batch dimension puts
 //! `batch` samples in every tile position (innermost), so one inference
 //! serves `batch` samples.
 
@@ -28,12 +31,14 @@ use super::{BlockShape, Packing, PackingKind, counts_of, linear_group};
 use crate::compile::{
     Builder, Elem, Folded, InputLayout, OutputElem, PlainId, PlainUse, Stage, ValueId,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
 use crate::model::Network;
 
+pub mod interleaved;
 pub mod shape;
 
+pub use interleaved::Transition;
 pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
 
 /// The tile-tensor packing with a given tile shape.
@@ -44,6 +49,12 @@ pub struct Tile {
     /// Whether the client expands the first linear layer's inputs (im2col
     /// for a convolution), see [`Tile::with_client_patches`].
     pub client_patches: bool,
+    /// Whether images are laid out as interleaved tiles and convolutions
+    /// and pools run on them, see [`Tile::with_interleaved_conv`].
+    pub interleaved_conv: bool,
+    /// How the interleaved image enters the matrix-vector chain, see
+    /// [`Tile::with_transition`].
+    pub transition: Transition,
 }
 
 impl Tile {
@@ -52,6 +63,8 @@ impl Tile {
         Ok(Tile {
             shape: TileShape::new(rows, cols, batch)?,
             client_patches: false,
+            interleaved_conv: false,
+            transition: Transition::Gather,
         })
     }
 
@@ -68,6 +81,30 @@ impl Tile {
     /// skipped (no ciphertext work, no plaintext).
     pub fn with_client_patches(mut self) -> Tile {
         self.client_patches = true;
+        self
+    }
+
+    /// Convolutions and average pools run on interleaved image tiles
+    /// (HElayers): the client packs channel `c`, pixel `(y, x)` into tile
+    /// `(c, y mod ky, x mod kx)` at slot `(y / ky, x / kx)`; a convolution is
+    /// a sum of rotated input tiles times scalar weights (ct x scalar, no
+    /// plaintext, rotations hoisted per input tile), a pool whose stride
+    /// divides the interleaving is a sum of tiles with no rotation, and the
+    /// first dense layer gathers the image into the matrix-vector chain. See
+    /// [`interleaved`] and `docs/packing.md`. Cannot be combined with
+    /// [`Tile::with_client_patches`].
+    pub fn with_interleaved_conv(mut self) -> Tile {
+        self.interleaved_conv = true;
+        self
+    }
+
+    /// How an interleaved image enters the matrix-vector chain
+    /// ([`Transition::Gather`] by default: fewest plaintexts;
+    /// [`Transition::Products`]: fewer operations for a first dense layer or
+    /// a convolution with a 1 x 1 output, one plaintext per output and input
+    /// tile). Only used with [`Tile::with_interleaved_conv`].
+    pub fn with_transition(mut self, transition: Transition) -> Tile {
+        self.transition = transition;
         self
     }
 }
@@ -259,11 +296,39 @@ impl Packing for Tile {
     /// even linear group (input along the tile rows), `t1 x t2` for odd ones.
     /// For a convolution the block is a tile of its (Toeplitz) matrix, not of
     /// the im2col view, so `None` is returned for convolutions.
+    ///
+    /// With [`Tile::with_interleaved_conv`] a convolution's block is one
+    /// kernel `(o, c)`: a `1 x (kh kw)` tile of the im2col view (what it
+    /// saves: [`Tile::kernel_saves`]), and the chain's orientations count
+    /// from the first dense layer (from the second when
+    /// [`Transition::Products`] lowers the first one: its block is then one
+    /// channel's plane, `1 x (H W)`, the part of a row one input tile
+    /// holds, when the image reaches it as one tile per channel, else
+    /// `None`).
     fn block_shape(&self, net: &Network, layer: usize) -> Option<BlockShape> {
+        if self.interleaved_conv
+            && let Some(crate::model::Layer::Conv2d(c)) = net.layers.get(layer)
+        {
+            let ws = c.weight.shape();
+            return Some(BlockShape::Tile {
+                rows: 1,
+                cols: ws.get(2)? * ws.get(3)?,
+            });
+        }
         if !matches!(net.layers.get(layer), Some(crate::model::Layer::Dense(_))) {
             return None;
         }
-        let g = linear_group(net, layer)?;
+        let mut g = linear_group(net, layer)?;
+        if self.interleaved_conv {
+            let (first, products_block) = self.first_chain_dense(net)?;
+            if layer == first
+                && let Some(block) = products_block
+            {
+                return block;
+            }
+            let base = linear_group(net, first)? + usize::from(products_block.is_some());
+            g -= base.min(g);
+        }
         Some(if g % 2 == 0 {
             BlockShape::Tile {
                 rows: self.shape.cols,
@@ -288,18 +353,37 @@ impl Packing for Tile {
     }
 
     fn lower(&self, folded: &Folded, b: &mut Builder) -> Result<()> {
-        let folded = folded.compose_linear();
         let t = self.shape;
         b.set_samples(Some(t.batch));
         b.set_period(Some(t.slots()));
+        if self.interleaved_conv {
+            if self.client_patches {
+                return Err(Error::InvalidParameter {
+                    name: "tile packing mode",
+                    value: 2,
+                    allowed: "client patches or interleaved convolution, not both",
+                });
+            }
+            return self.lower_interleaved(folded, b);
+        }
+        let folded = folded.compose_linear();
         let mut stages: &[Stage] = &folded.stages;
-        let mut v = match (self.client_patches, folded.stages.first()) {
+        let v = match (self.client_patches, folded.stages.first()) {
             (true, Some(Stage::Linear { layer, rows, .. })) => {
                 stages = &folded.stages[1..];
                 self.patches(b, *layer, rows)
             }
             _ => self.plain_input(b, folded.input_dim),
         };
+        let v = self.chain(b, v, stages);
+        self.chain_outputs(b, &folded, &v);
+        Ok(())
+    }
+}
+
+impl Tile {
+    /// Run folded stages on a vector in the matrix-vector chain layout.
+    fn chain(&self, b: &mut Builder, mut v: TileVector, stages: &[Stage]) -> TileVector {
         for stage in stages {
             b.set_layer(stage.layer());
             v = match stage {
@@ -329,6 +413,11 @@ impl Packing for Tile {
                 }
             };
         }
+        v
+    }
+
+    /// Declare the outputs of a network whose last vector is `v` (chain layout).
+    fn chain_outputs(&self, b: &mut Builder, folded: &Folded, v: &TileVector) {
         let mut cts: Vec<ValueId> = Vec::new();
         let map = folded
             .outputs
@@ -356,7 +445,6 @@ impl Packing for Tile {
             })
             .collect();
         b.set_outputs(cts, map);
-        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //! | `n/t` | `n` elements, `t` per tile (`ceil(n/t)` tiles along this dimension) |
 //! | `*/t` | duplicated: one element repeated over all `t` slots |
 //! | `n?/t` | `n` valid elements; the other slots of the dimension hold unknown values (cleared by a mask before use) |
-//! | `~n/t` | interleaved: element `e` sits in tile `e mod k`, slot `e / k` (`k` tiles) |
+//! | `~n/t` | interleaved: element `e` sits in tile `e mod k`, slot `e / k` (`k = n / t` tiles; `n` is the zero-padded extent `k t`) |
 //!
 //! For example a vector of 300 features laid along the rows of 64 x 128 tiles
 //! and duplicated along the columns, 2 samples per tile, is `[300/64, */128,

@@ -1,0 +1,841 @@
+//! Convolution on interleaved image tiles (HElayers), the
+//! [`Tile::with_interleaved_conv`] mode of the tile packing.
+//!
+//! **Layout.** An image `[C, H, W]` is cut into `C ky kx` tiles of
+//! `t1 x t2 (x batch)` slots: channel `c`, pixel `(y, x)` goes to tile
+//! `(c, y mod ky, x mod kx)`, slot `(y / ky, x / kx)`. The interleaving
+//! factors are `ky = ceil(H / t1)` rounded up to a multiple of the product
+//! `Sy` of every convolution and pool stride (`kx` likewise), so that each
+//! strided layer divides them exactly; rows past `H` are zero. In the
+//! [`TileTensorShape`] notation the input is `[C/1, ~(ky t1)/t1,
+//! ~(kx t2)/t2, b/b]` (the interleaved size is the zero-padded extent
+//! `ky t1`, so that `~n/t` has `n / t = ky` tiles), e.g. MOFHEI's LeNet with
+//! 8 x 8 tiles: `[1/1, ~32/8, ~32/8, 1/1]`, 16 ciphertexts.
+//!
+//! **Convolution** (stride `s` dividing `ky`, no padding): the output keeps
+//! the layout with `ky' = ky / s`; output tile `(o, a, b)` is
+//! `sum_{c, dy, dx} w[o, c, dy, dx] * rot(tile(c, (s a + dy) mod ky,
+//! (s b + dx) mod kx), ((s a + dy) div ky, (s b + dx) div kx))`, a shift of
+//! whole tile rows and columns. Each term is a ct x scalar multiply (one
+//! [`crate::compile::Instr::DotScalar`] per output tile: no plaintext
+//! stored), the rotations of an input tile are one hoisted `rotate_many`.
+//! A valid output pixel only reads valid input pixels with no wrap-around
+//! (`y = s Y + dy < H <= ky t1`), so valid slots are exact; the others hold
+//! wrapped values and are *unknown* (`?`): they never reach a valid slot
+//! through later convolutions or pools, and the gather below clears them
+//! with the zeros of its mask. A zero weight emits no multiply, a rotation
+//! that no non-zero weight reads is not emitted, a zero filter has no
+//! output tiles.
+//!
+//! **Average pooling** is the same operation with unit weights and a sum
+//! instead of a multiply (the `1/k^2` is folded into the next layer): when
+//! the window equals the stride (and the stride divides `ky`), every shift
+//! is zero, so pooled tile `(a', b')` is the sum of the input tiles
+//! `(s a' + i, s b' + j)` — no rotation, no level. Other windows rotate as
+//! a convolution does.
+//!
+//! **Transition** to the matrix-vector chain (the first dense layer, or
+//! before the element-wise stages that precede it when the chain has fewer
+//! tiles): element `e` of the flattened image moves from its slot to row
+//! `e mod t1`, column 0 of chain tile `e / t1` (one rotation per distinct
+//! (source tile, shift), hoisted), the pieces of one chain tile are summed
+//! as a ct x pt product with 0/1 masks (one level, clears the unknowns),
+//! and column 0 is duplicated (`log2 t2` rotations): `[n/t1, */t2]`, the
+//! chain's input orientation.
+//!
+//! Padding, a stride that does not divide the interleaving, folded weights
+//! that are not a convolution any more, and networks that do not start with
+//! a convolution or pool on a `[C, H, W]` input are refused with
+//! [`Error::UnsupportedLayer`] at compile time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{DimKind, TileDim, TileTensorShape};
+use super::{Orient, Tile, TileShape, TileVector};
+use crate::compile::{
+    Builder, Elem, Folded, InputLayout, OutputElem, PlainUse, Row, Stage, ValueId, Window,
+};
+use crate::error::{Error, Result};
+use crate::he::{OpCounts, OpKind};
+use crate::model::{Layer, Network};
+use crate::packing::BlockShape;
+
+/// How an interleaved image enters the tile packing's matrix-vector chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transition {
+    /// Move every element to its chain slot (rotations hoisted per source
+    /// tile), clear the unknowns with 0/1 masks (ct x pt, one level),
+    /// duplicate column 0; then the chain's first layer as usual. Stores one
+    /// mask per (chain tile, source tile, shift).
+    #[default]
+    Gather,
+    /// The chain's first linear layer (a dense layer, or a convolution with a
+    /// 1 x 1 output) straight from the image tiles: output `j` is
+    /// `sum_tiles tile * P_{j, tile}` (ct x pt; the plaintext holds the
+    /// weights at the valid slots and zeros at the unknown ones, so it
+    /// clears them), summed over the whole tile (`log2(t1 t2)` rotations,
+    /// the result is duplicated in every slot), then masked into row
+    /// `j mod t1` of chain tile `j / t1` (ct x pt, one level):
+    /// `[m/t1, */t2]`. Stores one plaintext per (output, input tile).
+    Products,
+}
+
+/// An image as interleaved tiles: tile `(c, i, j)` at index
+/// `(c ky + i) kx + j` (`None`: a dead channel, no ciphertext).
+struct Image {
+    tiles: Vec<Option<ValueId>>,
+    ch: usize,
+    h: usize,
+    w: usize,
+    ky: usize,
+    kx: usize,
+}
+
+impl Image {
+    fn index(&self, c: usize, i: usize, j: usize) -> usize {
+        (c * self.ky + i) * self.kx + j
+    }
+
+    /// Tile index, slot row and slot column of element `e = (c H + y) W + x`.
+    fn locate(&self, e: usize) -> (usize, usize, usize) {
+        let (c, y, x) = (e / (self.h * self.w), (e / self.w) % self.h, e % self.w);
+        (
+            self.index(c, y % self.ky, x % self.kx),
+            y / self.ky,
+            x / self.kx,
+        )
+    }
+
+    fn live(&self) -> usize {
+        self.tiles.iter().flatten().count()
+    }
+}
+
+/// `(ky, kx)` for an input of `h x w` pixels, tile `t`, and the products of
+/// the strides of every window layer.
+fn factors(t: TileShape, h: usize, w: usize, strides: (usize, usize)) -> (usize, usize) {
+    let up = |n: usize, tile: usize, s: usize| n.div_ceil(tile).max(1).div_ceil(s) * s;
+    (up(h, t.rows, strides.0), up(w, t.cols, strides.1))
+}
+
+fn stride_product<'a>(windows: impl Iterator<Item = &'a Window>) -> (usize, usize) {
+    windows.fold((1, 1), |(a, b), w| {
+        (a * w.stride.0.max(1), b * w.stride.1.max(1))
+    })
+}
+
+fn refuse(layer: usize, kind: &'static str, by: &'static str) -> Error {
+    Error::UnsupportedLayer { layer, kind, by }
+}
+
+impl Tile {
+    /// The tile-tensor shape of an image input `[C, H, W]` under
+    /// [`Tile::with_interleaved_conv`] for `net` (e.g. `[1/1, ~32/8, ~32/8,
+    /// 1/1]` for LeNet with 8 x 8 tiles); `None` if the input is not 3-D.
+    pub fn interleaved_input_shape(&self, net: &Network) -> Option<TileTensorShape> {
+        let [c, h, w] = *net.input_shape.as_slice() else {
+            return None;
+        };
+        let shapes = net.shapes().ok()?;
+        let windows: Vec<Window> = net
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let inp = if i == 0 {
+                    net.input_shape.as_slice()
+                } else {
+                    shapes[i - 1].as_slice()
+                };
+                Window::of(l, inp, &shapes[i])
+            })
+            .collect();
+        let t = self.shape;
+        let (ky, kx) = factors(t, h, w, stride_product(windows.iter()));
+        let dim = |size, tile, kind| TileDim { size, tile, kind };
+        Some(TileTensorShape {
+            dims: vec![
+                dim(c, 1, DimKind::Plain),
+                dim(ky * t.rows, t.rows, DimKind::Interleaved),
+                dim(kx * t.cols, t.cols, DimKind::Interleaved),
+                dim(t.batch, t.batch, DimKind::Plain),
+            ],
+        })
+    }
+
+    /// What zeroing one kernel `(o, c)` of convolution `layer` saves under
+    /// [`Tile::with_interleaved_conv`], when filter `o` keeps another
+    /// non-zero kernel and every rotation it read is still read by another
+    /// kernel: its `kh kw` ct x scalar multiplies and as many ct + ct adds in
+    /// each of the filter's computed output tiles (`min(ky', OH)
+    /// min(kx', OW)`: tiles without a valid pixel are not computed). No
+    /// plaintext is stored for convolution weights, so nothing else. `None`
+    /// if `layer` is not a convolution of `net` or the mode is off.
+    pub fn kernel_saves(&self, net: &Network, layer: usize) -> Option<OpCounts> {
+        if !self.interleaved_conv {
+            return None;
+        }
+        let Some(Layer::Conv2d(conv)) = net.layers.get(layer) else {
+            return None;
+        };
+        let [_, h, w] = *net.input_shape.as_slice() else {
+            return None;
+        };
+        let shapes = net.shapes().ok()?;
+        let window_of = |i: usize| {
+            let inp = if i == 0 {
+                net.input_shape.as_slice()
+            } else {
+                shapes[i - 1].as_slice()
+            };
+            Window::of(&net.layers[i], inp, &shapes[i])
+        };
+        let all: Vec<Window> = (0..net.layers.len()).filter_map(window_of).collect();
+        let (ky, kx) = factors(self.shape, h, w, stride_product(all.iter()));
+        let before: Vec<Window> = (0..=layer).filter_map(window_of).collect();
+        let (sy, sx) = stride_product(before.iter());
+        let ws = conv.weight.shape();
+        let per_tile = (ws.get(2)? * ws.get(3)?) as u64;
+        let (oh, ow) = (*shapes[layer].get(1)?, *shapes[layer].get(2)?);
+        let n = ((ky / sy).min(oh) * (kx / sx).min(ow)) as u64 * per_tile;
+        Some(super::counts_of(&[
+            (OpKind::CtScalarMul, n),
+            (OpKind::CtCtAdd, n),
+        ]))
+    }
+
+    /// The first dense layer of `net`, and, when [`Transition::Products`]
+    /// lowers it straight from the image (no convolution with a 1 x 1
+    /// output before it), its block: one channel's plane (`1 x (H W)`) if
+    /// the image reaches it as one tile per channel, else `None`.
+    pub(super) fn first_chain_dense(
+        &self,
+        net: &Network,
+    ) -> Option<(usize, Option<Option<BlockShape>>)> {
+        let first = net
+            .layers
+            .iter()
+            .position(|l| matches!(l, Layer::Dense(_)))?;
+        let shapes = net.shapes().ok()?;
+        let conv_1x1 = net.layers[..first]
+            .iter()
+            .zip(&shapes)
+            .any(|(l, s)| matches!(l, Layer::Conv2d(_)) && s.get(1..) == Some(&[1, 1][..]));
+        if self.transition != Transition::Products || conv_1x1 {
+            return Some((first, None));
+        }
+        let [_, h, w] = *net.input_shape.as_slice() else {
+            return Some((first, Some(None)));
+        };
+        let windows: Vec<Window> = (0..first)
+            .filter_map(|i| {
+                let inp = if i == 0 {
+                    net.input_shape.as_slice()
+                } else {
+                    shapes[i - 1].as_slice()
+                };
+                Window::of(&net.layers[i], inp, &shapes[i])
+            })
+            .collect();
+        let all = stride_product(windows.iter());
+        let (ky, kx) = factors(self.shape, h, w, all);
+        let plane = match windows.last() {
+            Some(win) if ky == all.0 && kx == all.1 => Some(BlockShape::Tile {
+                rows: 1,
+                cols: win.out_shape[1] * win.out_shape[2],
+            }),
+            _ => None,
+        };
+        Some((first, Some(plane)))
+    }
+
+    /// Lower a folded network with its leading convolution/pool stack on
+    /// interleaved tiles and the rest as the matrix-vector chain.
+    pub(super) fn lower_interleaved(&self, folded: &Folded, b: &mut Builder) -> Result<()> {
+        let t = self.shape;
+        let first = folded.stages.iter().find_map(|s| match s {
+            Stage::Linear { layer, .. } => Some(*layer),
+            _ => None,
+        });
+        let [ch, h, w] = *folded.input_shape.as_slice() else {
+            return Err(refuse(
+                first.unwrap_or(0),
+                "input",
+                "tile packing with interleaved convolution (input not [C, H, W])",
+            ));
+        };
+        let window = |layer: usize| folded.windows.get(layer).copied().flatten();
+        match first {
+            Some(l) if window(l).is_some() => {}
+            _ => {
+                return Err(refuse(
+                    first.unwrap_or(0),
+                    "dense",
+                    "tile packing with interleaved convolution (the network must start with a convolution or pool)",
+                ));
+            }
+        }
+        for (i, win) in folded.windows.iter().enumerate() {
+            if let Some(win) = win
+                && win.padding != (0, 0)
+            {
+                return Err(refuse(
+                    i,
+                    win.kind,
+                    "tile packing with interleaved convolution (padding)",
+                ));
+            }
+        }
+        let (ky, kx) = factors(t, h, w, stride_product(folded.windows.iter().flatten()));
+        // Input channels the first stage reads (a channel no kernel of a
+        // first convolution reads is not sent at all).
+        let read: Vec<bool> = match folded.stages.first() {
+            Some(Stage::Linear { rows, .. }) => {
+                let mut r = vec![false; ch];
+                for row in rows {
+                    for &(s, _) in &row.terms {
+                        if let Some(x) = r.get_mut(s as usize / (h * w).max(1)) {
+                            *x = true;
+                        }
+                    }
+                }
+                r
+            }
+            _ => vec![true; ch],
+        };
+        let mut img = self.image_input(b, &read, h, w, ky, kx);
+        let stages = &folded.stages;
+        let mut chain_start = stages.len();
+        for (i, stage) in stages.iter().enumerate() {
+            b.set_layer(stage.layer());
+            match stage {
+                Stage::Linear {
+                    layer,
+                    in_dim,
+                    rows,
+                    pure_sum,
+                } => match window(*layer) {
+                    Some(win)
+                        if !(self.transition == Transition::Products
+                            && win.out_shape[1..] == [1, 1]
+                            && next_is_dense(folded, i + 1)) =>
+                    {
+                        img = self.window_op(b, img, *layer, *in_dim, rows, *pure_sum, &win)?;
+                    }
+                    _ => {
+                        chain_start = i;
+                        break;
+                    }
+                },
+                Stage::Square { .. } | Stage::AddConst { .. } => {
+                    if self.gather_early(folded, &img, i) {
+                        chain_start = i;
+                        break;
+                    }
+                    img = self.elementwise(b, img, stage);
+                }
+            }
+        }
+        if chain_start == stages.len() {
+            self.image_outputs(b, folded, &img);
+            return Ok(());
+        }
+        let used = next_rows(&stages[chain_start..]).map(|rows| {
+            let mut u = vec![false; img.ch * img.h * img.w];
+            for r in rows {
+                for &(src, _) in &r.terms {
+                    if let Some(x) = u.get_mut(src as usize) {
+                        *x = true;
+                    }
+                }
+            }
+            u
+        });
+        b.set_layer(stages[chain_start].layer());
+        let (v, after) = match (&stages[chain_start], self.transition) {
+            (Stage::Linear { rows, .. }, Transition::Products) => {
+                (self.products(b, &img, rows), chain_start + 1)
+            }
+            _ => (self.gather(b, &img, used.as_deref()), chain_start),
+        };
+        let rest = Folded {
+            stages: stages[after..].to_vec(),
+            ..folded.clone()
+        }
+        .compose_linear();
+        let v = self.chain(b, v, &rest.stages);
+        self.chain_outputs(b, &rest, &v);
+        Ok(())
+    }
+
+    /// The client's interleaved tiles.
+    fn image_input(
+        &self,
+        b: &mut Builder,
+        read: &[bool],
+        h: usize,
+        w: usize,
+        ky: usize,
+        kx: usize,
+    ) -> Image {
+        let t = self.shape;
+        let ch = read.len();
+        let mut cts = vec![Vec::new(); ch * ky * kx];
+        for c in (0..ch).filter(|&c| read[c]) {
+            for y in 0..h {
+                for x in 0..w {
+                    let tile = (c * ky + y % ky) * kx + x % kx;
+                    let e = (c * h + y) * w + x;
+                    cts[tile].push((t.slot(y / ky, x / kx, 0) as u32, e as u32));
+                }
+            }
+        }
+        let sent: Vec<usize> = (0..ch * ky * kx).filter(|&i| read[i / (ky * kx)]).collect();
+        let layout = InputLayout {
+            cts: sent.iter().map(|&i| std::mem::take(&mut cts[i])).collect(),
+        };
+        let mut tiles = vec![None; ch * ky * kx];
+        for (i, v) in sent.into_iter().zip(b.inputs(layout)) {
+            tiles[i] = Some(v);
+        }
+        Image {
+            tiles,
+            ch,
+            h,
+            w,
+            ky,
+            kx,
+        }
+    }
+
+    /// A plaintext over image tile `tile` holding `value(e)` at the slots of
+    /// its valid elements (zero at unknown slots).
+    fn image_plain(&self, img: &Image, tile: usize, value: impl Fn(usize) -> f64) -> Vec<f64> {
+        let t = self.shape;
+        let mut p = vec![0.0; t.slots()];
+        let c = tile / (img.ky * img.kx);
+        let (i, j) = ((tile / img.kx) % img.ky, tile % img.kx);
+        for y in (i..img.h).step_by(img.ky) {
+            for x in (j..img.w).step_by(img.kx) {
+                let v = value((c * img.h + y) * img.w + x);
+                for s in 0..t.batch {
+                    p[t.slot(y / img.ky, x / img.kx, s)] = v;
+                }
+            }
+        }
+        p
+    }
+
+    /// Square or add constants, tile by tile.
+    fn elementwise(&self, b: &mut Builder, img: Image, stage: &Stage) -> Image {
+        let tiles = match stage {
+            Stage::Square { .. } => img.tiles.iter().map(|x| x.map(|x| b.square(x))).collect(),
+            Stage::AddConst { values, .. } => img
+                .tiles
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    x.map(|x| {
+                        let p =
+                            self.image_plain(&img, i, |e| values.get(e).copied().unwrap_or(0.0));
+                        if p.iter().all(|&z| z == 0.0) {
+                            x
+                        } else {
+                            let p = b.plain(p, PlainUse::Add);
+                            b.add_plain(x, p)
+                        }
+                    })
+                })
+                .collect(),
+            Stage::Linear { .. } => img.tiles.clone(),
+        };
+        Image { tiles, ..img }
+    }
+
+    /// Whether to gather into the chain before element-wise stage `i`: the
+    /// next linear stage is a dense one and the chain has fewer tiles (the
+    /// squares then run on fewer ciphertexts).
+    fn gather_early(&self, folded: &Folded, img: &Image, i: usize) -> bool {
+        if self.transition == Transition::Products {
+            return false;
+        }
+        let Some(next) = folded.stages[i..].iter().find_map(|s| match s {
+            Stage::Linear { layer, .. } => Some(*layer),
+            _ => None,
+        }) else {
+            return false;
+        };
+        if folded.windows.get(next).copied().flatten().is_some() {
+            return false;
+        }
+        let n = img.ch * img.h * img.w;
+        n.div_ceil(self.shape.rows) < img.live()
+    }
+
+    /// A convolution or pool (folded rows checked against its window) on
+    /// interleaved tiles.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one stage's fields, passed apart"
+    )]
+    fn window_op(
+        &self,
+        b: &mut Builder,
+        img: Image,
+        layer: usize,
+        in_dim: usize,
+        rows: &[Row],
+        pure_sum: bool,
+        win: &Window,
+    ) -> Result<Image> {
+        let t = self.shape;
+        let [ci, h, w] = win.in_shape;
+        let [co, oh, ow] = win.out_shape;
+        let (kh, kw) = win.kernel;
+        let (sy, sx) = (win.stride.0.max(1), win.stride.1.max(1));
+        let not_conv = || {
+            refuse(
+                layer,
+                win.kind,
+                "tile packing with interleaved convolution (folded weights are not a convolution)",
+            )
+        };
+        if (img.ch, img.h, img.w) != (ci, h, w)
+            || in_dim != ci * h * w
+            || rows.len() != co * oh * ow
+        {
+            return Err(not_conv());
+        }
+        if !img.ky.is_multiple_of(sy) || !img.kx.is_multiple_of(sx) {
+            return Err(refuse(
+                layer,
+                win.kind,
+                "tile packing with interleaved convolution (stride does not divide the interleaving)",
+            ));
+        }
+        // Kernel of every filter from its first output pixel, then checked
+        // on every other pixel.
+        let src = |c: usize, y: usize, x: usize| (c * h + y) * w + x;
+        let mut kernels: Vec<Vec<(usize, usize, usize, f64)>> = Vec::with_capacity(co);
+        for o in 0..co {
+            let mut k = Vec::new();
+            for &(s, coeff) in &rows[o * oh * ow].terms {
+                let s = s as usize;
+                let (c, y, x) = (s / (h * w), (s / w) % h, s % w);
+                if y >= kh || x >= kw {
+                    return Err(not_conv());
+                }
+                k.push((c, y, x, coeff));
+            }
+            for yy in 0..oh {
+                for xx in 0..ow {
+                    let r = &rows[(o * oh + yy) * ow + xx];
+                    let off = yy * sy * w + xx * sx;
+                    if r.terms.len() != k.len()
+                        || r.terms
+                            .iter()
+                            .zip(&k)
+                            .any(|(&(s, coeff), &(c, dy, dx, kc))| {
+                                s as usize != src(c, dy, dx) + off || coeff != kc
+                            })
+                    {
+                        return Err(not_conv());
+                    }
+                }
+            }
+            kernels.push(k);
+        }
+        let (ky2, kx2) = (img.ky / sy, img.kx / sx);
+        let out = Image {
+            tiles: Vec::new(),
+            ch: co,
+            h: oh,
+            w: ow,
+            ky: ky2,
+            kx: kx2,
+        };
+        // Input tile and rotation step of kernel term (dy, dx) for output tile (a, bb).
+        let step = |dr: usize, dc: usize| ((dr * t.cols + dc) * t.batch) as i64;
+        let source = |c: usize, a: usize, bb: usize, dy: usize, dx: usize| {
+            let (qy, qx) = (sy * a + dy, sx * bb + dx);
+            (
+                img.index(c, qy % img.ky, qx % img.kx),
+                step(qy / img.ky, qx / img.kx),
+            )
+        };
+        let mut needed: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
+        for k in &kernels {
+            for &(c, dy, dx, _) in k {
+                for a in 0..ky2.min(oh) {
+                    for bb in 0..kx2.min(ow) {
+                        let (tile, st) = source(c, a, bb, dy, dx);
+                        if st != 0 && img.tiles.get(tile).copied().flatten().is_some() {
+                            needed.entry(tile).or_default().insert(st);
+                        }
+                    }
+                }
+            }
+        }
+        let mut rotated: BTreeMap<(usize, i64), ValueId> = BTreeMap::new();
+        for (tile, steps) in needed {
+            let Some(x) = img.tiles.get(tile).copied().flatten() else {
+                continue;
+            };
+            let steps: Vec<i64> = steps.into_iter().collect();
+            for (st, v) in steps.iter().zip(b.rotate_many(x, &steps)) {
+                rotated.insert((tile, *st), v);
+            }
+        }
+        let mut tiles = Vec::with_capacity(co * ky2 * kx2);
+        for (o, k) in kernels.iter().enumerate() {
+            for a in 0..ky2 {
+                for bb in 0..kx2 {
+                    // A tile with no valid pixel (the interleaving was
+                    // rounded up past the image) is not computed.
+                    if a >= oh || bb >= ow {
+                        tiles.push(None);
+                        continue;
+                    }
+                    let mut ins = Vec::with_capacity(k.len());
+                    let mut ws = Vec::with_capacity(k.len());
+                    for &(c, dy, dx, coeff) in k {
+                        let (tile, st) = source(c, a, bb, dy, dx);
+                        let v = if st == 0 {
+                            img.tiles.get(tile).copied().flatten()
+                        } else {
+                            rotated.get(&(tile, st)).copied()
+                        };
+                        if let Some(v) = v {
+                            ins.push(v);
+                            ws.push(coeff);
+                        }
+                    }
+                    if ins.is_empty() {
+                        tiles.push(None);
+                        continue;
+                    }
+                    // The bias over this tile's valid pixels: one scalar if
+                    // uniform, else a plaintext.
+                    let tile_index = out.index(o, a, bb);
+                    let bias_of = |e: usize| rows.get(e).map(|r| r.bias).unwrap_or(0.0);
+                    let mut biases = (a..oh)
+                        .step_by(ky2)
+                        .flat_map(|y| (bb..ow).step_by(kx2).map(move |x| (o * oh + y) * ow + x))
+                        .map(bias_of);
+                    let first = biases.next().unwrap_or(0.0);
+                    let uniform = biases.all(|x| x == first);
+                    let scalar = if uniform { first } else { 0.0 };
+                    let acc = if pure_sum {
+                        b.sum(&ins, scalar)
+                    } else {
+                        b.dot_scalar(&ins, ws, scalar)
+                    };
+                    let acc = if uniform {
+                        acc
+                    } else {
+                        let p = self.image_plain(&out, tile_index, bias_of);
+                        let p = b.plain(p, PlainUse::Add);
+                        b.add_plain(acc, p)
+                    };
+                    tiles.push(Some(acc));
+                }
+            }
+        }
+        Ok(Image { tiles, ..out })
+    }
+
+    /// Gather the image into the chain's `[n/t1, */t2]` (elements not in
+    /// `used` are left out).
+    fn gather(&self, b: &mut Builder, img: &Image, used: Option<&[bool]>) -> TileVector {
+        let t = self.shape;
+        let n = img.ch * img.h * img.w;
+        let n_tiles = n.div_ceil(t.rows);
+        // Per chain tile: (source tile, step) -> target rows.
+        let mut groups: Vec<BTreeMap<(usize, i64), Vec<usize>>> = vec![BTreeMap::new(); n_tiles];
+        let mut steps: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
+        for e in 0..n {
+            if used.is_some_and(|u| !u.get(e).copied().unwrap_or(false)) {
+                continue;
+            }
+            let (tile, r, c) = img.locate(e);
+            if img.tiles.get(tile).copied().flatten().is_none() {
+                continue;
+            }
+            let row = e % t.rows;
+            let st = t.slot(r, c, 0) as i64 - t.slot(row, 0, 0) as i64;
+            groups[e / t.rows].entry((tile, st)).or_default().push(row);
+            if st != 0 {
+                steps.entry(tile).or_default().insert(st);
+            }
+        }
+        let mut rotated: BTreeMap<(usize, i64), ValueId> = BTreeMap::new();
+        for (tile, st) in steps {
+            let Some(x) = img.tiles.get(tile).copied().flatten() else {
+                continue;
+            };
+            let st: Vec<i64> = st.into_iter().collect();
+            for (s, v) in st.iter().zip(b.rotate_many(x, &st)) {
+                rotated.insert((tile, *s), v);
+            }
+        }
+        let tiles = groups
+            .into_iter()
+            .map(|g| {
+                if g.is_empty() {
+                    return None;
+                }
+                let mut ins = Vec::with_capacity(g.len());
+                let mut masks = Vec::with_capacity(g.len());
+                for ((tile, st), rows) in g {
+                    let v = if st == 0 {
+                        img.tiles.get(tile).copied().flatten()
+                    } else {
+                        rotated.get(&(tile, st)).copied()
+                    };
+                    let Some(v) = v else { continue };
+                    let mut m = vec![0.0; t.slots()];
+                    for r in rows {
+                        for s in 0..t.batch {
+                            m[t.slot(r, 0, s)] = 1.0;
+                        }
+                    }
+                    ins.push(v);
+                    masks.push(b.plain(m, PlainUse::Mul));
+                }
+                if ins.is_empty() {
+                    return None;
+                }
+                let acc = b.dot_plain(&ins, masks);
+                Some(b.rotate_sum(acc, -(t.batch as i64), t.cols as u32))
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: n,
+        }
+    }
+
+    /// The chain's first linear layer straight from the image tiles (see
+    /// [`Transition::Products`]); output `[m/t1, */t2]`.
+    fn products(&self, b: &mut Builder, img: &Image, rows: &[Row]) -> TileVector {
+        let t = self.shape;
+        let m = rows.len();
+        let outs: Vec<Option<ValueId>> = rows
+            .iter()
+            .map(|row| {
+                let mut per_tile: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+                for &(src, coeff) in &row.terms {
+                    let (tile, r, c) = img.locate(src as usize);
+                    if img.tiles.get(tile).copied().flatten().is_none() {
+                        continue;
+                    }
+                    let p = per_tile.entry(tile).or_insert_with(|| vec![0.0; t.slots()]);
+                    for s in 0..t.batch {
+                        p[t.slot(r, c, s)] = coeff;
+                    }
+                }
+                if per_tile.is_empty() {
+                    return None;
+                }
+                let mut ins = Vec::with_capacity(per_tile.len());
+                let mut pts = Vec::with_capacity(per_tile.len());
+                for (tile, p) in per_tile {
+                    if let Some(v) = img.tiles.get(tile).copied().flatten() {
+                        ins.push(v);
+                        pts.push(b.plain(p, PlainUse::Mul));
+                    }
+                }
+                let acc = b.dot_plain(&ins, pts);
+                Some(b.rotate_sum(acc, t.batch as i64, (t.rows * t.cols) as u32))
+            })
+            .collect();
+        let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
+        let tiles = (0..m.div_ceil(t.rows))
+            .map(|k| {
+                let mut ins = Vec::new();
+                let mut masks = Vec::new();
+                for r in 0..t.rows {
+                    let Some(Some(v)) = outs.get(k * t.rows + r) else {
+                        continue;
+                    };
+                    let mut mask = vec![0.0; t.slots()];
+                    for c in 0..t.cols {
+                        for s in 0..t.batch {
+                            mask[t.slot(r, c, s)] = 1.0;
+                        }
+                    }
+                    ins.push(*v);
+                    masks.push(b.plain(mask, PlainUse::Mul));
+                }
+                if ins.is_empty() {
+                    return None;
+                }
+                let acc = b.dot_plain(&ins, masks);
+                let bp = self.layout_plain(Orient::Col, k, &bias);
+                Some(if bp.iter().any(|&x| x != 0.0) {
+                    let p = b.plain(bp, PlainUse::Add);
+                    b.add_plain(acc, p)
+                } else {
+                    acc
+                })
+            })
+            .collect();
+        TileVector {
+            tiles,
+            orient: Orient::Col,
+            len: m,
+        }
+    }
+
+    /// Outputs read straight from the image tiles.
+    fn image_outputs(&self, b: &mut Builder, folded: &Folded, img: &Image) {
+        let t = self.shape;
+        let mut cts: Vec<ValueId> = Vec::new();
+        let map = folded
+            .outputs
+            .iter()
+            .map(|e| match *e {
+                Elem::Const(c) => OutputElem::Const(c),
+                Elem::Var { src, alpha, beta } => {
+                    let (tile, r, c) = img.locate(src as usize);
+                    match img.tiles.get(tile).copied().flatten() {
+                        None => OutputElem::Const(beta),
+                        Some(x) => {
+                            let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
+                                cts.push(x);
+                                cts.len() - 1
+                            });
+                            OutputElem::Slot {
+                                ct: ct as u32,
+                                slot: t.slot(r, c, 0) as u32,
+                                alpha,
+                                beta,
+                            }
+                        }
+                    }
+                }
+            })
+            .collect();
+        b.set_outputs(cts, map);
+    }
+}
+
+/// Whether the first linear stage from `from` on is a dense one (not a
+/// window operation); `false` if there is none.
+fn next_is_dense(folded: &Folded, from: usize) -> bool {
+    folded.stages.iter().skip(from).find_map(|s| match s {
+        Stage::Linear { layer, .. } => {
+            Some(folded.windows.get(*layer).copied().flatten().is_none())
+        }
+        _ => None,
+    }) == Some(true)
+}
+
+/// The rows of the first linear stage in `stages`.
+fn next_rows(stages: &[Stage]) -> Option<&[Row]> {
+    stages.iter().find_map(|s| match s {
+        Stage::Linear { rows, .. } => Some(rows.as_slice()),
+        _ => None,
+    })
+}
