@@ -708,6 +708,51 @@ impl Builder {
     }
 }
 
+/// The cheapest of several packings for one network: compiles `net` under
+/// each candidate and returns the index and plan with the lowest estimated
+/// single-thread seconds **per sample** under `model`
+/// ([`Plan::estimated_seconds`] over [`Plan::samples`]; ties go to the
+/// earlier candidate). A candidate that cannot compile the network (e.g. an
+/// unsupported layer) is skipped; if none compiles, its first error is
+/// returned, and an empty list is [`Error::InvalidArgument`].
+///
+/// Typical candidates: the tile packing's two interleaved transitions
+/// ([`crate::packing::tile::Transition`]), several tile shapes, or batch vs
+/// tile packing. Memory is not part of the estimate: leave out candidates
+/// whose plaintexts would not fit (a `Products` transition stores one
+/// plaintext per output and input tile).
+pub fn compile_cheapest(
+    net: &Network,
+    candidates: &[&dyn Packing],
+    opts: &CompileOptions,
+    model: &CostModel,
+) -> Result<(usize, Plan)> {
+    let mut best: Option<(usize, Plan, f64)> = None;
+    let mut first_err = None;
+    for (i, packing) in candidates.iter().enumerate() {
+        match compile(net, *packing, opts) {
+            Ok(plan) => {
+                let samples = plan.samples(plan.params().slots()).max(1) as f64;
+                let per_sample = plan.estimated_seconds(model) / samples;
+                if best.as_ref().is_none_or(|b| per_sample < b.2) {
+                    best = Some((i, plan, per_sample));
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (best, first_err) {
+        (Some((i, plan, _)), _) => Ok((i, plan)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(Error::InvalidArgument {
+            name: "compile_cheapest candidates",
+            value: 0.0,
+        }),
+    }
+}
+
 /// Compile a network with a packing into a [`Plan`].
 ///
 /// Refuses, before anything is encrypted: layers HE cannot evaluate or the

@@ -423,3 +423,45 @@ fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
         }
     }
 }
+
+#[test]
+fn compile_cheapest_picks_the_lowest_estimate_per_sample() {
+    use crate::packing::tile::Transition;
+    let mut r = rng(77);
+    let net = lenet(&mut r);
+    let opts = CompileOptions::default();
+    let model = CostModel::default();
+    let gather = Tile::new(8, 8, 1).unwrap().with_interleaved_conv();
+    let products = gather.with_transition(Transition::Products);
+    let composed = Tile::new(64, 64, 1).unwrap().with_client_patches();
+    // Interleaving and client patches at once is refused: skipped, not an
+    // error.
+    let both = gather.with_client_patches();
+    assert!(compile(&net, &both, &opts).is_err());
+    let cands: [&dyn Packing; 5] = [&both, &Diagonal, &gather, &products, &composed];
+    let (i, plan) = compile_cheapest(&net, &cands, &opts, &model).unwrap();
+    let per_sample = |p: &dyn Packing| {
+        let plan = compile(&net, p, &opts).unwrap();
+        plan.estimated_seconds(&model) / plan.samples(plan.params().slots()) as f64
+    };
+    let costs: Vec<f64> = cands[1..].iter().map(|p| per_sample(*p)).collect();
+    let want = 1
+        + (0..costs.len())
+            .min_by(|&a, &b| costs[a].total_cmp(&costs[b]))
+            .unwrap();
+    eprintln!("compile_cheapest: per-sample estimates {costs:?}, chose {i}");
+    assert_eq!(i, want, "per-sample estimates {costs:?}");
+    assert_eq!(
+        plan.steps().len(),
+        compile(&net, cands[i], &opts).unwrap().steps().len()
+    );
+    // No candidate compiles: the first error; none given: InvalidArgument.
+    assert!(matches!(
+        compile_cheapest(&net, &[&both], &opts, &model),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        compile_cheapest(&net, &[], &opts, &model),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
