@@ -772,13 +772,7 @@ impl Tile {
                     return None;
                 }
                 let acc = b.dot_plain(&ins, masks);
-                let bp = self.layout_plain(Orient::Col, k, &bias);
-                Some(if bp.iter().any(|&x| x != 0.0) {
-                    let p = b.plain(bp, PlainUse::Add);
-                    b.add_plain(acc, p)
-                } else {
-                    acc
-                })
+                Some(self.add_bias(b, acc, Orient::Col, k, &bias))
             })
             .collect();
         TileVector {

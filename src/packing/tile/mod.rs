@@ -162,6 +162,25 @@ impl Tile {
         }
     }
 
+    /// `acc` plus the bias of the elements of tile `tile` in the layout of
+    /// `orient` (one ct + pt add; nothing when that part of the bias is 0).
+    fn add_bias(
+        &self,
+        b: &mut Builder,
+        acc: ValueId,
+        orient: Orient,
+        tile: usize,
+        bias: &[f64],
+    ) -> ValueId {
+        let bp = self.layout_plain(orient, tile, bias);
+        if bp.iter().any(|&x| x != 0.0) {
+            let p = b.plain(bp, PlainUse::Add);
+            b.add_plain(acc, p)
+        } else {
+            acc
+        }
+    }
+
     /// A plaintext in the layout of `orient` holding `values[e]` for the
     /// elements of tile `tile` (duplicated where the layout duplicates).
     fn layout_plain(&self, orient: Orient, tile: usize, values: &[f64]) -> Vec<f64> {
@@ -266,14 +285,7 @@ impl Tile {
                 _ => b.rotate_sum(acc, t.batch as i64, t.cols as u32),
             };
             let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
-            let bp = self.layout_plain(out_orient, jo, &bias);
-            let acc = if bp.iter().any(|&x| x != 0.0) {
-                let p = b.plain(bp, PlainUse::Add);
-                b.add_plain(acc, p)
-            } else {
-                acc
-            };
-            tiles.push(Some(acc));
+            tiles.push(Some(self.add_bias(b, acc, out_orient, jo, &bias)));
         }
         TileVector {
             tiles,
@@ -532,13 +544,7 @@ impl Tile {
                     pts.push(b.plain(p, PlainUse::Mul));
                 }
                 let acc = b.dot_plain(&ins, pts);
-                let bp = self.layout_plain(Orient::Col, it, &bias);
-                Some(if bp.iter().any(|&x| x != 0.0) {
-                    let p = b.plain(bp, PlainUse::Add);
-                    b.add_plain(acc, p)
-                } else {
-                    acc
-                })
+                Some(self.add_bias(b, acc, Orient::Col, it, &bias))
             })
             .collect();
         TileVector {
