@@ -52,42 +52,30 @@ impl<F: Fn(u64, u64) -> u64> pulp::WithSimd for ZipLimb<'_, F> {
     }
 }
 
-/// `a + b mod q` for `a, b < q`, branch-free.
-#[inline(always)]
-fn add_mod(a: u64, b: u64, q: u64) -> u64 {
-    let s = a + b;
-    s - (q & 0u64.wrapping_sub(u64::from(s >= q)))
-}
-
-/// `a - b mod q` for `a, b < q`, branch-free.
-#[inline(always)]
-fn sub_mod(a: u64, b: u64, q: u64) -> u64 {
-    a.wrapping_sub(b)
-        .wrapping_add(q & 0u64.wrapping_sub(u64::from(a < b)))
-}
-
 /// `a += b mod q` over one limb (vectorised).
-pub(crate) fn add_assign_limb(q: u64, a: &mut [u64], b: &[u64]) {
+pub(crate) fn add_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
+    let m = *m;
     pulp::Arch::new().dispatch(ZipLimb {
         a,
         b,
-        f: |x, y| add_mod(x, y, q),
+        f: |x, y| m.add(x, y),
     });
 }
 
 /// `a -= b mod q` over one limb (vectorised).
-pub(crate) fn sub_assign_limb(q: u64, a: &mut [u64], b: &[u64]) {
+pub(crate) fn sub_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
+    let m = *m;
     pulp::Arch::new().dispatch(ZipLimb {
         a,
         b,
-        f: |x, y| sub_mod(x, y, q),
+        f: |x, y| m.sub(x, y),
     });
 }
 
 /// `a = a - b + c mod q` over one limb (vectorised).
-pub(crate) fn sub_add_limb(q: u64, a: &mut [u64], b: &[u64], c: &[u64]) {
+pub(crate) fn sub_add_limb(m: &Modulus, a: &mut [u64], b: &[u64], c: &[u64]) {
     struct SubAdd<'a> {
-        q: u64,
+        m: Modulus,
         a: &'a mut [u64],
         b: &'a [u64],
         c: &'a [u64],
@@ -96,13 +84,13 @@ pub(crate) fn sub_add_limb(q: u64, a: &mut [u64], b: &[u64], c: &[u64]) {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _simd: S) {
-            let q = self.q;
+            let m = self.m;
             for ((x, &y), &z) in self.a.iter_mut().zip(self.b).zip(self.c) {
-                *x = add_mod(sub_mod(*x, y, q), z, q);
+                *x = m.add(m.sub(*x, y), z);
             }
         }
     }
-    pulp::Arch::new().dispatch(SubAdd { q, a, b, c });
+    pulp::Arch::new().dispatch(SubAdd { m: *m, a, b, c });
 }
 
 /// `out = x mod q` for one limb (raising a digit to another prime).
@@ -176,7 +164,7 @@ impl CentredDiv {
 /// `2^-31` of its `f64` estimate, and `r w / q` for `r, w < q < 2^50` within
 /// `2^-2`, so each truncated estimate is off by at most one and one
 /// conditional addition or subtraction of `q` fixes it. Larger primes take
-/// Barrett + Shoup in 128 bits.
+/// one Montgomery reduction of `y * P^-1 2^64` (see [`MontInnerProduct`]).
 pub(crate) struct CentredDivStep<'a> {
     pub(crate) k: &'a CentredDiv,
     pub(crate) y: &'a [u64],
@@ -213,8 +201,8 @@ impl pulp::WithSimd for CentredDivStep<'_> {
 ///
 /// - each product `x k` is split in 32-bit halves, `xl kl + (xl kh + xh kl)
 ///   2^32 + xh kh 2^64`, and the parts are summed in four 64-bit
-///   accumulators, each growing by less than `q + 2^32` per term (15 terms
-///   for a 60-bit prime);
+///   accumulators, each growing by less than `q + 2^32` per term (room for
+///   15 terms with a 60-bit prime; chunks are kept to [`MAX_FIXED_TERMS`]);
 /// - the sum `T < terms q^2` is assembled into two words and Montgomery-
 ///   reduced once: `m = T mod 2^64 * (-q^-1)`, `(T + m q) / 2^64 < 2q`, one
 ///   conditional subtraction. That needs `terms * q < 2^64`; longer sums
@@ -365,11 +353,8 @@ impl pulp::WithSimd for MontInnerProduct<'_> {
                 1 => ip_chunk::<1>(c, chunk, o0, o1, first),
                 2 => ip_chunk::<2>(c, chunk, o0, o1, first),
                 3 => ip_chunk::<3>(c, chunk, o0, o1, first),
-                4 => ip_chunk::<4>(c, chunk, o0, o1, first),
-                5 => ip_chunk::<5>(c, chunk, o0, o1, first),
-                6 => ip_chunk::<6>(c, chunk, o0, o1, first),
-                7 => ip_chunk::<7>(c, chunk, o0, o1, first),
-                _ => ip_chunk::<8>(c, chunk, o0, o1, first),
+                // chunks are at most MAX_FIXED_TERMS = 4 long
+                _ => ip_chunk::<MAX_FIXED_TERMS>(c, chunk, o0, o1, first),
             }
         }
     }

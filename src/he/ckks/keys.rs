@@ -214,30 +214,24 @@ pub(crate) fn montgomery_form(q: u64) -> bool {
 }
 
 /// The factors of the stored form (module docs): per prime of the full
-/// basis, `P^-1 R_j mod q_j` (ciphertext primes) or `R_j mod p` (special
-/// primes), and `R_j mod q_j` for the ciphertext primes.
-fn stored_form_factors(ring: &Ring) -> (Vec<Shoup>, Vec<Shoup>) {
-    let radix = |m: &super::modulus::Modulus| {
-        if montgomery_form(m.value()) {
-            m.reduce_u128(1u128 << 64)
-        } else {
-            1
-        }
-    };
-    let p_big = |m: &super::modulus::Modulus| {
-        (0..ring.num_p).fold(1u64, |acc, k| {
-            m.mul(acc, m.reduce(ring.moduli[ring.special(k)].value()))
-        })
-    };
+/// basis, `P^-1 R_j mod q_j` (ciphertext primes, `p_inv[j] = P^-1 mod q_j`)
+/// or `R_j mod p` (special primes), and `R_j mod q_j` for the ciphertext
+/// primes.
+fn stored_form_factors(ring: &Ring, p_inv: &[Shoup]) -> (Vec<Shoup>, Vec<Shoup>) {
     let mut scale = Vec::with_capacity(ring.num_q + ring.num_p);
     let mut r_q = Vec::with_capacity(ring.num_q);
     for (j, m) in ring.moduli.iter().enumerate() {
-        let r = radix(m);
-        if j < ring.num_q {
-            scale.push(m.shoup(m.mul(m.inv(p_big(m)), r)));
-            r_q.push(m.shoup(r));
+        let r = if montgomery_form(m.value()) {
+            m.reduce_u128(1u128 << 64)
         } else {
-            scale.push(m.shoup(r));
+            1
+        };
+        match p_inv.get(j) {
+            Some(w) => {
+                scale.push(m.shoup(m.mul(w.w, r)));
+                r_q.push(m.shoup(r));
+            }
+            None => scale.push(m.shoup(r)),
         }
     }
     (scale, r_q)
@@ -245,17 +239,19 @@ fn stored_form_factors(ring: &Ring) -> (Vec<Shoup>, Vec<Shoup>) {
 
 /// A switching key from `s_from` to `s` (both NTT form over every prime), in
 /// the stored form of the module docs: on `q_j`, `b_d = -a_d s + e_d P^-1
-/// R_j + g_d s' R_j`; on the special primes `b_d = -a_d s + e_d R_j`.
+/// R_j + g_d s' R_j`; on the special primes `b_d = -a_d s + e_d R_j`
+/// (`p_inv[j] = P^-1 mod q_j` for the ciphertext primes).
 pub(crate) fn switching_key<R: RngCore + CryptoRng + ?Sized>(
     ring: &Ring,
     s_from: &[u64],
     s: &[u64],
+    p_inv: &[Shoup],
     rng: &mut R,
 ) -> SwitchingKey {
     let n = ring.n;
     let seed = fresh_seed(rng);
     let a = expand_switching_a(ring, seed);
-    let (scale, r_q) = stored_form_factors(ring);
+    let (scale, r_q) = stored_form_factors(ring, p_inv);
     let b = a
         .iter()
         .enumerate()

@@ -1,7 +1,7 @@
 //! Hybrid key switching (Han-Ki): decompose in digits of K primes, raise
 //! each digit to the extended basis `Q_l * P` (fast base conversion + NTT),
-//! take the inner product with the key (SIMD multiply-accumulate per digit),
-//! then divide by `P` (mod-down).
+//! take the inner product with the key (reduced once per coefficient), then
+//! divide by `P` (mod-down). The word loops are in [`super::kernels`].
 //!
 //! Hoisting: the raised digits of `c_1` are computed once and reused by
 //! every rotation step; Galois keys switch from `s` to `sigma^-1(s)`, so the
@@ -17,6 +17,11 @@ use super::kernels::{
     CentredDiv, CentredDivStep, MontInnerProduct, ReduceLimb, sub_add_limb, sub_assign_limb,
 };
 
+#[cfg(target_arch = "x86_64")]
+use super::kernels::ifma_inner_product;
+use super::keys::{SwitchingKey, digit_count, digit_primes, montgomery_form};
+use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_scratch};
+
 /// Without x86-64 there is no IFMA kernel: the caller falls back.
 #[cfg(not(target_arch = "x86_64"))]
 fn ifma_inner_product(
@@ -27,10 +32,16 @@ fn ifma_inner_product(
 ) -> bool {
     false
 }
-#[cfg(target_arch = "x86_64")]
-use super::kernels::ifma_inner_product;
-use super::keys::{SwitchingKey, digit_count, digit_primes, montgomery_form};
-use super::rns::{BaseConverter, join, parallel, recycle, take_copy, take_scratch};
+
+/// The last pass of a mod-down on each ciphertext limb `x` (`c / P` the
+/// rounding correction already divided by P).
+#[derive(Clone, Copy)]
+enum LastPass<'a> {
+    /// `x P^-1 - c / P` (a plain extended-basis polynomial).
+    Unscaled,
+    /// `x - c / P (+ addend)`: `x` already carries `P^-1` (key-switch output).
+    Scaled(Option<&'a [u64]>),
+}
 
 /// The digits of a polynomial raised to the extended basis, NTT form.
 pub(crate) struct Decomposed {
@@ -168,7 +179,7 @@ impl Ckks {
     /// (equivalently `floor((x + h) / P)`, `h = (P-1)/2`). The result has
     /// `level + 1` limbs.
     pub(crate) fn mod_down(&self, x: Vec<u64>, level: usize) -> Vec<u64> {
-        self.mod_down_with(x, level, false, None)
+        self.mod_down_with(x, level, LastPass::Unscaled)
     }
 
     /// [`Ckks::mod_down`] of a key-switch output whose ciphertext limbs are
@@ -181,16 +192,10 @@ impl Ckks {
         level: usize,
         addend: Option<&[u64]>,
     ) -> Vec<u64> {
-        self.mod_down_with(x, level, true, addend)
+        self.mod_down_with(x, level, LastPass::Scaled(addend))
     }
 
-    fn mod_down_with(
-        &self,
-        mut x: Vec<u64>,
-        level: usize,
-        scaled: bool,
-        addend: Option<&[u64]>,
-    ) -> Vec<u64> {
+    fn mod_down_with(&self, mut x: Vec<u64>, level: usize, last: LastPass<'_>) -> Vec<u64> {
         let ring = &*self.ring;
         let n = ring.n;
         let k = ring.num_p;
@@ -231,14 +236,14 @@ impl Ckks {
         let work = |(j, (xl, cl)): (usize, (&mut [u64], &mut [u64]))| {
             let m = &ring.moduli[j];
             ring.forward(j, cl);
-            if let (true, Some(add)) = (scaled, addend) {
-                sub_add_limb(m.value(), xl, cl, &add[j * n..(j + 1) * n]);
-            } else if scaled {
-                sub_assign_limb(m.value(), xl, cl);
-            } else {
-                let w = self.p_inv[j];
-                for (a, &b) in xl.iter_mut().zip(cl.iter()) {
-                    *a = m.sub(m.mul_shoup(*a, w), b);
+            match last {
+                LastPass::Scaled(Some(add)) => sub_add_limb(m, xl, cl, &add[j * n..(j + 1) * n]),
+                LastPass::Scaled(None) => sub_assign_limb(m, xl, cl),
+                LastPass::Unscaled => {
+                    let w = self.p_inv[j];
+                    for (a, &b) in xl.iter_mut().zip(cl.iter()) {
+                        *a = m.sub(m.mul_shoup(*a, w), b);
+                    }
                 }
             }
         };

@@ -52,14 +52,14 @@ fn mul_poly(ring: &Ring, a: &[u64], b: &[u64]) -> Vec<u64> {
 fn add_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        add_assign_limb(ring.moduli[j].value(), limb, &b[j * n..(j + 1) * n]);
+        add_assign_limb(&ring.moduli[j], limb, &b[j * n..(j + 1) * n]);
     });
 }
 
 fn sub_assign_poly(ring: &Ring, a: &mut [u64], b: &[u64]) {
     let n = ring.n;
     for_limbs(a, n, |j, limb| {
-        sub_assign_limb(ring.moduli[j].value(), limb, &b[j * n..(j + 1) * n]);
+        sub_assign_limb(&ring.moduli[j], limb, &b[j * n..(j + 1) * n]);
     });
 }
 
@@ -246,7 +246,7 @@ impl Ckks {
         for (o, i) in s_inv.chunks_mut(n).zip(sk.ntt.chunks(n)) {
             permute(o, i, &perm_inv);
         }
-        let key = keys::switching_key(ring, &sk.ntt, &s_inv, rng);
+        let key = keys::switching_key(ring, &sk.ntt, &s_inv, &self.p_inv, rng);
         zeroize::Zeroize::zeroize(&mut s_inv);
         GaloisKey {
             key,
@@ -723,7 +723,7 @@ impl HeScheme for Ckks {
             for (p, (o, s)) in s2.chunks_mut(n).zip(sk.ntt.chunks(n)).enumerate() {
                 ring.mul_acc(p, o, s, s);
             }
-            let key = keys::switching_key(ring, &s2, &sk.ntt, rng);
+            let key = keys::switching_key(ring, &s2, &sk.ntt, &self.p_inv, rng);
             zeroize::Zeroize::zeroize(&mut s2);
             Some(key)
         } else {

@@ -51,7 +51,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Orient, Tile, TileShape, TileVector};
+use super::{Orient, Tile, TileShape, TileVector, dot_tiles};
 use crate::compile::{
     Builder, Elem, Folded, InputLayout, OutputElem, PlainUse, Row, Stage, ValueId, Window,
 };
@@ -738,15 +738,7 @@ impl Tile {
                 if per_tile.is_empty() {
                     return None;
                 }
-                let mut ins = Vec::with_capacity(per_tile.len());
-                let mut pts = Vec::with_capacity(per_tile.len());
-                for (tile, p) in per_tile {
-                    if let Some(v) = img.tiles.get(tile).copied().flatten() {
-                        ins.push(v);
-                        pts.push(b.plain(p, PlainUse::Mul));
-                    }
-                }
-                let acc = b.dot_plain(&ins, pts);
+                let acc = dot_tiles(b, &img.tiles, per_tile);
                 Some(b.rotate_sum(acc, t.batch as i64, (t.rows * t.cols) as u32))
             })
             .collect();

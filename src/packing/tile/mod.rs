@@ -128,6 +128,23 @@ struct TileVector {
     len: usize,
 }
 
+/// `sum_i tiles[i] * p_i` (ct x pt) over the `(i, p_i)` blocks whose tile
+/// has a ciphertext, each `p_i` stored as a multiplication plaintext.
+fn dot_tiles(
+    b: &mut Builder,
+    tiles: &[Option<ValueId>],
+    blocks: impl IntoIterator<Item = (usize, Vec<f64>)>,
+) -> ValueId {
+    let (ins, pts): (Vec<ValueId>, Vec<PlainId>) = blocks
+        .into_iter()
+        .filter_map(|(i, p)| {
+            let x = tiles.get(i).copied().flatten()?;
+            Some((x, b.plain(p, PlainUse::Mul)))
+        })
+        .unzip();
+    b.dot_plain(&ins, pts)
+}
+
 impl Tile {
     fn tensor_shape(&self, v: &TileVector) -> TileTensorShape {
         let t = self.shape;
@@ -271,15 +288,7 @@ impl Tile {
                 tiles.push(None);
                 continue;
             }
-            let mut ins = Vec::with_capacity(blocks.len());
-            let mut pts = Vec::with_capacity(blocks.len());
-            for (it, p) in blocks {
-                if let Some(x) = v.tiles.get(it).copied().flatten() {
-                    ins.push(x);
-                    pts.push(b.plain(p, PlainUse::Mul));
-                }
-            }
-            let acc = b.dot_plain(&ins, pts);
+            let acc = dot_tiles(b, &v.tiles, blocks);
             let acc = match v.orient {
                 Orient::Col => b.rotate_sum(acc, (t.cols * t.batch) as i64, t.rows as u32),
                 _ => b.rotate_sum(acc, t.batch as i64, t.cols as u32),
