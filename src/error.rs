@@ -260,12 +260,15 @@ pub enum Error {
         by: &'static str,
     },
     /// An imported model uses an operator mofhei does not know.
-    #[error("unsupported operator {op_type} in node {node}")]
+    #[error("unsupported operator {op_type} in node {node}: {hint}")]
     UnsupportedOperator {
         /// The operator type as written in the file.
         op_type: String,
         /// The node's name or index.
         node: String,
+        /// What to do about it (an import option, an export flag, or where
+        /// the supported operators are listed).
+        hint: &'static str,
     },
     /// A data set is malformed.
     #[error("data set {what}: {reason}")]
@@ -502,12 +505,13 @@ mod tests {
         };
         assert_eq!(e.to_string(), "weight fc1.bias: not found");
         let e = Error::UnsupportedOperator {
-            op_type: "Softmax".into(),
-            node: "/Softmax".into(),
+            op_type: "Erf".into(),
+            node: "/Erf".into(),
+            hint: "see docs/import.md",
         };
         assert_eq!(
             e.to_string(),
-            "unsupported operator Softmax in node /Softmax"
+            "unsupported operator Erf in node /Erf: see docs/import.md"
         );
         let e = Error::Decode {
             what: "onnx model",

@@ -366,25 +366,33 @@ fn bn_pad_pool_folds_pads_and_the_dynamic_flatten() {
 }
 
 #[test]
-fn unknown_operator_is_named() {
-    let err = onnx::from_file(data("unknown_op.onnx")).unwrap_err();
+fn final_softmax_is_dropped_by_default_or_refused_with_a_hint() {
+    let mut strict = onnx::ImportOptions::default();
+    strict.drop_final_softmax = false;
+    let err = onnx::from_file_with(data("unknown_op.onnx"), strict).unwrap_err();
     match err {
-        Error::UnsupportedOperator { op_type, node } => {
+        Error::UnsupportedOperator {
+            op_type,
+            node,
+            hint,
+        } => {
             assert_eq!(op_type, "Softmax");
             assert_eq!(node, "/softmax/Softmax");
+            assert!(hint.contains("drop_final_softmax"), "{hint}");
         }
         other => panic!("expected UnsupportedOperator, got {other}"),
     }
-}
-
-#[test]
-fn final_softmax_can_be_dropped_on_request() {
-    let opts = onnx::ImportOptions {
-        drop_final_softmax: true,
-    };
-    let net = onnx::from_file_with(data("unknown_op.onnx"), opts).unwrap();
+    let imported =
+        onnx::from_path(data("unknown_op.onnx"), onnx::ImportOptions::default()).unwrap();
+    let net = imported.network;
     assert_eq!(kinds(&net), ["dense"]);
     assert_eq!(net.output_shape().unwrap(), [4]);
+    assert!(imported.report.dropped_softmax());
+    assert!(
+        imported.report.to_string().contains("argmax) is unchanged"),
+        "{}",
+        imported.report
+    );
 }
 
 #[test]

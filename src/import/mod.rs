@@ -2,12 +2,16 @@
 //!
 //! - [`onnx`] reads an ONNX model (as `torch.onnx.export` or the Keras
 //!   converter `tf2onnx` write them) into a [`Network`](crate::model::Network).
+//!   [`onnx::from_path`] also reads the weights PyTorch's exporter writes to
+//!   `<model>.onnx.data` ([`external_data`]) and returns an
+//!   [`ImportReport`] of what was dropped or folded.
 //! - [`safetensors`] reads a `safetensors` weight file into the layers of an
 //!   existing [`Network`](crate::model::Network) by tensor name.
 //!
 //! What is supported, how operators map onto the IR, and how to regenerate
 //! the protobuf types and the test fixtures: `docs/import.md`.
 
+pub mod external_data;
 pub mod onnx;
 #[allow(
     dead_code,
@@ -19,7 +23,10 @@ pub mod onnx;
               the library reads only part of the schema, doc comments come from the .proto"
 )]
 pub(crate) mod onnx_proto;
+pub mod report;
 pub mod safetensors;
+
+pub use report::{ImportNote, ImportReport, Imported, NhwcFold};
 
 /// An IEEE half-precision value (bits) as `f32`.
 pub(crate) fn f16_to_f32(h: u16) -> f32 {

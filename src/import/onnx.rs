@@ -25,10 +25,12 @@ use std::path::Path;
 use prost::Message;
 
 use crate::error::{DecodeError, Error, Result};
+use crate::import::external_data::{ExternalDataSource, ExternalReader, Folder};
 use crate::import::onnx_proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
     tensor_proto::DataLocation, tensor_proto::DataType, tensor_shape_proto::dimension, type_proto,
 };
+use crate::import::report::{ImportNote, ImportReport, Imported, NhwcFold};
 use crate::import::{bf16_to_f32, f16_to_f32};
 use crate::model::{Activation, BatchNorm, Conv2d, Dense, Layer, Network, Pool2d, Tensor};
 
@@ -55,46 +57,127 @@ const BATCH_MARKER: i64 = 1 << 40;
 /// cycles and stack exhaustion on hostile graphs).
 const MAX_CONST_DEPTH: usize = 64;
 
-/// Choices for [`from_bytes_with`] / [`from_file_with`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Default of [`ImportOptions::max_external_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_EXTERNAL_BYTES: u64 = 1 << 30;
+
+/// Choices for the `*_with` importers and [`from_path`].
+///
+/// ```
+/// let mut options = mofhei::import::onnx::ImportOptions::default();
+/// options.drop_final_softmax = false; // refuse a final Softmax instead
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// Skip a `Softmax` / `LogSoftmax` over the features when it is the
-    /// graph's last node (Keras classifiers end in one). The imported
-    /// network then returns the logits: the predicted class (argmax) is
-    /// the same, the values are not. Default `false`: refused as an
-    /// unsupported operator.
+    /// graph's last node (Keras classifiers and the PyTorch MNIST example
+    /// end in one; the IR has no softmax). The imported network then
+    /// returns the logits: the predicted class (argmax) is the same, the
+    /// values are not; the [`ImportReport`] says so. Default `true`;
+    /// `false` refuses it with [`Error::UnsupportedOperator`].
     pub drop_final_softmax: bool,
+    /// How a 4-d data input is laid out; see [`InputLayout`]. Default
+    /// [`InputLayout::Auto`].
+    pub input_layout: InputLayout,
+    /// Most bytes read from external data files over the whole model
+    /// (default [`DEFAULT_MAX_EXTERNAL_BYTES`]).
+    pub max_external_bytes: u64,
 }
 
-/// Reads an ONNX model file into a [`Network`]; see [`from_bytes`].
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            drop_final_softmax: true,
+            input_layout: InputLayout::Auto,
+            max_external_bytes: DEFAULT_MAX_EXTERNAL_BYTES,
+        }
+    }
+}
+
+/// The layout of a 4-d data input `[N, d1, d2, d3]`.
+///
+/// It matters only when the input is flattened straight into a dense layer
+/// (a Keras MLP on `[28, 28, 1]` images): read as NHWC, the network takes
+/// `[C, H, W]` samples and the dense layer's columns are reordered to
+/// match. Convolutional graphs state their layout themselves (tf2onnx
+/// writes a `Transpose [0, 3, 1, 2]`, or a `Reshape [-1, 1, H, W]` when
+/// C = 1, both absorbed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputLayout {
+    /// NHWC when the model was written by tf2onnx / keras2onnx (its
+    /// `producer_name`), NCHW otherwise.
+    #[default]
+    Auto,
+    /// `[N, C, H, W]` (PyTorch).
+    Nchw,
+    /// `[N, H, W, C]` (TensorFlow / Keras).
+    Nhwc,
+}
+
+/// Reads an ONNX model file into a [`Network`]; see [`from_path`].
 pub fn from_file(path: impl AsRef<Path>) -> Result<Network> {
     from_file_with(path, ImportOptions::default())
 }
 
 /// Reads an ONNX model file into a [`Network`] with `options`; see
-/// [`from_bytes`].
+/// [`from_path`].
 pub fn from_file_with(path: impl AsRef<Path>, options: ImportOptions) -> Result<Network> {
+    from_path(path, options).map(|i| i.network)
+}
+
+/// Reads an ONNX model file, with external data files (PyTorch's
+/// `<model>.onnx.data`) from the model's folder, into a [`Network`] and
+/// the [`ImportReport`] of what was dropped or folded.
+///
+/// External data locations must stay inside the model's folder (no
+/// absolute path, no `..`, no symbolic link out of it) and add up to at
+/// most [`ImportOptions::max_external_bytes`]; see [`Folder`].
+///
+/// # Errors
+/// [`Error::Io`] when the model or a data file cannot be read, and those
+/// of [`from_bytes`].
+pub fn from_path(path: impl AsRef<Path>, options: ImportOptions) -> Result<Imported> {
     let path = path.as_ref();
+    let len = std::fs::metadata(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len > MAX_MODEL_BYTES as u64 {
+        return Err(Error::Decode {
+            what: "onnx model",
+            reason: DecodeError::TooLarge {
+                len,
+                limit: MAX_MODEL_BYTES as u64,
+            },
+        });
+    }
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    from_bytes_with(&bytes, options)
+    let mut folder = Folder::of_model(path);
+    from_bytes_with_source(&bytes, &mut folder, options)
 }
 
 /// Reads ONNX model bytes into a [`Network`].
 ///
 /// The network's input shape is the graph input's shape without the batch
-/// dimension (`[C, H, W]` or `[F]`).
+/// dimension (`[C, H, W]` or `[F]`). Weights in external data files are
+/// refused here (the error says so): use [`from_path`] or
+/// [`from_bytes_with_source`].
 ///
 /// # Errors
 /// [`Error::Decode`] when the bytes are not an ONNX protobuf,
 /// [`Error::InvalidParameter`] for opsets below 11,
 /// [`Error::UnsupportedOperator`] naming the first operator the IR does not
-/// have, [`Error::ImportNode`] / [`Error::ImportGraph`] for attribute
-/// values or graph shapes the IR cannot express, [`Error::Weight`] for
-/// unreadable initializers and [`Error::ShapeMismatch`] /
-/// [`Error::InvalidLayer`] when the shapes do not chain.
+/// have (and what to do), [`Error::ImportNode`] / [`Error::ImportGraph`]
+/// for attribute values or graph shapes the IR cannot express,
+/// [`Error::Weight`] for unreadable initializers and
+/// [`Error::ShapeMismatch`] / [`Error::InvalidLayer`] when the shapes do
+/// not chain.
 pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
     from_bytes_with(bytes, ImportOptions::default())
 }
@@ -102,6 +185,29 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
 /// Reads ONNX model bytes into a [`Network`] with `options`; see
 /// [`from_bytes`].
 pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> {
+    import(bytes, None, options).map(|i| i.network)
+}
+
+/// Reads ONNX model bytes whose external data come from `source` (a
+/// [`Folder`], a `HashMap<String, Vec<u8>>` of files, or the caller's own
+/// [`ExternalDataSource`]) into a [`Network`] and its [`ImportReport`].
+///
+/// # Errors
+/// Those of [`from_bytes`] and of the source.
+pub fn from_bytes_with_source(
+    bytes: &[u8],
+    source: &mut dyn ExternalDataSource,
+    options: ImportOptions,
+) -> Result<Imported> {
+    import(bytes, Some(source), options)
+}
+
+/// Decodes and converts.
+fn import(
+    bytes: &[u8],
+    source: Option<&mut dyn ExternalDataSource>,
+    options: ImportOptions,
+) -> Result<Imported> {
     if bytes.len() > MAX_MODEL_BYTES {
         return Err(Error::Decode {
             what: "onnx model",
@@ -115,11 +221,16 @@ pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> 
         what: "onnx model",
         reason: DecodeError::Invalid { format: "protobuf" },
     })?;
-    from_model(&model, options)
+    let external = ExternalReader::new(source, options.max_external_bytes);
+    from_model(&model, options, external)
 }
 
 /// Converts a decoded model.
-fn from_model(model: &ModelProto, options: ImportOptions) -> Result<Network> {
+fn from_model(
+    model: &ModelProto,
+    options: ImportOptions,
+    external: ExternalReader<'_>,
+) -> Result<Imported> {
     let opset = model
         .opset_import
         .iter()
@@ -139,8 +250,16 @@ fn from_model(model: &ModelProto, options: ImportOptions) -> Result<Network> {
     let graph = model.graph.as_ref().ok_or(Error::ImportGraph {
         problem: "the model has no graph",
     })?;
-    let mut importer = Importer::new(graph)?;
+    let mut importer = Importer::new(graph, external)?;
     importer.options = options;
+    importer.nhwc_input = match options.input_layout {
+        InputLayout::Nhwc => true,
+        InputLayout::Nchw => false,
+        InputLayout::Auto => model
+            .producer_name
+            .as_deref()
+            .is_some_and(|p| p.starts_with("tf2onnx") || p.starts_with("keras2onnx")),
+    };
     importer.run()
 }
 
@@ -185,7 +304,7 @@ impl Const {
 }
 
 /// The conversion state.
-struct Importer<'g> {
+struct Importer<'g, 'r> {
     graph: &'g GraphProto,
     /// Tensor name -> index of the node producing it.
     producer: HashMap<&'g str, usize>,
@@ -218,6 +337,12 @@ struct Importer<'g> {
     nhwc: Option<Nhwc>,
     /// The caller's choices.
     options: ImportOptions,
+    /// Whether a 4-d data input is NHWC (see [`InputLayout`]).
+    nhwc_input: bool,
+    /// External data files and their byte budget.
+    external: ExternalReader<'r>,
+    /// What the report will say.
+    notes: Vec<ImportNote>,
 }
 
 /// A pending NCHW -> NHWC `Transpose` (see [`Importer::nhwc`]).
@@ -257,8 +382,8 @@ fn attr_kind(a: &AttributeProto) -> Option<AttributeType> {
     a.r#type.and_then(|t| AttributeType::try_from(t).ok())
 }
 
-impl<'g> Importer<'g> {
-    fn new(graph: &'g GraphProto) -> Result<Self> {
+impl<'g, 'r> Importer<'g, 'r> {
+    fn new(graph: &'g GraphProto, external: ExternalReader<'r>) -> Result<Self> {
         let mut producer = HashMap::new();
         let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, node) in graph.node.iter().enumerate() {
@@ -300,6 +425,9 @@ impl<'g> Importer<'g> {
             input_name: "",
             nhwc: None,
             options: ImportOptions::default(),
+            nhwc_input: false,
+            external,
+            notes: Vec::new(),
         })
     }
 
@@ -393,7 +521,7 @@ impl<'g> Importer<'g> {
     }
 
     /// Walks the chain from the data input to the output.
-    fn run(mut self) -> Result<Network> {
+    fn run(mut self) -> Result<Imported> {
         let graph = self.graph;
         let output = match graph.output.as_slice() {
             [o] => o.name.as_deref().unwrap_or_default(),
@@ -420,7 +548,16 @@ impl<'g> Importer<'g> {
                 if let Some(t) = self.nhwc {
                     return Err(self.node_error(t.node, NHWC_PROBLEM));
                 }
-                return Network::new(self.input_shape, self.layers);
+                let network = Network::new(self.input_shape, self.layers)?;
+                let (files, bytes) = self.external.summary();
+                if !files.is_empty() {
+                    self.notes
+                        .insert(0, ImportNote::ExternalData { files, bytes });
+                }
+                return Ok(Imported {
+                    network,
+                    report: ImportReport { notes: self.notes },
+                });
             }
             let next: Vec<usize> = self
                 .consumers
@@ -492,7 +629,7 @@ impl<'g> Importer<'g> {
             });
         }
         let value = if let Some(t) = self.initializers.get(name) {
-            Some(tensor_const(t)?)
+            Some(tensor_const(t, &mut self.external)?)
         } else if let Some(&i) = self.producer.get(name) {
             self.fold(i, depth)?
         } else {
@@ -569,6 +706,8 @@ impl<'g> Importer<'g> {
             return Err(Error::UnsupportedOperator {
                 op_type: format!("{domain}.{op}"),
                 node: node_label(node, index),
+                hint: "an operator outside the standard ONNX domain (e.g. onnxruntime's fused \
+                       ops): save the model before any onnxruntime graph optimisation",
             });
         }
         let out = node
@@ -681,6 +820,9 @@ impl<'g> Importer<'g> {
                 if axis != 1 {
                     return Err(bad("Flatten with an axis other than 1 is not supported"));
                 }
+                if self.flatten_nhwc_input(index, cur)? {
+                    return Ok(out);
+                }
                 if self.shape.len() != 1 {
                     self.push(Layer::Flatten)?;
                 }
@@ -688,19 +830,31 @@ impl<'g> Importer<'g> {
                     t.flat = true;
                 }
             }
-            "Reshape" => self.reshape(index)?,
+            "Reshape" => self.reshape(index, cur)?,
             "Transpose" => self.transpose(index, cur)?,
             "Squeeze" => self.squeeze(index)?,
             "Softmax" | "LogSoftmax"
-                if self.options.drop_final_softmax
-                    && self.shape.len() == 1
+                if self.shape.len() == 1
                     && graph.output.iter().any(|o| o.name.as_deref() == Some(out))
                     && matches!(
                         attr_int(node, "axis").map_err(bad)?,
                         None | Some(1) | Some(-1)
                     ) =>
             {
+                if !self.options.drop_final_softmax {
+                    return Err(Error::UnsupportedOperator {
+                        op_type: op.to_string(),
+                        node: node_label(node, index),
+                        hint: "the IR has no softmax; a final Softmax/LogSoftmax is dropped when \
+                               ImportOptions::drop_final_softmax is true (the default): the \
+                               network then returns logits with the same argmax",
+                    });
+                }
                 // The logits are the output: argmax unchanged.
+                self.notes.push(ImportNote::DroppedFinalSoftmax {
+                    op_type: op.to_string(),
+                    node: node_label(node, index),
+                });
                 self.bias_foldable = false;
             }
             "Pad" => self.pad(index)?,
@@ -708,6 +862,7 @@ impl<'g> Importer<'g> {
                 return Err(Error::UnsupportedOperator {
                     op_type: op.to_string(),
                     node: node_label(node, index),
+                    hint: unsupported_hint(op),
                 });
             }
         }
@@ -1069,7 +1224,7 @@ impl<'g> Importer<'g> {
         }))
     }
 
-    fn reshape(&mut self, index: usize) -> Result<()> {
+    fn reshape(&mut self, index: usize, cur: &str) -> Result<()> {
         let node = &self.graph.node[index];
         let g = self.graph;
         let bad = move |problem| node_err(g, index, problem);
@@ -1084,7 +1239,8 @@ impl<'g> Importer<'g> {
         let allow_zero = attr_int(node, "allowzero").map_err(bad)?.unwrap_or(0) != 0;
         let per_sample: Vec<i64> = self.shape.iter().map(|&d| d as i64).collect();
         let features: i64 = per_sample.iter().product();
-        let batch_ok = |v: i64| v == self.batch || (v == 0 && !allow_zero);
+        let batch = self.batch;
+        let batch_ok = move |v: i64| v == batch || (v == 0 && !allow_zero);
         let flat = match *t {
             [b, f] => (batch_ok(b) && (f == features || f == -1)) || (b == -1 && f == features),
             _ => false,
@@ -1095,6 +1251,23 @@ impl<'g> Importer<'g> {
                 .iter()
                 .zip(&per_sample)
                 .all(|(&a, &b)| a == b || (a == 0 && !allow_zero));
+        if flat && self.flatten_nhwc_input(index, cur)? {
+            return Ok(());
+        }
+        if let (&[h, w, 1], [b, 1, th, tw]) = (self.shape.as_slice(), t)
+            && (batch_ok(*b) || *b == -1)
+            && (*th, *tw) == (h as i64, w as i64)
+            && self.at_input(cur)
+        {
+            // tf2onnx's NHWC -> NCHW for one channel: the same pixel order.
+            self.shape = vec![1, h, w];
+            self.input_shape = self.shape.clone();
+            self.notes.push(ImportNote::NhwcInput {
+                hwc: [h, w, 1],
+                how: NhwcFold::Reshape,
+            });
+            return Ok(());
+        }
         if flat {
             if self.shape.len() != 1 {
                 self.push(Layer::Flatten)?;
@@ -1106,8 +1279,45 @@ impl<'g> Importer<'g> {
         } else if same && self.nhwc.is_none() {
             Ok(())
         } else {
-            Err(bad("Reshape other than to [N, features] is not supported"))
+            Err(bad(
+                "Reshape other than to [N, features] (or [N, H, W, 1] -> [N, 1, H, W] at the input) is not supported",
+            ))
         }
+    }
+
+    /// Whether `cur` is the untouched data input.
+    fn at_input(&self, cur: &str) -> bool {
+        cur == self.input_name
+            && self.layers.is_empty()
+            && self.pending_pad.is_none()
+            && self.nhwc.is_none()
+            && self.shape == self.input_shape
+    }
+
+    /// A Flatten (or Reshape to flat) of an NHWC data input, as a Keras
+    /// MLP on images starts: the network takes `[C, H, W]` and the next
+    /// dense layer's columns are put in that order. `Ok(false)` when the
+    /// input is not NHWC or this is not the input.
+    fn flatten_nhwc_input(&mut self, index: usize, cur: &str) -> Result<bool> {
+        let &[h, w, c] = self.shape.as_slice() else {
+            return Ok(false);
+        };
+        if !self.nhwc_input || !self.at_input(cur) {
+            return Ok(false);
+        }
+        self.shape = vec![c, h, w];
+        self.input_shape = self.shape.clone();
+        self.push(Layer::Flatten)?;
+        self.nhwc = Some(Nhwc {
+            node: index,
+            chw: (c, h, w),
+            flat: true,
+        });
+        self.notes.push(ImportNote::NhwcInput {
+            hwc: [h, w, c],
+            how: NhwcFold::Flatten,
+        });
+        Ok(true)
     }
 
     /// `Transpose`: NHWC -> NCHW right at the data input is absorbed (the
@@ -1134,6 +1344,10 @@ impl<'g> Importer<'g> {
             {
                 self.shape = vec![c, h, w];
                 self.input_shape = self.shape.clone();
+                self.notes.push(ImportNote::NhwcInput {
+                    hwc: [h, w, c],
+                    how: NhwcFold::Transpose,
+                });
                 Ok(())
             }
             ([0, 2, 3, 1], &[c, h, w]) if self.pending_pad.is_none() => {
@@ -1274,6 +1488,28 @@ impl<'g> Importer<'g> {
     }
 }
 
+/// What to do about an operator the IR does not have.
+fn unsupported_hint(op: &str) -> &'static str {
+    match op {
+        "Softmax" | "LogSoftmax" => {
+            "Softmax/LogSoftmax is imported only as the graph's last node over the classes \
+             (then dropped, see ImportOptions::drop_final_softmax); apply it after decryption"
+        }
+        "Clip" | "LeakyRelu" | "Elu" | "Selu" | "Gelu" | "Erf" | "HardSigmoid" | "HardSwish"
+        | "Softplus" | "Mish" => {
+            "an activation the IR does not have (Relu, Tanh, Sigmoid and x*x are): retrain with \
+             one of those, or let mofhei::transform replace it by a polynomial"
+        }
+        "Concat" | "Split" | "Slice" | "Gather" => {
+            "data-dependent tensor plumbing: the IR takes chain-shaped networks (see docs/import.md)"
+        }
+        "Cast" | "QuantizeLinear" | "DequantizeLinear" => {
+            "export the float32 model (no quantisation, no dtype casts on the data path)"
+        }
+        _ => "the IR has no such layer; docs/import.md lists the supported operators",
+    }
+}
+
 /// A dimension-like attribute value in `1..=MAX_DIM`.
 fn dim(v: i64) -> Option<usize> {
     (1..=MAX_DIM).contains(&v).then_some(v as usize)
@@ -1363,7 +1599,8 @@ fn constant_node(node: &NodeProto) -> Result<Const, &'static str> {
     match a.name.as_deref().unwrap_or_default() {
         "value" => {
             let t = a.t.as_ref().ok_or("Constant value is not a tensor")?;
-            tensor_const(t).map_err(|_| "Constant value tensor is unreadable")
+            tensor_const(t, &mut ExternalReader::new(None, 0))
+                .map_err(|_| "Constant value tensor is unreadable (or external)")
         }
         "value_float" => Ok(Const::F32 {
             dims: vec![],
@@ -1488,15 +1725,12 @@ fn fold_shape_op(op: &str, node: &NodeProto, inputs: &[Const]) -> Result<Const, 
 }
 
 /// Reads an initializer or a `Constant` tensor.
-fn tensor_const(t: &TensorProto) -> Result<Const> {
+fn tensor_const(t: &TensorProto, external: &mut ExternalReader<'_>) -> Result<Const> {
     let name = t.name.clone().unwrap_or_default();
     let err = |problem| Error::Weight {
         name: name.clone(),
         problem,
     };
-    if t.data_location == Some(DataLocation::External as i32) || !t.external_data.is_empty() {
-        return Err(err("external data files are not supported"));
-    }
     if t.segment.is_some() {
         return Err(err("segmented tensors are not supported"));
     }
@@ -1507,8 +1741,29 @@ fn tensor_const(t: &TensorProto) -> Result<Const> {
     let n = checked_product(&dims)
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| err("too many elements"))?;
-    let raw = t.raw_data.as_deref();
     let dtype = t.data_type.and_then(|d| DataType::try_from(d).ok());
+    let external_bytes;
+    let raw = if t.data_location == Some(DataLocation::External as i32)
+        || !t.external_data.is_empty()
+    {
+        let width = match dtype {
+            Some(DataType::Double | DataType::Int64) => 8,
+            Some(DataType::Float | DataType::Int32) => 4,
+            Some(DataType::Float16 | DataType::Bfloat16) => 2,
+            _ => {
+                return Err(err(
+                    "element type not supported (float, double, float16, bfloat16, int32, int64 are)",
+                ));
+            }
+        };
+        let len = n
+            .checked_mul(width)
+            .ok_or_else(|| err("too many elements"))?;
+        external_bytes = external.tensor_bytes(t, len)?;
+        Some(external_bytes.as_slice())
+    } else {
+        t.raw_data.as_deref()
+    };
     let floats = |data: Vec<f32>| Const::F32 {
         dims: dims.clone(),
         data,
@@ -2098,6 +2353,107 @@ mod tests {
             vec![ints("t", &[1])],
         );
         assert!(problem(&m).contains("training"));
+    }
+
+    #[test]
+    fn nhwc_inputs_become_nchw() {
+        // A Keras dense model on [2, 2, 3] images: Reshape to flat, MatMul.
+        let w: Vec<f32> = (0..24).map(|v| (v as f32 - 11.0) / 7.0).collect();
+        let mlp = |producer: Option<&str>| {
+            let bytes = model(
+                13,
+                &[-1, 2, 2, 3],
+                vec![
+                    node("Reshape", &["x", "s"], "f", vec![]),
+                    node("MatMul", &["f", "w"], "y", vec![]),
+                ],
+                vec![ints("s", &[-1, 12]), floats("w", &[12, 2], w.clone())],
+            );
+            let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+            m.producer_name = producer.map(str::to_string);
+            m.encode_to_vec()
+        };
+        let hwc: Vec<f32> = (0..12).map(|v| v as f32 * 0.25 - 1.0).collect();
+        let expected: Vec<f32> = (0..2)
+            .map(|o| (0..12).map(|i| hwc[i] * w[i * 2 + o]).sum())
+            .collect();
+        let mut chw = vec![0.0; 12];
+        for h in 0..2 {
+            for x in 0..2 {
+                for c in 0..3 {
+                    chw[(c * 2 + h) * 2 + x] = hwc[(h * 2 + x) * 3 + c];
+                }
+            }
+        }
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        for producer in ["tf2onnx", "keras2onnx"] {
+            let imported = import(&mlp(Some(producer)), None, ImportOptions::default()).unwrap();
+            let net = imported.network;
+            assert_eq!(net.input_shape, [3, 2, 2]);
+            let out = net.forward(&Tensor::new(vec![1, 3, 2, 2], chw.clone()).unwrap());
+            assert!(close(out.unwrap().data(), &expected));
+            assert_eq!(
+                imported.report.notes,
+                [ImportNote::NhwcInput {
+                    hwc: [2, 2, 3],
+                    how: NhwcFold::Flatten
+                }]
+            );
+        }
+        // Another producer: NCHW unless told otherwise.
+        let net = from_bytes(&mlp(Some("pytorch"))).unwrap();
+        assert_eq!(net.input_shape, [2, 2, 3]);
+        let out = net.forward(&Tensor::new(vec![1, 2, 2, 3], hwc.clone()).unwrap());
+        assert!(close(out.unwrap().data(), &expected));
+        let nhwc = ImportOptions {
+            input_layout: InputLayout::Nhwc,
+            ..Default::default()
+        };
+        let net = from_bytes_with(&mlp(None), nhwc).unwrap();
+        assert_eq!(net.input_shape, [3, 2, 2]);
+
+        // Reshape [-1, 1, H, W] of a one-channel NHWC input is tf2onnx's
+        // transpose; with two channels it is not a transpose and is refused.
+        let conv = |c: i64| {
+            model(
+                13,
+                &[-1, 5, 5, c],
+                vec![
+                    node("Reshape", &["x", "s"], "r", vec![]),
+                    node("Conv", &["r", "w"], "y", vec![]),
+                ],
+                vec![ints("s", &[-1, c, 5, 5]), conv_w()],
+            )
+        };
+        let imported = import(&conv(1), None, ImportOptions::default()).unwrap();
+        assert_eq!(imported.network.input_shape, [1, 5, 5]);
+        assert_eq!(imported.network.output_shape().unwrap(), [2, 3, 3]);
+        assert!(problem(&conv(2)).contains("Reshape"));
+    }
+
+    #[test]
+    fn unsupported_operators_name_the_fix() {
+        let m = model(
+            13,
+            &[-1, 4],
+            vec![
+                node("Softmax", &["x"], "s", vec![]),
+                node("Relu", &["s"], "y", vec![]),
+            ],
+            vec![],
+        );
+        // Not the last node: refused even with the default options.
+        assert!(matches!(from_bytes(&m),
+            Err(Error::UnsupportedOperator { op_type, hint, .. })
+                if op_type == "Softmax" && hint.contains("last node")));
+        let m = model(
+            13,
+            &[-1, 4],
+            vec![node("Gelu", &["x"], "y", vec![])],
+            vec![],
+        );
+        assert!(matches!(from_bytes(&m),
+            Err(Error::UnsupportedOperator { hint, .. }) if hint.contains("polynomial")));
     }
 
     #[test]
