@@ -1,6 +1,7 @@
 //! A CSV loader for tabular data: one sample per line, numeric columns, an
 //! optional header line (detected: a first line that does not parse as
-//! numbers), and an optional integer class-label column.
+//! numbers), and an optional integer class-label column, chosen by index
+//! or by its name in the header.
 
 use std::path::Path;
 
@@ -17,6 +18,10 @@ pub struct CsvOptions {
     pub label_column: Option<usize>,
     /// Field separator.
     pub delimiter: char,
+    /// The label column by its name in the header line (surrounding quotes
+    /// and spaces ignored); when set, it overrides `label_column` and the
+    /// file must start with a header naming it.
+    pub label_header: Option<String>,
 }
 
 impl Default for CsvOptions {
@@ -24,8 +29,39 @@ impl Default for CsvOptions {
         CsvOptions {
             label_column: Some(0),
             delimiter: ',',
+            label_header: None,
         }
     }
+}
+
+impl CsvOptions {
+    /// Labels from the column named `name` in the header, `,`-separated.
+    pub fn label_named(name: impl Into<String>) -> Self {
+        CsvOptions {
+            label_header: Some(name.into()),
+            ..CsvOptions::default()
+        }
+    }
+}
+
+/// The index of the header column named `name` in the first non-empty line.
+fn header_column(text: &str, delimiter: char, name: &str) -> Result<usize> {
+    let header = text.lines().map(str::trim).find(|l| !l.is_empty());
+    let not_found = || {
+        dataset_err(
+            WHAT,
+            DecodeError::NotConforming {
+                what: "label_header: no column of the header line has this name",
+            },
+        )
+    };
+    let header = header.ok_or_else(not_found)?;
+    let clean = |f: &str| f.trim().trim_matches('"').trim().to_string();
+    let wanted = clean(name);
+    header
+        .split(delimiter)
+        .position(|f| clean(f) == wanted)
+        .ok_or_else(not_found)
 }
 
 /// Largest CSV file [`load`] reads (1 GiB).
@@ -35,6 +71,10 @@ const WHAT: &str = "csv";
 
 /// Parses CSV text into features `[N, F]` and labels.
 pub fn parse(text: &str, opts: &CsvOptions) -> Result<Dataset> {
+    let label_column = match &opts.label_header {
+        Some(name) => Some(header_column(text, opts.delimiter, name)?),
+        None => opts.label_column,
+    };
     let mut features = Vec::new();
     let mut labels = Vec::new();
     let mut width: Option<usize> = None;
@@ -69,7 +109,7 @@ pub fn parse(text: &str, opts: &CsvOptions) -> Result<Dataset> {
             Some(w) if w != fields.len() => return Err(malformed()),
             Some(_) => {}
         }
-        match opts.label_column {
+        match label_column {
             Some(c) => {
                 let Some(&l) = fields.get(c) else {
                     return Err(dataset_err(
@@ -102,14 +142,10 @@ pub fn parse(text: &str, opts: &CsvOptions) -> Result<Dataset> {
     let Some(w) = width else {
         return Err(dataset_err(WHAT, DecodeError::Malformed { offset: 0 }));
     };
-    let f = if opts.label_column.is_some() {
-        w - 1
-    } else {
-        w
-    };
+    let f = if label_column.is_some() { w - 1 } else { w };
     let n = features.len().checked_div(f).unwrap_or(labels.len());
     let inputs = Tensor::new(vec![n, f], features)?;
-    match opts.label_column {
+    match label_column {
         Some(_) => {
             let classes = labels.iter().max().map_or(0, |m| m + 1);
             Dataset::classification(inputs, labels, classes)
@@ -160,6 +196,7 @@ mod tests {
         let opts = CsvOptions {
             label_column: Some(2),
             delimiter: ';',
+            label_header: None,
         };
         let d = parse(text, &opts).unwrap();
         assert_eq!(d.inputs().shape(), &[3, 2]);
@@ -189,5 +226,29 @@ mod tests {
         .unwrap();
         assert_eq!(ae.inputs().shape(), &[2, 2]);
         assert!(load("/nonexistent/file.csv", &opts).is_err());
+    }
+
+    #[test]
+    fn labels_by_header_name() {
+        let text = "sepal,\"species\" ,petal\n1,2,0.5\n3,0,1.5\n";
+        let d = parse(text, &CsvOptions::label_named("species")).unwrap();
+        assert_eq!(d.inputs().shape(), &[2, 2]);
+        assert_eq!(d.inputs().data(), &[1.0, 0.5, 3.0, 1.5]);
+        assert_eq!(d.labels().unwrap(), &[2, 0]);
+        // The name overrides the index.
+        let mut opts = CsvOptions::label_named("petal");
+        opts.label_column = Some(0);
+        assert!(parse(text, &opts).is_err(), "0.5 is not a label");
+        let e = parse(text, &CsvOptions::label_named("genus")).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Dataset {
+                reason: DecodeError::NotConforming { .. },
+                ..
+            }
+        ));
+        assert!(parse("", &CsvOptions::label_named("species")).is_err());
+        // No header line: the first data line has no such name.
+        assert!(parse("1,2,0\n", &CsvOptions::label_named("species")).is_err());
     }
 }

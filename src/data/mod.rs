@@ -2,7 +2,9 @@
 //! target values), the embedded digits set (8x8 and upsampled to 32x32),
 //! loaders for IDX files (MNIST / Fashion-MNIST, raw or gzip, see [`idx`])
 //! and CSV tables (see [`csv`]), seeded synthetic sets for tests
-//! ([`synthetic`]), seeded shuffling, splitting and batching.
+//! ([`synthetic`]), seeded shuffling, splitting and batching, and a
+//! [`Normalizer`] fitted on training data for the client to apply before
+//! encryption ([`normalize`]).
 //!
 //! The digits set is the UCI "Optical Recognition of Handwritten Digits"
 //! test set (E. Alpaydin, C. Kaynak, CC BY 4.0); see `data/README.md`.
@@ -16,7 +18,10 @@ use crate::model::Tensor;
 
 pub mod csv;
 pub mod idx;
+pub mod normalize;
 pub mod synthetic;
+
+pub use normalize::{NormalizeOver, Normalizer};
 
 /// The embedded digits CSV (label, then 64 pixels 0..16).
 const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
