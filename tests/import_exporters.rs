@@ -90,6 +90,7 @@ fn argmax(row: &[f32]) -> usize {
 /// compares with onnxruntime: every element within 1e-4, same argmax.
 /// Returns the largest difference and the accuracy.
 fn check(net: &Network, reference_file: &str) -> (f32, f32) {
+    eprintln!("{reference_file}: input shape {:?}", net.input_shape);
     let (x, labels) = mnist100();
     let (expected, op) = reference(reference_file);
     let logits = net.forward(&x).unwrap();
@@ -138,6 +139,7 @@ const LENET: [&str; 10] = [
 fn pytorch_default_exporter_with_external_data() {
     let imported = onnx::from_path(data("torch_lenet_dynamo.onnx"), ImportOptions::default())
         .expect("the dynamo export with .onnx.data imports");
+    eprintln!("{}", imported.report);
     let net = &imported.network;
     assert_eq!(net.input_shape, [1, 28, 28]);
     assert_eq!(kinds(net), LENET);
@@ -229,6 +231,7 @@ fn keras_cnn_on_one_channel_input_via_tf2onnx() {
     // tf2onnx writes the NHWC -> NCHW transpose of a 1-channel input as
     // Reshape [-1, 1, 28, 28].
     let imported = onnx::from_path(data("keras_cnn_c1.onnx"), ImportOptions::default()).unwrap();
+    eprintln!("{}", imported.report);
     let net = &imported.network;
     assert_eq!(net.input_shape, [1, 28, 28], "C = 1, H = 28, W = 28");
     assert_eq!(kinds(net), LENET);
@@ -244,6 +247,7 @@ fn keras_cnn_on_one_channel_input_via_tf2onnx() {
 #[test]
 fn keras_mlp_reads_its_input_as_one_channel_image() {
     let imported = onnx::from_path(data("keras_mlp.onnx"), ImportOptions::default()).unwrap();
+    eprintln!("{}", imported.report);
     let net = &imported.network;
     assert_eq!(net.input_shape, [1, 28, 28], "not C = 28, H = 28, W = 1");
     assert_eq!(kinds(net), ["flatten", "dense", "relu", "dense"]);
