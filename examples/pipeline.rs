@@ -15,16 +15,24 @@
 //! charts. `--sweep 0.5,0.7,0.9` prunes at several targets (reproduction of
 //! MOFHEI's table); `--latency` times one-image inference of TenSEAL's MNIST
 //! network with tile tensors instead.
+//!
+//! Bring your own model and data: `--onnx model.onnx` (PyTorch or Keras
+//! through tf2onnx, see docs/import.md) or `--load net.bin` starts from a
+//! trained network instead of training LeNet; `--mnist DIR` reads IDX files
+//! and pads 28x28 digits to 32x32 only when the model takes 32x32;
+//! `--normalize MEAN,STD` standardises the inputs as in training (e.g.
+//! `0.1307,0.3081` for torchvision's MNIST transform).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mofhei::compile::{CompileOptions, Plan, compile};
-use mofhei::data::Dataset;
+use mofhei::data::{Dataset, NormalizeOver, Normalizer};
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
 use mofhei::he::{Counted, OpKind};
+use mofhei::import::onnx;
 use mofhei::model::{Activation, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::{Batch, Packing, Tile};
 use mofhei::prune::{BlockShape, MofheiConfig, cull, mofhei_prune};
@@ -51,11 +59,15 @@ flags:
   --epochs N          training epochs of the original network (default 30)
   --transform-epochs N  max epochs per transform phase (default 15)
   --seed N            seed of splits, initialisation and training (default 2024)
-  --load FILE         load the trained original network instead of training
+  --load FILE         load the trained original network (native format) instead of training
+  --onnx FILE         import the trained original network from ONNX (PyTorch / tf2onnx;
+                      a <FILE>.data next to it is read; a final softmax is dropped)
+  --normalize M,S     standardise the inputs: (x - M) / S, as the model was trained
   --save FILE         save the trained original network
   --out DIR           where reports go (default reports/)
   --no-encrypt        stop after compiling (plans, op counts, estimates)
-  --latency           one-image latency mode (TenSEAL MNIST network, tile tensors)
+  --latency           one-image latency mode (TenSEAL MNIST network, tile tensors; with
+                      --onnx / --load: that model made HE-friendly, on the same data)
   -h, --help          this text";
 
 /// The packing the networks are compiled with.
@@ -89,6 +101,8 @@ struct Args {
     transform_epochs: usize,
     seed: u64,
     load: Option<PathBuf>,
+    onnx: Option<PathBuf>,
+    normalize: Option<(f32, f32)>,
     save: Option<PathBuf>,
     out: PathBuf,
     encrypt: bool,
@@ -109,6 +123,8 @@ fn parse_args() -> Result<Args, String> {
         transform_epochs: 15,
         seed: 2024,
         load: None,
+        onnx: None,
+        normalize: None,
         save: None,
         out: PathBuf::from("reports"),
         encrypt: true,
@@ -148,6 +164,14 @@ fn parse_args() -> Result<Args, String> {
             "--transform-epochs" => a.transform_epochs = num(value()?)? as usize,
             "--seed" => a.seed = num(value()?)? as u64,
             "--load" => a.load = Some(value()?.into()),
+            "--onnx" => a.onnx = Some(value()?.into()),
+            "--normalize" => {
+                let v = value()?;
+                let (m, sd) = v.split_once(',').ok_or(format!(
+                    "--normalize {v}: expected MEAN,STD, e.g. 0.1307,0.3081"
+                ))?;
+                a.normalize = Some((num(m.trim().into())? as f32, num(sd.trim().into())? as f32));
+            }
             "--save" => a.save = Some(value()?.into()),
             "--out" => a.out = value()?.into(),
             "--no-encrypt" => a.encrypt = false,
@@ -167,6 +191,9 @@ fn parse_args() -> Result<Args, String> {
             "unknown block {} (column, weight or tile)",
             a.block
         ));
+    }
+    if a.load.is_some() && a.onnx.is_some() {
+        return Err("--load and --onnx both name the original network; give one".into());
     }
     if !(0.0..1.0).contains(&a.target) || a.sweep.iter().any(|t| !(0.0..1.0).contains(t)) {
         return Err("targets must be in [0, 1)".into());
@@ -219,8 +246,30 @@ impl TransformProgress for StepBar {
     }
 }
 
-/// Loads the data: shipped digits (32x32) or MNIST IDX files padded to 32x32.
-fn load_data(a: &Args) -> mofhei::Result<(Dataset, Dataset, String)> {
+/// Loads the data: shipped digits (32x32) or MNIST IDX files, padded from
+/// 28x28 to 32x32 only when the model (`input`) takes 32x32; then the
+/// `--normalize` standardisation.
+fn load_data(a: &Args, input: &[usize]) -> mofhei::Result<(Dataset, Dataset, String)> {
+    let (train, test, source) = load_raw(a, input)?;
+    match a.normalize {
+        None => Ok((train, test, source)),
+        Some((mean, std)) => {
+            let norm = Normalizer::new(
+                NormalizeOver::Feature,
+                train.sample_shape(),
+                &[mean],
+                &[std],
+            )?;
+            Ok((
+                norm.normalize(&train)?,
+                norm.normalize(&test)?,
+                format!("{source}, normalised (x - {mean}) / {std}"),
+            ))
+        }
+    }
+}
+
+fn load_raw(a: &Args, input: &[usize]) -> mofhei::Result<(Dataset, Dataset, String)> {
     match &a.mnist {
         None => {
             let (train, test) = Dataset::digits_32x32().split(0.2, a.seed)?;
@@ -249,7 +298,7 @@ fn load_data(a: &Args) -> mofhei::Result<(Dataset, Dataset, String)> {
                 } else {
                     d
                 };
-                if d.sample_shape()[1] == 28 {
+                if d.sample_shape()[1] == 28 && input.get(1) == Some(&32) {
                     d.pad(2)
                 } else {
                     Ok(d)
@@ -264,10 +313,24 @@ fn load_data(a: &Args) -> mofhei::Result<(Dataset, Dataset, String)> {
     }
 }
 
-fn train_original(a: &Args, train: &Dataset) -> mofhei::Result<Network> {
-    if let Some(path) = &a.load {
-        return Network::load(path);
+/// The user's trained network (`--onnx` / `--load`) and its name, if any.
+fn user_model(a: &Args) -> mofhei::Result<Option<(Network, String)>> {
+    let name = |p: &std::path::Path| {
+        p.file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+    };
+    if let Some(path) = &a.onnx {
+        let imported = onnx::from_path(path, onnx::ImportOptions::default())?;
+        println!("imported {}:\n{}", path.display(), imported.report);
+        return Ok(Some((imported.network, name(path))));
     }
+    if let Some(path) = &a.load {
+        return Ok(Some((Network::load(path)?, name(path))));
+    }
+    Ok(None)
+}
+
+fn train_original(a: &Args, train: &Dataset) -> mofhei::Result<Network> {
     let mut net = zoo::lenet_mofhei(Activation::Relu, a.seed);
     let pb = bar(a.epochs as u64, "train LeNet (ReLU, max-pool)");
     Trainer::new(TrainConfig {
@@ -290,6 +353,16 @@ fn train_original(a: &Args, train: &Dataset) -> mofhei::Result<Network> {
         net.save(path)?;
     }
     Ok(net)
+}
+
+/// The HE-friendly transform's settings.
+fn he_config(a: &Args) -> HeFriendlyConfig {
+    let mut cfg = HeFriendlyConfig::mofhei(a.transform_epochs, a.seed);
+    cfg.train.batch_size = 32;
+    cfg.fine_tune.batch_size = 32;
+    cfg.train.early_stopping = Some(4);
+    cfg.fine_tune.early_stopping = Some(4);
+    cfg
 }
 
 /// The pruning settings measured on the digits LeNet
@@ -416,7 +489,12 @@ fn run(a: &Args) -> mofhei::Result<()> {
     println!(
         "mofhei pipeline (MOFHEI: HE-friendly transform + packing-aligned pruning + encrypted inference)\n"
     );
-    let (train_all, test, source) = load_data(a)?;
+    let user = user_model(a)?;
+    let lenet_input = [1, 32, 32];
+    let input = user
+        .as_ref()
+        .map_or(&lenet_input[..], |(n, _)| &n.input_shape[..]);
+    let (train_all, test, source) = load_data(a, input)?;
     let (train, valid) = train_all.split(0.05, a.seed)?;
     println!(
         "data: {source}: {} train, {} validation, {} test images",
@@ -425,15 +503,14 @@ fn run(a: &Args) -> mofhei::Result<()> {
         test.len()
     );
 
-    let original = train_original(a, &train_all)?;
+    let (original, model_name) = match user {
+        Some((net, name)) => (net, name),
+        None => (train_original(a, &train_all)?, "LeNet".to_string()),
+    };
     let acc_original = accuracy(&original, &test)?;
-    println!("original LeNet (ReLU, max-pool): test accuracy {acc_original:.4}");
+    println!("original {model_name}: test accuracy {acc_original:.4}");
 
-    let mut cfg = HeFriendlyConfig::mofhei(a.transform_epochs, a.seed);
-    cfg.train.batch_size = 32;
-    cfg.fine_tune.batch_size = 32;
-    cfg.train.early_stopping = Some(4);
-    cfg.fine_tune.early_stopping = Some(4);
+    let cfg = he_config(a);
     let steps = bar(6, "HE-friendly transform");
     let (he, treport) = make_he_friendly(
         &original,
@@ -447,7 +524,7 @@ fn run(a: &Args) -> mofhei::Result<()> {
     steps.finish();
     let acc_he = accuracy(&he, &test)?;
     println!(
-        "HE-friendly LeNet (poly2, avg-pool): test accuracy {acc_he:.4} ({:.1}s)",
+        "HE-friendly {model_name} (poly2, avg-pool): test accuracy {acc_he:.4} ({:.1}s)",
         treport.seconds
     );
     for (layer, c) in &treport.coefficients {
@@ -509,7 +586,7 @@ fn run(a: &Args) -> mofhei::Result<()> {
     let unique = test.len().min(images);
 
     let mut report = Report {
-        title: format!("MOFHEI LeNet on {source}, {}, CKKS", packing.name()),
+        title: format!("MOFHEI {model_name} on {source}, {}, CKKS", packing.name()),
         rows: Vec::new(),
     };
     println!("\nencrypted inference, {images} images per batch ({unique} distinct test images):");
@@ -610,6 +687,17 @@ fn run(a: &Args) -> mofhei::Result<()> {
 /// same for the HE-friendly MOFHEI LeNet (x^2, average pooling).
 fn latency(a: &Args) -> mofhei::Result<()> {
     println!("mofhei latency mode: one image, tile tensors, CKKS\n");
+    if let Some((net, name)) = user_model(a)? {
+        return latency_user(a, net, &name);
+    }
+    if a.mnist.is_some() {
+        // The same data as the main job: 28x28 for TenSEAL's net, padded
+        // to 32x32 for LeNet.
+        let (train28, test28, source) = load_data(a, &[1, 28, 28])?;
+        println!("data: {source}");
+        let (train32, test32) = (train28.pad(2)?, test28.pad(2)?);
+        return latency_cases(a, &train28, &test28, &train32, &test32);
+    }
     let (train32, test32) = Dataset::digits_32x32().split(0.2, a.seed)?;
     let crop = |d: &Dataset| -> mofhei::Result<Dataset> {
         let n = d.len();
@@ -624,6 +712,42 @@ fn latency(a: &Args) -> mofhei::Result<()> {
         Dataset::classification(Tensor::new(vec![n, 1, 28, 28], out)?, labels, 10)
     };
     let (train28, test28) = (crop(&train32)?, crop(&test32)?);
+    latency_cases(a, &train28, &test28, &train32, &test32)
+}
+
+/// `--latency` with the user's model: made HE-friendly on the same data as
+/// the main job, then timed as in [`latency`].
+fn latency_user(a: &Args, original: Network, name: &str) -> mofhei::Result<()> {
+    let (train_all, test, source) = load_data(a, &original.input_shape)?;
+    let (train, valid) = train_all.split(0.05, a.seed)?;
+    println!(
+        "data: {source}; original {name}: test accuracy {:.4}",
+        accuracy(&original, &test)?
+    );
+    let steps = bar(6, "HE-friendly transform");
+    let (he, _) = make_he_friendly(
+        &original,
+        &train,
+        &valid,
+        &he_config(a),
+        &mut StepBar {
+            steps: steps.clone(),
+        },
+    )?;
+    steps.finish();
+    let tile = Tile::new(a.tile.0, a.tile.1, 1)?.with_client_patches();
+    time_one_image(&format!("HE-friendly {name}"), &he, &test, &tile)
+}
+
+/// Trains TenSEAL's MNIST net (28x28) and the HE-friendly LeNet (32x32),
+/// then times one-image inference of each.
+fn latency_cases(
+    a: &Args,
+    train28: &Dataset,
+    test28: &Dataset,
+    train32: &Dataset,
+    test32: &Dataset,
+) -> mofhei::Result<()> {
     let fit = |net: &mut Network, data: &Dataset, label: &str| -> mofhei::Result<()> {
         let pb = bar(a.epochs as u64, label);
         Trainer::new(TrainConfig {
@@ -645,73 +769,85 @@ fn latency(a: &Args) -> mofhei::Result<()> {
         Ok(())
     };
     let mut tenseal = zoo::tenseal_mnist(a.seed);
-    fit(&mut tenseal, &train28, "train TenSEAL MNIST net")?;
+    fit(&mut tenseal, train28, "train TenSEAL MNIST net")?;
     let mut lenet = zoo::lenet_mofhei(Activation::Square, a.seed);
     for l in lenet.layers.iter_mut() {
         if let mofhei::model::Layer::MaxPool2d(p) = l {
             *l = mofhei::model::Layer::AvgPool2d(*p);
         }
     }
-    fit(&mut lenet, &train32, "train HE-friendly LeNet")?;
+    fit(&mut lenet, train32, "train HE-friendly LeNet")?;
     let cases: [(&str, &Network, &Dataset, mofhei::packing::Tile); 2] = [
         (
             "TenSEAL MNIST net",
             &tenseal,
-            &test28,
+            test28,
             mofhei::packing::Tile::new(256, 16, 1)?.with_client_patches(),
         ),
         (
             "MOFHEI LeNet (x^2)",
             &lenet,
-            &test32,
+            test32,
             mofhei::packing::Tile::new(64, 64, 1)?.with_client_patches(),
         ),
     ];
     for (name, net, test, tile) in cases {
-        println!(
-            "{name}: plaintext test accuracy {:.4}",
-            accuracy(net, test)?
-        );
-        let plan = compile(net, &tile, &CompileOptions::default())?;
-        let choice = plan.params().clone();
-        let scheme = Counted::new(Ckks::new(choice.ckks_params()?)?);
-        let mut rng = ChaCha20Rng::from_os_rng();
-        let (client, keys) = Client::new(&scheme, &plan, &mut rng)?;
-        let server = Server::new(&scheme, &plan, keys)?;
-        let mut worst = 0.0f64;
-        let mut times = Vec::new();
-        let mut agree = 0;
-        let images = 5.min(test.len());
-        for i in 0..images {
-            let x = test.subset(&[i])?.inputs().clone();
-            let t = Instant::now();
-            let input = client.encrypt(&x, &mut rng)?;
-            let (out, _) = server.run_counted(input)?;
-            let y = client.decrypt(&out)?;
-            times.push(t.elapsed().as_secs_f64());
-            let p = net.forward(&x)?;
-            let scale = p
-                .data()
-                .iter()
-                .fold(0.0f32, |m, v| m.max(v.abs()))
-                .max(1e-12);
-            for (u, v) in y.data().iter().zip(p.data()) {
-                worst = worst.max(f64::from((u - v).abs() / scale));
-            }
-            agree += usize::from(argmax_rows(&y) == argmax_rows(&p));
-        }
-        times.sort_by(f64::total_cmp);
-        let c = scheme.counts();
-        println!(
-            "  N = 2^{}, depth {}, {} rotations, {} ct x pt mults per image; end to end (encrypt + run + decrypt): median {:.3}s, best {:.3}s over {images} images; worst logit error {:.4}% of the largest plaintext logit; {agree}/{images} predictions equal",
-            choice.log_n,
-            plan.depth(),
-            c.get(OpKind::Rotation),
-            c.get(OpKind::CtPtMul),
-            times[times.len() / 2],
-            times[0],
-            100.0 * worst
-        );
+        time_one_image(name, net, test, &tile)?;
     }
+    Ok(())
+}
+
+/// Encrypts, evaluates and decrypts 5 single images of `test` with `net`
+/// compiled for `tile`, and prints the timings and the agreement.
+fn time_one_image(
+    name: &str,
+    net: &Network,
+    test: &Dataset,
+    tile: &mofhei::packing::Tile,
+) -> mofhei::Result<()> {
+    println!(
+        "{name}: plaintext test accuracy {:.4}",
+        accuracy(net, test)?
+    );
+    let plan = compile(net, tile, &CompileOptions::default())?;
+    let choice = plan.params().clone();
+    let scheme = Counted::new(Ckks::new(choice.ckks_params()?)?);
+    let mut rng = ChaCha20Rng::from_os_rng();
+    let (client, keys) = Client::new(&scheme, &plan, &mut rng)?;
+    let server = Server::new(&scheme, &plan, keys)?;
+    let mut worst = 0.0f64;
+    let mut times = Vec::new();
+    let mut agree = 0;
+    let images = 5.min(test.len());
+    for i in 0..images {
+        let x = test.subset(&[i])?.inputs().clone();
+        let t = Instant::now();
+        let input = client.encrypt(&x, &mut rng)?;
+        let (out, _) = server.run_counted(input)?;
+        let y = client.decrypt(&out)?;
+        times.push(t.elapsed().as_secs_f64());
+        let p = net.forward(&x)?;
+        let scale = p
+            .data()
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+            .max(1e-12);
+        for (u, v) in y.data().iter().zip(p.data()) {
+            worst = worst.max(f64::from((u - v).abs() / scale));
+        }
+        agree += usize::from(argmax_rows(&y) == argmax_rows(&p));
+    }
+    times.sort_by(f64::total_cmp);
+    let c = scheme.counts();
+    println!(
+        "  N = 2^{}, depth {}, {} rotations, {} ct x pt mults per image; end to end (encrypt + run + decrypt): median {:.3}s, best {:.3}s over {images} images; worst logit error {:.4}% of the largest plaintext logit; {agree}/{images} predictions equal",
+        choice.log_n,
+        plan.depth(),
+        c.get(OpKind::Rotation),
+        c.get(OpKind::CtPtMul),
+        times[times.len() / 2],
+        times[0],
+        100.0 * worst
+    );
     Ok(())
 }
