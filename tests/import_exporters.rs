@@ -270,3 +270,113 @@ fn keras_mlp_reads_its_input_as_one_channel_image() {
         net.forward(&x).unwrap()
     );
 }
+
+/// `model` with every occurrence of `from` replaced by `to` (same length).
+fn replace_bytes(model: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = model.to_vec();
+    let mut i = 0;
+    let mut hits = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(hits > 0);
+    out
+}
+
+#[test]
+fn hostile_external_data_locations_are_refused() {
+    let model = std::fs::read(data("torch_lenet_dynamo.onnx")).unwrap();
+    let weights = std::fs::read(data("torch_lenet_dynamo.onnx.data")).unwrap();
+    let dir = std::env::temp_dir().join(format!("mofhei-hostile-{}", std::process::id()));
+    let inside = dir.join("model");
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::write(dir.join("outside.data"), &weights).unwrap();
+    let location = b"torch_lenet_dynamo.onnx.data";
+    for (to, expect) in [
+        (&b"../../../../../../etc/passwd"[..], ".."),
+        (&b"//////////////////etc/passwd"[..], "absolute"),
+        (&b"../outside.data/../../a.data"[..], ".."),
+    ] {
+        let bad = replace_bytes(&model, location, to);
+        let path = inside.join("m.onnx");
+        std::fs::write(&path, &bad).unwrap();
+        let err = onnx::from_path(&path, ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Weight { problem, .. } if problem.contains(expect)),
+            "{}: {err}",
+            String::from_utf8_lossy(to)
+        );
+    }
+    // A symbolic link out of the model's folder.
+    #[cfg(unix)]
+    {
+        std::fs::write(inside.join("m.onnx"), &model).unwrap();
+        std::os::unix::fs::symlink(dir.join("outside.data"), inside.join(location_str())).unwrap();
+        let err = onnx::from_path(inside.join("m.onnx"), ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Weight { problem, .. } if problem.contains("symbolic link")),
+            "{err}"
+        );
+        // The same file, really inside: accepted.
+        std::fs::remove_file(inside.join(location_str())).unwrap();
+        std::fs::write(inside.join(location_str()), &weights).unwrap();
+        assert!(onnx::from_path(inside.join("m.onnx"), ImportOptions::default()).is_ok());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn location_str() -> &'static str {
+    "torch_lenet_dynamo.onnx.data"
+}
+
+#[test]
+fn corrupt_exports_give_errors_not_panics() {
+    let weights = std::fs::read(data("torch_lenet_dynamo.onnx.data")).unwrap();
+    for name in [
+        "torch_lenet_dynamo.onnx",
+        "torch_lenet_legacy.onnx",
+        "keras_cnn_c1.onnx",
+        "keras_mlp.onnx",
+    ] {
+        let good = std::fs::read(data(name)).unwrap();
+        let mut files = HashMap::new();
+        files.insert(location_str().to_string(), weights.clone());
+        let step = (good.len() / 200).max(1);
+        for len in (0..good.len()).step_by(step) {
+            assert!(
+                onnx::from_bytes_with_source(&good[..len], &mut files, ImportOptions::default())
+                    .is_err(),
+                "{name}: prefix {len}"
+            );
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ good.len() as u64;
+        for _ in 0..200 {
+            let mut bad = good.clone();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state as usize) % bad.len();
+                bad[at] = (state >> 32) as u8;
+            }
+            let _ = onnx::from_bytes_with_source(&bad, &mut files, ImportOptions::default());
+        }
+    }
+    // Every strict prefix of the data file is refused.
+    let model = std::fs::read(data("torch_lenet_dynamo.onnx")).unwrap();
+    for len in (0..weights.len()).step_by(997) {
+        let mut files = HashMap::new();
+        files.insert(location_str().to_string(), weights[..len].to_vec());
+        assert!(
+            onnx::from_bytes_with_source(&model, &mut files, ImportOptions::default()).is_err(),
+            "data prefix {len}"
+        );
+    }
+}
