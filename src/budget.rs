@@ -31,12 +31,14 @@ pub struct Budget {
     /// 8192 is `2^25.2` elements. Peak memory of a forward pass is a small
     /// multiple of this (input, output and a per-thread scratch).
     pub max_tensor_elements: u64,
-    /// The most work the compiler may spend folding a network
+    /// The most work the compiler may spend folding and lowering a network
     /// ([`crate::compile::Folded`]): the input elements plus, per layer, its
-    /// output elements and its weight terms (outputs times fan-in). Folding
-    /// takes about 0.1 microsecond and a few dozen bytes per unit. Default
-    /// `2^24` (about 16.8 million: the MOFHEI LeNet needs 0.5 million, a
-    /// 784-1024-1024-10 MLP 1.9 million).
+    /// output elements and its weight terms (outputs times fan-in), all
+    /// computed from the shapes before anything is built. Measured with
+    /// batch packing: about 0.2 microseconds and 55 bytes per unit (4
+    /// million units: 0.8 s and 220 MB peak; 16.7 million: 2.9 s and 0.9
+    /// GB). Default `2^22` (4.2 million: the MOFHEI LeNet needs 0.5
+    /// million, a 784-1024-1024-10 MLP 1.9 million).
     pub max_compile_terms: u64,
     /// The most elements (bytes) of one decoded data array, e.g. an IDX
     /// file after decompression; the decoded images take 4 bytes per
@@ -49,7 +51,7 @@ impl Budget {
     /// The default budget (see the fields).
     pub const DEFAULT: Budget = Budget {
         max_tensor_elements: 1 << 28,
-        max_compile_terms: 1 << 24,
+        max_compile_terms: 1 << 22,
         max_data_elements: 1 << 27,
     };
 
