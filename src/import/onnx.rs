@@ -82,6 +82,10 @@ pub struct ImportOptions {
     /// Most bytes read from external data files over the whole model
     /// (default [`DEFAULT_MAX_EXTERNAL_BYTES`]).
     pub max_external_bytes: u64,
+    /// Limits on what one sample of the imported network may allocate
+    /// (activations and convolution scratch, [`crate::Budget`]); checked
+    /// after import, before the network is returned.
+    pub budget: crate::Budget,
 }
 
 impl Default for ImportOptions {
@@ -90,6 +94,7 @@ impl Default for ImportOptions {
             drop_final_softmax: true,
             input_layout: InputLayout::Auto,
             max_external_bytes: DEFAULT_MAX_EXTERNAL_BYTES,
+            budget: crate::Budget::default(),
         }
     }
 }
@@ -175,9 +180,10 @@ pub fn from_path(path: impl AsRef<Path>, options: ImportOptions) -> Result<Impor
 /// [`Error::UnsupportedOperator`] naming the first operator the IR does not
 /// have (and what to do), [`Error::ImportNode`] / [`Error::ImportGraph`]
 /// for attribute values or graph shapes the IR cannot express,
-/// [`Error::Weight`] for unreadable initializers and
+/// [`Error::Weight`] for unreadable initializers,
 /// [`Error::ShapeMismatch`] / [`Error::InvalidLayer`] when the shapes do
-/// not chain.
+/// not chain, and [`Error::BudgetExceeded`] when one sample's activations
+/// exceed the budget ([`ImportOptions::budget`]).
 pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
     from_bytes_with(bytes, ImportOptions::default())
 }
@@ -222,7 +228,9 @@ fn import(
         reason: DecodeError::Invalid { format: "protobuf" },
     })?;
     let external = ExternalReader::new(source, options.max_external_bytes);
-    from_model(&model, options, external)
+    let imported = from_model(&model, options, external)?;
+    imported.network.check_budget(1, false, &options.budget)?;
+    Ok(imported)
 }
 
 /// Converts a decoded model.
