@@ -950,20 +950,22 @@ impl Plan {
     /// Estimated bytes of ciphertexts alive at the peak at the chosen
     /// parameters (each at the input level: an upper bound).
     pub fn estimated_peak_bytes(&self) -> u64 {
-        self.ciphertext_bytes() * self.peak_live as u64
+        self.ciphertext_bytes()
+            .saturating_mul(self.peak_live as u64)
     }
 
     /// Like [`Plan::estimated_peak_bytes`] for a streamed run.
     pub fn estimated_peak_bytes_streamed(&self) -> u64 {
-        self.ciphertext_bytes() * self.peak_live_streamed as u64
+        self.ciphertext_bytes()
+            .saturating_mul(self.peak_live_streamed as u64)
     }
 
     /// Bytes of one ciphertext at the input level (2 polynomials of N
     /// 64-bit words per limb).
     fn ciphertext_bytes(&self) -> u64 {
-        let n = 1u64 << self.params.log_n;
+        let n = 1u64.checked_shl(self.params.log_n).unwrap_or(u64::MAX);
         let limbs = u64::from(self.depth) + 1;
-        2 * n * limbs * 8
+        n.saturating_mul(limbs).saturating_mul(16)
     }
 
     /// Serialise: magic, version, then the bincode payload.
@@ -1127,6 +1129,10 @@ impl Plan {
         }
         if start != self.steps.len() {
             return Err(bad("waves do not cover every step"));
+        }
+        // The stored op counts (cost reports) must be those of the steps.
+        if self.counts != self.count_ops(self.params.slots()) {
+            return Err(bad("op counts"));
         }
         if self
             .outputs
