@@ -1,14 +1,20 @@
-//! Writes the valid seeds of every target to `corpus/<target>/seed-<i>`
-//! (run from `fuzz/`: `cargo run --release --bin seed`; an argument
-//! names another corpus directory).
+//! Writes the valid seeds of every fuzz target (`tests/fuzz_targets/mod.rs`)
+//! to `<dir>/<target>/seed-<i>`, the corpora `cargo fuzz run` starts from:
+//!
+//! ```sh
+//! cargo run --example fuzz_seeds --features bfv -- fuzz/corpus
+//! ```
+
+#[path = "../tests/fuzz_targets/mod.rs"]
+mod fuzz_targets;
 
 use std::path::PathBuf;
 
 fn main() -> std::io::Result<()> {
     let root = std::env::args()
         .nth(1)
-        .map_or_else(|| PathBuf::from("corpus"), PathBuf::from);
-    for t in mofhei_fuzz::TARGETS {
+        .map_or_else(|| PathBuf::from("fuzz/corpus"), PathBuf::from);
+    for t in fuzz_targets::TARGETS {
         let dir = root.join(t.name);
         std::fs::create_dir_all(&dir)?;
         let seeds = (t.seeds)();
