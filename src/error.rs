@@ -310,6 +310,19 @@ pub enum Error {
         plaintext_modulus: u64,
     },
 
+    /// A size computed from outside input (a network, a model file, a data
+    /// file) exceeds its [`crate::Budget`]; refused before anything of that
+    /// size is allocated. Raise the named budget field to allow it.
+    #[error("{what} needs {needed}, over the budget of {limit}")]
+    BudgetExceeded {
+        /// The quantity (e.g. `"activation elements"`, `"compile terms"`).
+        what: &'static str,
+        /// What the input asks for (`u64::MAX` when the size overflows).
+        needed: u64,
+        /// The budget's limit.
+        limit: u64,
+    },
+
     // ---- model import ---------------------------------------------------
     /// A node of an imported model cannot be mapped onto the network IR
     /// (an attribute value the IR cannot express, a branch in the graph, a
@@ -516,6 +529,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "cannot decode onnx model: not valid protobuf"
+        );
+        let e = Error::BudgetExceeded {
+            what: "activation elements",
+            needed: 1 << 40,
+            limit: 1 << 28,
+        };
+        assert_eq!(
+            e.to_string(),
+            "activation elements needs 1099511627776, over the budget of 268435456"
         );
         let e = Error::MissingRelinearizationKey;
         assert_eq!(

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod budget;
 pub mod compile;
 pub mod data;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod report;
 pub mod train;
 pub mod transform;
 
+pub use budget::Budget;
 pub use error::{Error, Result};
 
 #[cfg(test)]

@@ -381,6 +381,7 @@ fn unknown_operator_is_named() {
 fn final_softmax_can_be_dropped_on_request() {
     let opts = onnx::ImportOptions {
         drop_final_softmax: true,
+        ..Default::default()
     };
     let net = onnx::from_file_with(data("unknown_op.onnx"), opts).unwrap();
     assert_eq!(kinds(&net), ["dense"]);

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Network};
 
@@ -165,9 +166,36 @@ impl Window {
 
 impl Folded {
     /// Fold a network. Refuses layers HE cannot evaluate (ReLU, max-pool, ...)
-    /// and polynomials of degree above 2 with [`Error::UnsupportedLayer`].
+    /// and polynomials of degree above 2 with [`Error::UnsupportedLayer`],
+    /// and a network whose folding work exceeds the default [`Budget`]
+    /// ([`Error::BudgetExceeded`], see [`Folded::with_budget`]).
     pub fn new(net: &Network) -> Result<Folded> {
+        Folded::with_budget(net, &Budget::default())
+    }
+
+    /// [`Folded::new`] with the caller's [`Budget`]: before anything is
+    /// built, the folding work ([`crate::model::Footprint::compile_terms`])
+    /// must be within [`Budget::max_compile_terms`], one sample's
+    /// activations within [`Budget::max_tensor_elements`], and every
+    /// activation must be addressable by a 32-bit value id.
+    pub fn with_budget(net: &Network, budget: &Budget) -> Result<Folded> {
         let shapes = net.shapes()?;
+        net.check_budget(1, false, budget)?;
+        Budget::check(
+            "compile terms",
+            net.footprint(1)?.compile_terms,
+            budget.max_compile_terms,
+        )?;
+        let widest = std::iter::once(&net.input_shape)
+            .chain(&shapes)
+            .map(|s| crate::budget::product(s))
+            .max()
+            .unwrap_or(0);
+        Budget::check(
+            "elements of one activation (32-bit ids)",
+            widest,
+            u64::from(u32::MAX),
+        )?;
         let input_dim: usize = net.input_shape.iter().product();
         let mut f = Folder {
             elems: (0..input_dim)

@@ -377,6 +377,9 @@ pub struct CompileOptions {
     /// exceed it); `None`: not checked at compile time (the evaluator still
     /// checks the backend's modulus). Ignored by [`compile`].
     pub plaintext_modulus: Option<u64>,
+    /// Limits on the folding work and activation sizes a network may cause
+    /// ([`Folded::with_budget`]), checked before anything is built.
+    pub budget: crate::budget::Budget,
 }
 
 impl Default for CompileOptions {
@@ -386,6 +389,7 @@ impl Default for CompileOptions {
             min_slots: 1,
             wave_width: 16,
             plaintext_modulus: None,
+            budget: crate::budget::Budget::default(),
         }
     }
 }
@@ -757,11 +761,13 @@ pub fn compile_cheapest(
 ///
 /// Refuses, before anything is encrypted: layers HE cannot evaluate or the
 /// packing cannot do ([`Error::UnsupportedLayer`], e.g. ReLU or max-pool
-/// before the HE-friendly transform), inconsistent shapes, and depths no
-/// secure parameter set can hold.
+/// before the HE-friendly transform), inconsistent shapes, depths no
+/// secure parameter set can hold, and networks whose folding work exceeds
+/// [`CompileOptions::budget`] ([`Error::BudgetExceeded`], checked before
+/// anything is built).
 pub fn compile(net: &Network, packing: &dyn Packing, opts: &CompileOptions) -> Result<Plan> {
     net.shapes()?;
-    let folded = Folded::new(net)?;
+    let folded = Folded::with_budget(net, &opts.budget)?;
     for (i, l) in net.layers.iter().enumerate() {
         if !packing.supports(l) {
             return Err(Error::UnsupportedLayer {
@@ -1018,6 +1024,7 @@ impl Plan {
             what: "plan",
             reason: DecodeError::NotConforming { what },
         };
+        self.validate_fields()?;
         let n = self.levels.len();
         let n_in = self.input.cts.len();
         if n_in > n || self.levels.iter().take(n_in).any(|&l| l != self.depth) {
@@ -1084,7 +1091,10 @@ impl Plan {
                     Instr::RotateMany { outs, steps, .. } if outs.len() != steps.len() => {
                         return Err(bad("rotation outputs"));
                     }
-                    Instr::RotateSum { count, .. } if !count.is_power_of_two() => {
+                    Instr::RotateSum { count, stride, .. }
+                        if !count.is_power_of_two()
+                            || stride.checked_mul(i64::from(*count)).is_none() =>
+                    {
                         return Err(bad("rotate-sum count"));
                     }
                     _ => {}
@@ -1132,8 +1142,9 @@ impl Plan {
                 return Err(bad("output map"));
             }
         }
-        let out_len: usize = self.output_shape.iter().product();
-        let in_len: usize = self.input_shape.iter().product();
+        let out_len =
+            crate::model::checked_product(&self.output_shape).ok_or(bad("output shape"))?;
+        let in_len = crate::model::checked_product(&self.input_shape).ok_or(bad("input shape"))?;
         if self.output_map.len() != out_len {
             return Err(bad("output map length"));
         }
@@ -1164,6 +1175,68 @@ impl Plan {
             || self.plains.iter().any(|p| p.values.len() > period)
         {
             return Err(bad("slot beyond the period"));
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Plan::validate`] on single fields (no cross
+    /// references): a sample count of at least one, secure and consistent
+    /// CKKS parameters, finite constants, and stored plaintexts with at
+    /// least one non-zero value (the compiler never emits an all-zero
+    /// plaintext: a zero diagonal, tile or bias emits nothing, and trailing
+    /// zeros are trimmed, so an empty or zero plaintext is a tampered plan
+    /// that would silently compute zeros).
+    fn validate_fields(&self) -> Result<()> {
+        let bad = |what| Error::Decode {
+            what: "plan",
+            reason: DecodeError::NotConforming { what },
+        };
+        if self.samples == Some(0) {
+            return Err(bad("samples (at least one)"));
+        }
+        let p = &self.params;
+        let log_qp = p
+            .moduli_bits
+            .iter()
+            .chain(&p.special_bits)
+            .try_fold(0u32, |acc, &b| acc.checked_add(b));
+        let secure = match log_qp {
+            Some(q) => crate::he::security::check_128_bit(p.log_n, q).is_ok(),
+            None => false,
+        };
+        if !(1..=16).contains(&p.log_n)
+            || !secure
+            || p.special_bits.is_empty()
+            || p.scale_bits == 0
+            || u64::try_from(p.moduli_bits.len()).ok() != Some(u64::from(self.depth) + 1)
+        {
+            return Err(bad("parameters"));
+        }
+        let finite = |v: f64| v.is_finite();
+        let instr_finite = |i: &Instr| match i {
+            Instr::DotScalar { weights, bias, .. } => {
+                weights.iter().all(|&w| finite(w)) && finite(*bias)
+            }
+            Instr::Sum { bias, .. } => finite(*bias),
+            Instr::AddScalar { value, .. } => finite(*value),
+            _ => true,
+        };
+        if !self.steps.iter().all(|s| instr_finite(&s.instr)) {
+            return Err(bad("non-finite constant in an instruction"));
+        }
+        if !self.output_map.iter().all(|o| match *o {
+            OutputElem::Const(v) => finite(v),
+            OutputElem::Slot { alpha, beta, .. } => finite(alpha) && finite(beta),
+        }) {
+            return Err(bad("non-finite output map constant"));
+        }
+        for p in &self.plains {
+            if !p.values.iter().all(|&v| finite(v)) {
+                return Err(bad("non-finite plaintext value"));
+            }
+            if p.values.last().is_none_or(|&v| v == 0.0) {
+                return Err(bad("plaintext without a non-zero value (or untrimmed)"));
+            }
         }
         Ok(())
     }

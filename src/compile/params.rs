@@ -59,7 +59,11 @@ pub struct CkksChoice {
 impl CkksChoice {
     /// Number of slots (N / 2).
     pub fn slots(&self) -> usize {
-        1usize << (self.log_n - 1)
+        // 0 for a nonsensical degree (a tampered plan; validation refuses it).
+        1usize
+            .checked_shl(self.log_n.saturating_sub(1))
+            .filter(|_| self.log_n > 0)
+            .unwrap_or(0)
     }
     /// The highest level (number of rescales available).
     pub fn max_level(&self) -> Level {
@@ -67,7 +71,10 @@ impl CkksChoice {
     }
     /// Total modulus bits, special primes included.
     pub fn log_qp(&self) -> u32 {
-        self.moduli_bits.iter().chain(&self.special_bits).sum()
+        self.moduli_bits
+            .iter()
+            .chain(&self.special_bits)
+            .fold(0u32, |acc, &b| acc.saturating_add(b))
     }
     /// The CKKS backend's parameters for this choice (128-bit checked).
     pub fn ckks_params(&self) -> Result<crate::he::ckks::CkksParams> {
@@ -89,8 +96,8 @@ impl CkksChoice {
 /// The smallest secure parameters for `depth` rescales and at least
 /// `min_slots` slots.
 pub fn choose_params(depth: u32, min_slots: usize, req: &ParamRequest) -> Result<CkksChoice> {
-    let scale_bits = req.precision_bits + req.noise_bits;
-    let q0 = scale_bits + req.integer_bits;
+    let scale_bits = req.precision_bits.saturating_add(req.noise_bits);
+    let q0 = scale_bits.saturating_add(req.integer_bits);
     if q0 > req.max_prime_bits || scale_bits < 10 {
         return Err(Error::InvalidParameter {
             name: "scale + integer bits",
@@ -99,9 +106,10 @@ pub fn choose_params(depth: u32, min_slots: usize, req: &ParamRequest) -> Result
         });
     }
     let special = q0.max(scale_bits);
-    let mut moduli_bits = vec![q0];
-    moduli_bits.extend(std::iter::repeat_n(scale_bits, depth as usize));
-    let log_qp: u32 = moduli_bits.iter().sum::<u32>() + special;
+    // log2(QP) with checked arithmetic: a depth no secure set can hold is
+    // refused before the chain is built.
+    let log_qp = u64::from(scale_bits) * u64::from(depth) + u64::from(q0) + u64::from(special);
+    let log_qp = u32::try_from(log_qp).unwrap_or(u32::MAX);
     let for_security = min_log_n_for(log_qp).ok_or(Error::InsecureParameters {
         log_n: 16,
         log_qp,
@@ -110,6 +118,8 @@ pub fn choose_params(depth: u32, min_slots: usize, req: &ParamRequest) -> Result
     let for_slots = (2 * min_slots.max(1)).next_power_of_two().trailing_zeros();
     let log_n = for_security.max(for_slots);
     check_128_bit(log_n, log_qp)?;
+    let mut moduli_bits = vec![q0];
+    moduli_bits.extend(std::iter::repeat_n(scale_bits, depth as usize));
     Ok(CkksChoice {
         log_n,
         scale_bits,

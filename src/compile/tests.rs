@@ -231,6 +231,47 @@ fn corrupted_plans_are_refused_not_run() {
     assert!(Plan::from_bytes(&bytes).is_err());
 }
 
+/// Non-finite constants (an instruction's weights or bias, the output
+/// map, a plaintext) are refused by validation: a tampered plan would
+/// otherwise output NaN without an error.
+#[test]
+fn plans_with_non_finite_constants_are_refused() {
+    let net = Network::new(vec![4], vec![dense(&mut rng(1), 3, 4), square()]).unwrap();
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let what = |p: &Plan| match p.validate() {
+        Err(Error::Decode {
+            reason: DecodeError::NotConforming { what },
+            ..
+        }) => what,
+        other => panic!("{other:?}"),
+    };
+    let mut bad = plan.clone();
+    for s in &mut bad.steps {
+        if let Instr::DotScalar { weights, .. } = &mut s.instr {
+            weights[0] = f64::NAN;
+        }
+    }
+    assert_eq!(what(&bad), "non-finite constant in an instruction");
+    let mut bad = plan.clone();
+    bad.output_map[0] = OutputElem::Const(f64::INFINITY);
+    assert_eq!(what(&bad), "non-finite output map constant");
+    let mut bad = plan.clone();
+    bad.plains.push(Plain {
+        values: vec![f64::NAN, 1.0],
+        usage: PlainUse::Mul,
+    });
+    assert_eq!(what(&bad), "non-finite plaintext value");
+    let mut bad = plan.clone();
+    bad.plains.push(Plain {
+        values: vec![1.0, 0.0],
+        usage: PlainUse::Add,
+    });
+    assert!(what(&bad).starts_with("plaintext without a non-zero value"));
+    let mut bad = plan;
+    bad.samples = Some(0);
+    assert!(what(&bad).starts_with("samples"));
+}
+
 #[test]
 fn cost_model_scales_with_ring_and_level() {
     let m = CostModel::default();

@@ -11,10 +11,12 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{Dataset, dataset_err};
+use crate::budget::Budget;
 use crate::error::{DecodeError, Error, Result};
 use crate::model::Tensor;
 
-/// Largest (decompressed) IDX file read (2 GiB).
+/// Largest IDX file read, as stored (raw or compressed; 2 GiB). The
+/// decoded size is bounded by [`Budget::max_data_elements`].
 pub const MAX_IDX_BYTES: u64 = 2 << 30;
 
 const WHAT: &str = "idx";
@@ -32,58 +34,34 @@ fn err(reason: DecodeError) -> Error {
     dataset_err(WHAT, reason)
 }
 
-/// Decompresses `bytes` if they are gzip, with the size limit.
-fn maybe_gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
-    if bytes.len() as u64 > MAX_IDX_BYTES {
-        return Err(err(DecodeError::TooLarge {
-            len: bytes.len() as u64,
-            limit: MAX_IDX_BYTES,
-        }));
-    }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .take(MAX_IDX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|_| {
-                err(DecodeError::Malformed {
-                    offset: out.len() as u64,
-                })
-            })?;
-        if out.len() as u64 > MAX_IDX_BYTES {
-            return Err(err(DecodeError::TooLarge {
-                len: out.len() as u64,
-                limit: MAX_IDX_BYTES,
-            }));
-        }
-        Ok(std::borrow::Cow::Owned(out))
-    } else {
-        Ok(std::borrow::Cow::Borrowed(bytes))
-    }
+/// The header of an IDX array: its dimensions and element count (checked
+/// against the budget), and the header's length in bytes.
+struct Header {
+    dims: Vec<usize>,
+    count: usize,
+    len: usize,
 }
 
-/// Parses an IDX file's bytes (raw or gzip).
-pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
-    let bytes = maybe_gunzip(bytes)?;
-    if bytes.len() < 4 {
-        return Err(err(DecodeError::Malformed {
-            offset: bytes.len() as u64,
-        }));
-    }
-    if bytes[0] != 0 || bytes[1] != 0 {
+/// Reads the header from the first bytes of the (decompressed) stream and
+/// checks the element count against the budget.
+fn read_header(r: &mut impl Read, budget: &Budget) -> Result<Header> {
+    let mut head = [0u8; 4];
+    read_exact(r, &mut head, 0)?;
+    if head[0] != 0 || head[1] != 0 {
         return Err(err(DecodeError::BadMagic));
     }
-    if bytes[2] != 0x08 {
+    if head[2] != 0x08 {
         return Err(err(DecodeError::NotConforming {
             what: "element type (only unsigned bytes, 0x08, are read)",
         }));
     }
-    let nd = usize::from(bytes[3]);
-    let header = 4 + 4 * nd;
-    if nd == 0 || bytes.len() < header {
+    let nd = usize::from(head[3]);
+    if nd == 0 {
         return Err(err(DecodeError::Malformed { offset: 4 }));
     }
-    let dims: Vec<usize> = bytes[4..header]
+    let mut raw = vec![0u8; 4 * nd];
+    read_exact(r, &mut raw, 4)?;
+    let dims: Vec<usize> = raw
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
@@ -92,21 +70,109 @@ pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
             what: "dimensions overflow",
         }));
     };
-    let have = bytes.len() - header;
-    if have < count {
-        return Err(err(DecodeError::Malformed {
-            offset: bytes.len() as u64,
-        }));
-    }
-    if have > count {
-        return Err(err(DecodeError::TrailingBytes {
-            count: (have - count) as u64,
-        }));
-    }
-    Ok(IdxArray {
+    Budget::check("idx elements", count as u64, budget.max_data_elements)?;
+    Ok(Header {
         dims,
-        data: bytes[header..].to_vec(),
+        count,
+        len: 4 + 4 * nd,
     })
+}
+
+/// `read_exact` with the IDX errors: a short stream is `Malformed` at the
+/// byte where it ended, a broken gzip stream likewise.
+fn read_exact(r: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(k) => done += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if done < buf.len() {
+        return Err(err(DecodeError::Malformed {
+            offset: offset + done as u64,
+        }));
+    }
+    Ok(())
+}
+
+/// Parses an IDX array from a stream: header, then exactly the declared
+/// elements into one buffer of that size (allocated only after the count
+/// passed the budget; no growth, no copy), then the stream must end.
+fn parse_stream(mut r: impl Read, budget: &Budget) -> Result<IdxArray> {
+    let h = read_header(&mut r, budget)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(h.count)
+        .map_err(|_| Error::BudgetExceeded {
+            what: "idx elements (allocation failed)",
+            needed: h.count as u64,
+            limit: budget.max_data_elements,
+        })?;
+    let got = (&mut r)
+        .take(h.count as u64)
+        .read_to_end(&mut data)
+        .map_err(|_| {
+            err(DecodeError::Malformed {
+                offset: (h.len + data.len()) as u64,
+            })
+        })?;
+    if got < h.count {
+        return Err(err(DecodeError::Malformed {
+            offset: (h.len + got) as u64,
+        }));
+    }
+    // The stream must end here; count (a bounded number of) trailing bytes.
+    let mut rest = [0u8; 4096];
+    let mut trailing = 0u64;
+    loop {
+        match r.read(&mut rest) {
+            Ok(0) => break,
+            Ok(k) => {
+                trailing += k as u64;
+                if trailing >= rest.len() as u64 {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                return Err(err(DecodeError::Malformed {
+                    offset: (h.len + h.count) as u64 + trailing,
+                }));
+            }
+        }
+    }
+    if trailing > 0 {
+        return Err(err(DecodeError::TrailingBytes { count: trailing }));
+    }
+    Ok(IdxArray { dims: h.dims, data })
+}
+
+/// Parses an IDX file's bytes (raw or gzip) within the default [`Budget`]
+/// ([`parse_with_budget`]).
+pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+    parse_with_budget(bytes, &Budget::default())
+}
+
+/// Parses an IDX file's bytes (raw or gzip). The element count declared by
+/// the header is checked against [`Budget::max_data_elements`] before any
+/// buffer is allocated ([`Error::BudgetExceeded`]); a gzip stream is then
+/// decompressed straight into a buffer of exactly that size and read no
+/// further than one byte past it, so a small file cannot inflate beyond
+/// what its header declares (memory: the declared elements, once).
+pub fn parse_with_budget(bytes: &[u8], budget: &Budget) -> Result<IdxArray> {
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(err(DecodeError::TooLarge {
+            len: bytes.len() as u64,
+            limit: MAX_IDX_BYTES,
+        }));
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        parse_stream(flate2::read::GzDecoder::new(bytes), budget)
+    } else {
+        parse_stream(bytes, budget)
+    }
 }
 
 /// Reads an IDX file (raw or gzip).
@@ -148,15 +214,37 @@ pub fn labels(a: &IdxArray) -> Result<Vec<usize>> {
 }
 
 /// A classification set from the bytes of an images file and a labels file
-/// (classes = largest label + 1, at least 10).
+/// (classes = largest label + 1, at least 10), within the default
+/// [`Budget`] ([`dataset_from_bytes_with_budget`]).
 pub fn dataset_from_bytes(images_bytes: &[u8], labels_bytes: &[u8]) -> Result<Dataset> {
-    let x = images(&parse(images_bytes)?)?;
-    let y = labels(&parse(labels_bytes)?)?;
-    if x.shape()[0] != y.len() {
+    dataset_from_bytes_with_budget(images_bytes, labels_bytes, &Budget::default())
+}
+
+/// [`dataset_from_bytes`] with the caller's [`Budget`]: each file's
+/// element count within [`Budget::max_data_elements`] (checked from its
+/// header before allocating), and the counts and shapes checked before the
+/// images become `f32` and the labels `usize`.
+pub fn dataset_from_bytes_with_budget(
+    images_bytes: &[u8],
+    labels_bytes: &[u8],
+    budget: &Budget,
+) -> Result<Dataset> {
+    let img = parse_with_budget(images_bytes, budget)?;
+    let lab = parse_with_budget(labels_bytes, budget)?;
+    if img.dims.len() != 3 || lab.dims.len() != 1 {
+        return Err(err(DecodeError::NotConforming {
+            what: "images need [N, H, W] and labels [N]",
+        }));
+    }
+    if img.dims[0] != lab.dims[0] {
         return Err(err(DecodeError::NotConforming {
             what: "images and labels differ in count",
         }));
     }
+    let y = labels(&lab)?;
+    drop(lab);
+    let x = images(&img)?;
+    drop(img);
     let classes = y.iter().max().map_or(0, |m| m + 1).max(10);
     Dataset::classification(x, y, classes)
 }

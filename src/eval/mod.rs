@@ -133,12 +133,15 @@ pub struct Client<'a, S: HeScheme> {
 impl<'a, S: HeScheme> Client<'a, S> {
     /// Generate keys for `plan`: returns the client and the evaluation keys
     /// to hand to the [`Server`] (exactly the plan's key requirements).
-    /// Refuses a backend with too few levels or slots before generating anything.
+    /// Refuses an inconsistent plan ([`Plan::validate`], e.g. a tampered
+    /// one) and a backend with too few levels or slots before generating
+    /// anything.
     pub fn new<R: RngCore + CryptoRng>(
         scheme: &'a S,
         plan: &'a Plan,
         rng: &mut R,
     ) -> Result<(Client<'a, S>, S::EvalKeys)> {
+        plan.validate()?;
         check_backend(scheme, plan)?;
         let sk = scheme.generate_secret_key(rng)?;
         let pk = scheme.generate_public_key(&sk, rng)?;
@@ -168,7 +171,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
     fn check_input(&self, x: &Tensor) -> Result<usize> {
         let shape = x.shape();
         let cap = self.samples();
-        let mut expected = vec![shape.first().copied().unwrap_or(1).clamp(1, cap)];
+        let mut expected = vec![shape.first().copied().unwrap_or(1).clamp(1, cap.max(1))];
         expected.extend_from_slice(self.plan.input_shape());
         if shape.len() != expected.len() || shape[1..] != expected[1..] || shape[0] == 0 {
             return Err(Error::ShapeMismatch {

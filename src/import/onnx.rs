@@ -64,6 +64,10 @@ pub struct ImportOptions {
     /// the same, the values are not. Default `false`: refused as an
     /// unsupported operator.
     pub drop_final_softmax: bool,
+    /// Limits on what one sample of the imported network may allocate
+    /// (activations and convolution scratch, [`crate::Budget`]); checked
+    /// after import, before the network is returned.
+    pub budget: crate::Budget,
 }
 
 /// Reads an ONNX model file into a [`Network`]; see [`from_bytes`].
@@ -94,7 +98,9 @@ pub fn from_file_with(path: impl AsRef<Path>, options: ImportOptions) -> Result<
 /// have, [`Error::ImportNode`] / [`Error::ImportGraph`] for attribute
 /// values or graph shapes the IR cannot express, [`Error::Weight`] for
 /// unreadable initializers and [`Error::ShapeMismatch`] /
-/// [`Error::InvalidLayer`] when the shapes do not chain.
+/// [`Error::InvalidLayer`] when the shapes do not chain, and
+/// [`Error::BudgetExceeded`] when one sample's activations exceed the
+/// budget ([`ImportOptions::budget`]).
 pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
     from_bytes_with(bytes, ImportOptions::default())
 }
@@ -115,7 +121,9 @@ pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> 
         what: "onnx model",
         reason: DecodeError::Invalid { format: "protobuf" },
     })?;
-    from_model(&model, options)
+    let net = from_model(&model, options)?;
+    net.check_budget(1, false, &options.budget)?;
+    Ok(net)
 }
 
 /// Converts a decoded model.

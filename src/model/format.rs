@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use super::{Activation, Layer, Network, Tensor, checked_product};
+use crate::budget::Budget;
 use crate::error::{DecodeError, Error, Result};
 
 /// The first bytes of a serialised network.
@@ -54,8 +55,16 @@ impl Network {
     }
 
     /// Reads a network written by [`Network::to_bytes`]; corrupt, truncated,
-    /// oversized or mismatched bytes give [`Error::Decode`].
+    /// oversized or mismatched bytes give [`Error::Decode`], a network
+    /// whose single-sample forward pass exceeds the default [`Budget`]
+    /// gives [`Error::BudgetExceeded`] (see [`Network::from_bytes_with_budget`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
+        Network::from_bytes_with_budget(bytes, &Budget::default())
+    }
+
+    /// [`Network::from_bytes`] with the caller's [`Budget`] for the
+    /// per-sample activation and scratch sizes.
+    pub fn from_bytes_with_budget(bytes: &[u8], budget: &Budget) -> Result<Network> {
         if bytes.len() > MAX_MODEL_BYTES {
             return Err(decode_err(DecodeError::TooLarge {
                 len: bytes.len() as u64,
@@ -97,8 +106,8 @@ impl Network {
                 count: rest as u64,
             }));
         }
-        net.validate().map_err(|e| match e {
-            Error::Decode { .. } => e,
+        net.validate_with_budget(budget).map_err(|e| match e {
+            Error::Decode { .. } | Error::BudgetExceeded { .. } => e,
             _ => not_conforming("layer shapes"),
         })?;
         Ok(net)
@@ -134,11 +143,19 @@ impl Network {
 
     /// Checks everything a network read from outside (file, import) must
     /// satisfy: every tensor's data matches its shape, parameters are
-    /// finite, sizes are bounded, and the layer shapes chain
-    /// ([`Network::shapes`]).
+    /// finite, sizes are bounded, the layer shapes chain
+    /// ([`Network::shapes`]), and one sample's forward pass fits the default
+    /// [`Budget`] ([`Network::validate_with_budget`]).
     pub fn validate(&self) -> Result<()> {
+        self.validate_with_budget(&Budget::default())
+    }
+
+    /// [`Network::validate`] with the caller's [`Budget`]: every activation
+    /// and convolution scratch of a single sample within
+    /// [`Budget::max_tensor_elements`] ([`Error::BudgetExceeded`]).
+    pub fn validate_with_budget(&self, budget: &Budget) -> Result<()> {
         if self.input_shape.iter().any(|&d| d > MAX_DIM)
-            || checked_product(&self.input_shape).is_none_or(|n| n > 1 << 40)
+            || checked_product(&self.input_shape).is_none()
         {
             return Err(not_conforming("input shape"));
         }
@@ -178,13 +195,10 @@ impl Network {
             }
         }
         let shapes = self.shapes()?;
-        if shapes
-            .iter()
-            .any(|s| checked_product(s).is_none_or(|n| n > 1 << 40))
-        {
+        if shapes.iter().any(|s| checked_product(s).is_none()) {
             return Err(not_conforming("activation size"));
         }
-        Ok(())
+        self.check_budget(1, false, budget)
     }
 }
 

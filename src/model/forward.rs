@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::kernels::{self, Window};
 use super::{Activation, BatchNorm, Layer, Network, Tensor};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 
 /// Samples per parallel chunk of the inference forward pass.
@@ -17,8 +18,17 @@ impl Network {
     /// Inference mode: dropout is the identity and batch normalisation uses
     /// its running statistics. Chunks of 64 samples run in parallel (rayon);
     /// the result is deterministic for a given batch.
+    ///
+    /// Refuses ([`Error::BudgetExceeded`]), before allocating, a batch whose
+    /// activations or convolution scratch exceed the default [`Budget`];
+    /// [`Network::forward_with_budget`] takes the caller's.
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        let mut all = self.forward_impl(input, false)?;
+        self.forward_with_budget(input, &Budget::default())
+    }
+
+    /// [`Network::forward`] with the caller's [`Budget`].
+    pub fn forward_with_budget(&self, input: &Tensor, budget: &Budget) -> Result<Tensor> {
+        let mut all = self.forward_impl(input, false, budget)?;
         all.pop().ok_or(Error::InvalidArgument {
             name: "input",
             value: 0.0,
@@ -27,9 +37,10 @@ impl Network {
 
     /// Like [`Network::forward`] but returns the input followed by every
     /// layer's output (`result[i + 1]` is layer `i`'s output), e.g. to
-    /// observe the range of values entering an activation.
+    /// observe the range of values entering an activation. All activations
+    /// together must fit the default [`Budget`].
     pub fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
-        self.forward_impl(input, true)
+        self.forward_impl(input, true, &Budget::default())
     }
 
     /// The index of the largest output per sample (class predictions).
@@ -53,9 +64,10 @@ impl Network {
         Ok(s[0])
     }
 
-    fn forward_impl(&self, input: &Tensor, keep_all: bool) -> Result<Vec<Tensor>> {
+    fn forward_impl(&self, input: &Tensor, keep_all: bool, budget: &Budget) -> Result<Vec<Tensor>> {
         let shapes = self.shapes()?;
         let n = self.check_input(input)?;
+        self.check_budget(n, keep_all, budget)?;
         let sample_in: usize = self.input_shape.iter().product();
         let run_chunk = |x: &[f32]| -> Vec<Vec<f32>> {
             let m = x.len().checked_div(sample_in).unwrap_or(0);

@@ -363,7 +363,7 @@ fn is_dense(g: &Window) -> bool {
 /// NCHW directly), else enough samples for about 400 columns (LeNet's
 /// second convolution: 4 samples of 100 pixels; measured faster than 1 or
 /// 8). Working a few samples at a time keeps the im2col matrix in cache.
-fn conv_chunk(p: usize, n: usize) -> usize {
+pub(crate) fn conv_chunk(p: usize, n: usize) -> usize {
     const COLS: usize = 400;
     if p >= COLS {
         1

@@ -24,12 +24,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod footprint;
 mod format;
 pub(crate) mod forward;
 pub mod init;
 pub(crate) mod kernels;
 pub mod zoo;
 
+pub use footprint::Footprint;
 pub use format::{FORMAT_VERSION, MAGIC, MAX_MODEL_BYTES};
 pub use forward::argmax_rows;
 pub use init::Init;

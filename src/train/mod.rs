@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::budget::Budget;
 use crate::data::{Dataset, Targets, gather};
 use crate::error::{Error, Result};
 use crate::model::{Layer, Network, Tensor};
@@ -226,6 +227,10 @@ pub struct TrainConfig {
     pub freeze: Freeze,
     /// Data augmentation of training batches (image inputs only).
     pub augment: Option<Augment>,
+    /// Memory limit of a training batch: all activations of a batch of
+    /// `batch_size` samples together within
+    /// [`Budget::max_tensor_elements`], checked before the first step.
+    pub budget: Budget,
 }
 
 impl Default for TrainConfig {
@@ -247,6 +252,7 @@ impl Default for TrainConfig {
             distillation: None,
             freeze: Freeze::default(),
             augment: None,
+            budget: Budget::default(),
         }
     }
 }
@@ -610,7 +616,8 @@ pub fn accuracy(net: &Network, data: &Dataset) -> Result<f32> {
 
 /// Mean loss and parameter gradients of `net` on one batch, in training
 /// mode (batch statistics for batch norm, dropout drawn from `seed`), e.g.
-/// for gradient-based pruning scores.
+/// for gradient-based pruning scores. The batch's activations must fit
+/// the default [`Budget`].
 pub fn gradients(
     net: &Network,
     batch: &Dataset,
@@ -629,6 +636,7 @@ pub(crate) fn gradients_with_input(
     seed: u64,
 ) -> Result<(f32, Gradients, Vec<f32>)> {
     let k = check_data(net, batch, loss)?;
+    net.check_budget(batch.len(), true, &Budget::default())?;
     let shapes = net.shapes()?;
     let trainable: Vec<Vec<bool>> = net
         .layers
@@ -782,6 +790,7 @@ impl Trainer {
     pub fn step(&mut self, net: &mut Network, batch: &Dataset) -> Result<f32> {
         let loss = self.loss_for(batch);
         let k = check_data(net, batch, loss)?;
+        net.check_budget(batch.len(), true, &self.config.budget)?;
         let shapes = net.shapes()?;
         let (trainable, frozen) = self.trainable(net)?;
         self.masks.apply_assign(net)?;
@@ -977,6 +986,11 @@ impl Trainer {
                 value: 0.0,
             });
         }
+        net.check_budget(
+            self.config.batch_size.min(train.len()),
+            true,
+            &self.config.budget,
+        )?;
         if let Some(d) = &self.config.distillation
             && (d.teacher.input_shape != net.input_shape
                 || d.teacher.output_shape()? != net.output_shape()?)

@@ -580,6 +580,7 @@ pub fn onnx_import(data: &[u8]) {
     let _ = onnx::from_bytes(data);
     let opts = ImportOptions {
         drop_final_softmax: true,
+        ..ImportOptions::default()
     };
     let Ok(net) = onnx::from_bytes_with(data, opts) else {
         return;

@@ -38,7 +38,7 @@ use num_bigint::BigUint;
 use rand::{CryptoRng, RngCore};
 
 pub use crate::he::primes::smallest_simd_plaintext_modulus;
-pub use params::{BfvParams, BfvParamsBuilder};
+pub use params::{BfvParams, BfvParamsBuilder, BuildCost, DEFAULT_MAX_BUILD_BYTES};
 
 use super::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
 use crate::error::{Error, Op, Result};

@@ -821,20 +821,27 @@ impl HeScheme for Ckks {
         let n = ring.n;
         let l = pt.level.0 as usize;
         let basis = ring.extended_basis(l);
-        let u = sample_ternary(n, rng);
-        let e0 = sample_error(n, rng);
-        let e1 = sample_error(n, rng);
-        let u = ring.small_to_ntt(&u, &basis);
+        // The randomness (u, e0, e1) decides the noise: whoever holds it and
+        // the ciphertext learns the message, so every copy is zeroised
+        // before it is freed.
+        let mut u_small = sample_ternary(n, rng);
+        let mut e0 = sample_error(n, rng);
+        let mut e1 = sample_error(n, rng);
+        let mut u = ring.small_to_ntt(&u_small, &basis);
+        zeroize::Zeroize::zeroize(&mut u_small);
         // Encrypt modulo Q_l * P, then divide by P: the noise u*e + e0 + e1*s
         // shrinks by P, leaving only the rounding error.
         let mut c0 = ring.small_to_ntt(&e0, &basis);
         let mut c1 = ring.small_to_ntt(&e1, &basis);
+        zeroize::Zeroize::zeroize(&mut e0);
+        zeroize::Zeroize::zeroize(&mut e1);
         for (e, (x0, x1)) in c0.chunks_mut(n).zip(c1.chunks_mut(n)).enumerate() {
             let p = basis[e];
             let ul = &u[e * n..(e + 1) * n];
             ring.mul_acc(p, x0, ul, &pk.b[p * n..(p + 1) * n]);
             ring.mul_acc(p, x1, ul, &pk.a[p * n..(p + 1) * n]);
         }
+        zeroize::Zeroize::zeroize(&mut u);
         let words = c0.len();
         let (mut c0, c1) = join(words, || self.mod_down(c0, l), || self.mod_down(c1, l));
         add_assign_poly(ring, &mut c0, &pt.poly);

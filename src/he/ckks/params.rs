@@ -94,7 +94,14 @@ impl CkksParamsBuilder {
                 allowed: "12..=16",
             });
         }
-        let log_qp: u32 = spec.moduli_bits.iter().chain(&spec.special_bits).sum();
+        // Checked: bit sizes come from untrusted bytes in `from_bytes`; a
+        // sum past u32 is refused as insecure rather than wrapped.
+        let log_qp = spec
+            .moduli_bits
+            .iter()
+            .chain(&spec.special_bits)
+            .try_fold(0u32, |acc, &b| acc.checked_add(b))
+            .unwrap_or(u32::MAX);
         check_128_bit(spec.log_n, log_qp)?;
         CkksParams::generate(spec)
     }

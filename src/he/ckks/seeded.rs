@@ -6,6 +6,7 @@
 
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroize;
 
 use super::rns::{Ring, recycle, sample_error, sample_uniform, take_zeroed};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSecretKey, CkksSeededCiphertext};
@@ -39,9 +40,12 @@ impl Ckks {
         let basis: Vec<usize> = (0..=l).collect();
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let e = sample_error(n, rng);
+        let mut e = sample_error(n, rng);
         let a = expand_ciphertext_a(ring, seed, l);
         let mut c0 = ring.small_to_ntt(&e, &basis);
+        // The error decides the noise (with it, c_0 gives the message):
+        // zeroised before it is freed, as is each limb of a * s below.
+        e.zeroize();
         for (j, ((c, al), pl)) in c0
             .chunks_mut(n)
             .zip(a.chunks(n))
@@ -54,6 +58,7 @@ impl Ckks {
             for ((x, &y), &p) in c.iter_mut().zip(&a_s).zip(pl) {
                 *x = m.add(m.sub(*x, y), p);
             }
+            a_s.as_mut_slice().zeroize();
             recycle(a_s);
         }
         Ok(CkksSeededCiphertext {

@@ -174,7 +174,8 @@ impl Ckks {
 
     /// Upper bound of the encoded size of `words` residues (varints of at most 9 bytes).
     fn limit_for(&self, words: usize) -> u64 {
-        (words as u64) * 10 + 1024
+        // Saturating: `max_keys = usize::MAX` means "no bound", not a wrap.
+        (words as u64).saturating_mul(10).saturating_add(1024)
     }
 
     /// Checks `poly` has `limbs` limbs of `N` words over the given primes, all reduced.
@@ -385,6 +386,16 @@ impl Ckks {
         let per_key = digit_count(&self.ring) * self.all_primes().len() * self.n();
         let limit = self.limit_for(per_key.saturating_mul(max_keys));
         let w: EvalKeysWire = decode(Kind::EvalKeys, bytes, limit)?;
+        let count = w
+            .rotations
+            .len()
+            .saturating_add(usize::from(w.relin.is_some()) + usize::from(w.conj.is_some()));
+        if count > max_keys {
+            return Err(Ckks::not_conforming(
+                Kind::EvalKeys,
+                "more keys than max_keys",
+            ));
+        }
         if w.fp != self.fp {
             return Err(Ckks::not_conforming(
                 Kind::EvalKeys,

@@ -36,6 +36,7 @@ pub struct TileShape {
 
 impl TileShape {
     /// A tile shape; every size must be a power of two.
+    /// The product `rows * cols * batch` must fit in `usize`.
     pub fn new(rows: usize, cols: usize, batch: usize) -> Result<TileShape> {
         for (name, v) in [
             ("tile rows", rows),
@@ -49,6 +50,17 @@ impl TileShape {
                     allowed: "a power of two",
                 });
             }
+        }
+        if rows
+            .checked_mul(cols)
+            .and_then(|x| x.checked_mul(batch))
+            .is_none()
+        {
+            return Err(Error::InvalidParameter {
+                name: "tile slots",
+                value: i64::MAX,
+                allowed: "rows * cols * batch within usize",
+            });
         }
         Ok(TileShape { rows, cols, batch })
     }
@@ -106,14 +118,29 @@ pub struct TileTensorShape {
 }
 
 impl TileTensorShape {
-    /// Number of tiles (ciphertexts).
-    pub fn tile_count(&self) -> usize {
-        self.dims.iter().map(TileDim::tiles).product()
+    /// Number of tiles (ciphertexts); [`Error::InvalidParameter`] when the
+    /// product overflows (sizes are untrusted: parsed or deserialised).
+    pub fn tile_count(&self) -> Result<usize> {
+        self.dims
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(d.tiles()))
+            .ok_or(Error::InvalidParameter {
+                name: "tile tensor shape (tile count)",
+                value: i64::MAX,
+                allowed: "a product of tile counts that fits in usize",
+            })
     }
 
-    /// Slots per tile.
-    pub fn tile_slots(&self) -> usize {
-        self.dims.iter().map(|d| d.tile).product()
+    /// Slots per tile; [`Error::InvalidParameter`] when the product overflows.
+    pub fn tile_slots(&self) -> Result<usize> {
+        self.dims
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(d.tile))
+            .ok_or(Error::InvalidParameter {
+                name: "tile tensor shape (tile slots)",
+                value: i64::MAX,
+                allowed: "a product of tile sizes that fits in usize",
+            })
     }
 
     /// Parse the notation of the module docs.
@@ -148,7 +175,10 @@ impl TileTensorShape {
             }
             dims.push(TileDim { size, tile, kind });
         }
-        Ok(TileTensorShape { dims })
+        let shape = TileTensorShape { dims };
+        shape.tile_count()?;
+        shape.tile_slots()?;
+        Ok(shape)
     }
 }
 
@@ -181,12 +211,29 @@ mod tests {
             assert_eq!(t.to_string(), s);
         }
         let t = TileTensorShape::parse("[300/64, */128, 2/2]").unwrap();
-        assert_eq!(t.tile_count(), 5);
-        assert_eq!(t.tile_slots(), 64 * 128 * 2);
+        assert_eq!(t.tile_count().unwrap(), 5);
+        assert_eq!(t.tile_slots().unwrap(), 64 * 128 * 2);
         for bad in ["300/64", "[300/63]", "[x/4]", "[3]", "[0/4]"] {
             assert!(TileTensorShape::parse(bad).is_err(), "{bad}");
         }
         assert!(TileShape::new(3, 4, 1).is_err());
+        assert!(TileShape::new(1 << 40, 1 << 20, 1 << 10).is_err());
+        // Products that overflow are errors, never a wrap or a panic.
+        let big = "[18446744073709551615/1, 18446744073709551615/1]";
+        assert!(TileTensorShape::parse(big).is_err());
+        let wide = "[1/4611686018427387904, 1/4611686018427387904]";
+        assert!(TileTensorShape::parse(wide).is_err());
+        let hand = TileTensorShape {
+            dims: vec![
+                TileDim {
+                    size: usize::MAX,
+                    tile: 1,
+                    kind: DimKind::Plain,
+                };
+                2
+            ],
+        };
+        assert!(hand.tile_count().is_err());
         assert_eq!(TileShape::new(4, 8, 2).unwrap().slot(1, 2, 1), 21);
     }
 }
