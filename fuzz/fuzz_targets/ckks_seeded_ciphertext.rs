@@ -1,0 +1,4 @@
+//! Fuzz target `ckks_seeded_ciphertext`: see `tests/fuzz_targets/mod.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mofhei_fuzz::ckks_seeded_ciphertext(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `onnx`: see `tests/fuzz_targets/mod.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mofhei_fuzz::onnx_import(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `tile_shape`: see `tests/fuzz_targets/mod.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mofhei_fuzz::tile_shape(data));
