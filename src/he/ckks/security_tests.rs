@@ -128,11 +128,6 @@ fn noise_estimate_tracks_measured_noise() {
     cases.push(("mul + relinearize + rescale", xy.clone(), xy_r.clone()));
     let k = 12345.0;
     let mut x3 = c.mul_scalar(&xy, k / scale.value(), scale).unwrap();
-    let kk = c
-        .encode(&[], xy.level, Scale::ONE)
-        .map(|_| ())
-        .and(Ok::<_, Error>(()));
-    kk.unwrap();
     let n = c.n();
     let k_ntt: Vec<u64> = (0..xy_r.len())
         .map(|i| c.ring.moduli[i / n].reduce_f64_integer(k))
@@ -146,7 +141,6 @@ fn noise_estimate_tracks_measured_noise() {
         permute(o, i, perm);
     }
     cases.push(("... + rotate", rot, rot_want));
-    c.rescale_assign(&mut x3).unwrap();
     for (what, ct, want) in &cases {
         let measured = c.measured_var(&s.sk, ct, want);
         let est = ct.noise.var;
