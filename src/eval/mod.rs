@@ -123,10 +123,10 @@ fn replicate<V: SlotValue>(values: &[f64], period: Option<usize>, slots: usize) 
 }
 
 /// Bits of noise flooding [`Client::decrypt`] uses by default: the flooding
-/// noise has `2^16` times the standard deviation of the output's estimated
+/// noise has `2^8` times the standard deviation of the output's estimated
 /// error ([`HeScheme::decrypt_flooded`]; the choice and its precision cost
 /// are in `docs/security.md`).
-pub const DEFAULT_FLOODING_BITS: u32 = 16;
+pub const DEFAULT_FLOODING_BITS: u32 = 8;
 
 /// The client: holds the secret key; encrypts inputs and decrypts outputs.
 pub struct Client<'a, S: HeScheme> {
