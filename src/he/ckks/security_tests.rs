@@ -127,7 +127,7 @@ fn noise_estimate_tracks_measured_noise() {
     let xy = c.rescale(&xy).unwrap();
     cases.push(("mul + relinearize + rescale", xy.clone(), xy_r.clone()));
     let k = 12345.0;
-    let mut x3 = c.mul_scalar(&xy, k / scale.value(), scale).unwrap();
+    let x3 = c.mul_scalar(&xy, k / scale.value(), scale).unwrap();
     let n = c.n();
     let k_ntt: Vec<u64> = (0..xy_r.len())
         .map(|i| c.ring.moduli[i / n].reduce_f64_integer(k))
