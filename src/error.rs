@@ -6,7 +6,7 @@
 //! Variants carry structured fields (levels, steps, sizes) rather than
 //! free-form text so callers can match on them.
 
-use crate::he::{Level, Rotation};
+use crate::he::{KeyId, Level, Rotation};
 
 /// The result type of every fallible operation in the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -171,6 +171,17 @@ pub enum Error {
     ParameterMismatch {
         /// The operation that was attempted.
         op: Op,
+    },
+    /// Operands or keys belong to different secret keys (their
+    /// [`KeyId`]s differ): checked before any ciphertext work.
+    #[error("{op}: operands or keys belong to different secret keys (key {expected} vs {found})")]
+    KeyMismatch {
+        /// The operation that was attempted.
+        op: Op,
+        /// The key id of the first operand, the key set or the secret key.
+        expected: KeyId,
+        /// The key id of the operand that does not match it.
+        found: KeyId,
     },
     /// The scheme cannot do this operation at all.
     #[error("{op} is not supported by the {scheme} scheme")]

@@ -21,12 +21,24 @@ fn params() -> mofhei::he::bfv::BfvParams {
         .unwrap()
 }
 
+/// Another parameter set (one modulus fewer), for the wrong-parameter law.
+#[expect(clippy::unwrap_used, reason = "test fixture: fixed, valid parameters")]
+fn other_params() -> mofhei::he::bfv::BfvParams {
+    mofhei::he::bfv::BfvParams::builder()
+        .degree(64)
+        .plaintext_modulus(65537)
+        .moduli_sizes(&[55, 45, 55])
+        .build_insecure_for_tests()
+        .unwrap()
+}
+
 mod bfv {
     use super::conformance;
     use mofhei::he::bfv::Bfv;
 
     conformance_suite!(
         Bfv::new(super::params()),
+        other = Bfv::new(super::other_params()),
         tolerance = 0.0,
         magnitude = 100.0,
         cases = 16
@@ -40,6 +52,7 @@ mod counted_bfv {
 
     conformance_suite!(
         Counted::new(Bfv::new(super::params())),
+        other = Counted::new(Bfv::new(super::other_params())),
         tolerance = 0.0,
         magnitude = 100.0,
         cases = 8

@@ -17,6 +17,18 @@ conformance_suite!(
         )
         .unwrap()
     ),
+    other = Counted::new(
+        Ckks::new(
+            CkksParams::builder()
+                .log_n(13)
+                .moduli_bits(&[60, 40])
+                .special_bits(&[60])
+                .scale_bits(40)
+                .build()
+                .unwrap()
+        )
+        .unwrap()
+    ),
     tolerance = 1e-5,
     magnitude = 1.0,
     cases = 4

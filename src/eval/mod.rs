@@ -122,12 +122,19 @@ fn replicate<V: SlotValue>(values: &[f64], period: Option<usize>, slots: usize) 
     out
 }
 
+/// Bits of noise flooding [`Client::decrypt`] uses by default: the flooding
+/// noise has `2^8` times the standard deviation of the output's estimated
+/// error ([`HeScheme::decrypt_flooded`]; the choice and its precision cost
+/// are in `docs/security.md`).
+pub const DEFAULT_FLOODING_BITS: u32 = 8;
+
 /// The client: holds the secret key; encrypts inputs and decrypts outputs.
 pub struct Client<'a, S: HeScheme> {
     scheme: &'a S,
     plan: &'a Plan,
     sk: S::SecretKey,
     pk: S::PublicKey,
+    flooding: Option<u32>,
 }
 
 impl<'a, S: HeScheme> Client<'a, S> {
@@ -152,6 +159,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
                 plan,
                 sk,
                 pk,
+                flooding: Some(DEFAULT_FLOODING_BITS),
             },
             keys,
         ))
@@ -160,6 +168,21 @@ impl<'a, S: HeScheme> Client<'a, S> {
     /// The public key.
     pub fn public_key(&self) -> &S::PublicKey {
         &self.pk
+    }
+
+    /// Noise flooding of decryptions: `Some(bits)` (the default,
+    /// [`DEFAULT_FLOODING_BITS`]) floods every decryption with `2^bits`
+    /// times the estimated error ([`HeScheme::decrypt_flooded`]), so the
+    /// decrypted outputs can be shared without revealing the secret key;
+    /// `None` decrypts exactly, for results that never leave the key
+    /// holder (see `docs/security.md`).
+    pub fn set_flooding(&mut self, bits: Option<u32>) {
+        self.flooding = bits;
+    }
+
+    /// The flooding in use (see [`Client::set_flooding`]).
+    pub fn flooding(&self) -> Option<u32> {
+        self.flooding
     }
 
     /// Samples one inference holds on this backend.
@@ -291,7 +314,13 @@ impl<'a, S: HeScheme> Client<'a, S> {
         out.cts
             .par_iter()
             .map(|ct| {
-                let pt = self.scheme.decrypt(&self.sk, ct)?;
+                let pt = match self.flooding {
+                    Some(bits) => {
+                        self.scheme
+                            .decrypt_flooded(&self.sk, ct, bits, &mut rand::rng())?
+                    }
+                    None => self.scheme.decrypt(&self.sk, ct)?,
+                };
                 self.scheme.decode(&pt)
             })
             .collect()
@@ -426,13 +455,17 @@ pub struct Server<'a, S: HeScheme> {
 }
 
 impl<'a, S: HeScheme> Server<'a, S> {
-    /// A server for `plan`. Before any ciphertext work, refuses: too few
-    /// levels or slots, a missing relinearisation key
+    /// A server for `plan`. Before any ciphertext work, refuses: keys of
+    /// other parameters ([`Error::ParameterMismatch`]), too few levels or
+    /// slots, a missing relinearisation key
     /// ([`Error::MissingRelinearizationKey`]) or rotation key
-    /// ([`Error::MissingRotationKey`]). Encodes the plan's plaintexts (the
-    /// stored model) at the level and scale each is used at.
+    /// ([`Error::MissingRotationKey`]); input ciphertexts of another secret
+    /// key than the keys' are refused when a run starts
+    /// ([`Error::KeyMismatch`]). Encodes the plan's plaintexts (the stored
+    /// model) at the level and scale each is used at.
     pub fn new(scheme: &'a S, plan: &'a Plan, keys: S::EvalKeys) -> Result<Server<'a, S>> {
         plan.validate()?;
+        scheme.check_eval_keys(&keys)?;
         check_backend(scheme, plan)?;
         let req = plan.key_requirements();
         if req.relinearization() && !keys.supports_relinearization() {
@@ -542,6 +575,11 @@ impl<'a, S: HeScheme> Server<'a, S> {
     }
 
     fn check_input_level(&self, ct: &S::Ciphertext) -> Result<()> {
+        crate::he::checks::same_key(
+            Op::Encrypt,
+            self.keys.key_id(),
+            self.scheme.ciphertext_key_id(ct),
+        )?;
         let want = Level(self.plan.depth());
         if self.scheme.level(ct) != want {
             return Err(Error::LevelMismatch {

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::{HeScheme, KeyRequirements, Level, Rotation, Scale};
+use super::{HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};
 use crate::error::Result;
 
 /// The kinds of operation counted.
@@ -275,6 +275,30 @@ impl<S: HeScheme> HeScheme for Counted<S> {
         self.counted(OpKind::Decrypt, self.inner.level(ct), 1, || {
             self.inner.decrypt(sk, ct)
         })
+    }
+
+    fn decrypt_flooded<R: RngCore + CryptoRng>(
+        &self,
+        sk: &S::SecretKey,
+        ct: &S::Ciphertext,
+        flooding_bits: u32,
+        rng: &mut R,
+    ) -> Result<S::Plaintext> {
+        self.counted(OpKind::Decrypt, self.inner.level(ct), 1, || {
+            self.inner.decrypt_flooded(sk, ct, flooding_bits, rng)
+        })
+    }
+    fn secret_key_id(&self, sk: &S::SecretKey) -> KeyId {
+        self.inner.secret_key_id(sk)
+    }
+    fn public_key_id(&self, pk: &S::PublicKey) -> KeyId {
+        self.inner.public_key_id(pk)
+    }
+    fn ciphertext_key_id(&self, ct: &S::Ciphertext) -> KeyId {
+        self.inner.ciphertext_key_id(ct)
+    }
+    fn check_eval_keys(&self, keys: &S::EvalKeys) -> Result<()> {
+        self.inner.check_eval_keys(keys)
     }
 
     fn add_assign(&self, a: &mut S::Ciphertext, b: &S::Ciphertext) -> Result<()> {

@@ -35,11 +35,13 @@ use crate::error::{Error, Op, Result};
 pub mod bfv;
 pub mod ckks;
 pub mod counted;
+pub mod key_id;
 pub mod primes;
 pub mod security;
 pub mod sim;
 
 pub use counted::{Counted, OpCounts, OpKind};
+pub use key_id::KeyId;
 
 /// The number of rescales a ciphertext still has: a fresh ciphertext is at the
 /// parameters' maximum level; level 0 cannot be rescaled again.
@@ -237,6 +239,8 @@ pub trait EvaluationKeys {
     fn supports_rotation(&self, step: Rotation) -> bool;
     /// Whether the keys can conjugate.
     fn supports_conjugation(&self) -> bool;
+    /// The [`KeyId`] of the secret key the keys were generated from.
+    fn key_id(&self) -> KeyId;
 }
 
 /// A homomorphic encryption scheme with SIMD slots, as network code sees it.
@@ -342,8 +346,45 @@ pub trait HeScheme: Send + Sync + Sized {
         pt: &Self::Plaintext,
         rng: &mut R,
     ) -> Result<Self::Ciphertext>;
-    /// Decrypt (client side only: needs the secret key).
+    /// Decrypt (client side only: needs the secret key). The **exact**
+    /// decryption: for an approximate scheme (CKKS) the result carries the
+    /// ciphertext's raw noise, from which the secret key can be computed
+    /// (IND-CPA^D, Li and Micciancio 2021). Keep it private to the key
+    /// holder; whatever leaves the client goes through
+    /// [`decrypt_flooded`](HeScheme::decrypt_flooded) (what
+    /// [`Client::decrypt`](crate::eval::Client::decrypt) does by default).
+    /// A ciphertext of another secret key is [`Error::KeyMismatch`].
     fn decrypt(&self, sk: &Self::SecretKey, ct: &Self::Ciphertext) -> Result<Self::Plaintext>;
+
+    /// Decrypt with noise flooding: fresh noise `2^flooding_bits` times the
+    /// standard deviation of the ciphertext's estimated error is added
+    /// before anything is returned, so a shared decryption no longer
+    /// reveals the error (and through it the secret key); it costs about
+    /// `flooding_bits` bits of precision (`docs/security.md`). Exact schemes
+    /// (BFV, whose decryption removes the noise; the simulator, which has
+    /// none) keep the default: the exact decryption.
+    fn decrypt_flooded<R: RngCore + CryptoRng>(
+        &self,
+        sk: &Self::SecretKey,
+        ct: &Self::Ciphertext,
+        flooding_bits: u32,
+        rng: &mut R,
+    ) -> Result<Self::Plaintext> {
+        let _ = (flooding_bits, rng);
+        self.decrypt(sk, ct)
+    }
+
+    // ---- key identity ----------------------------------------------------------
+
+    /// The [`KeyId`] of a secret key (computed once, at generation).
+    fn secret_key_id(&self, sk: &Self::SecretKey) -> KeyId;
+    /// The [`KeyId`] of the secret key a public key belongs to.
+    fn public_key_id(&self, pk: &Self::PublicKey) -> KeyId;
+    /// The [`KeyId`] of the secret key a ciphertext is encrypted under.
+    fn ciphertext_key_id(&self, ct: &Self::Ciphertext) -> KeyId;
+    /// Whether evaluation keys were made for this backend's parameters:
+    /// [`Error::ParameterMismatch`] otherwise (no ciphertext work).
+    fn check_eval_keys(&self, keys: &Self::EvalKeys) -> Result<()>;
 
     // ---- arithmetic: required ------------------------------------------------
 
@@ -580,7 +621,7 @@ pub trait HeScheme: Send + Sync + Sized {
 /// Shared argument checks, so every backend refuses the same misuse with the
 /// same error.
 pub(crate) mod checks {
-    use super::{Level, Scale};
+    use super::{KeyId, Level, Scale};
     use crate::error::{Error, Op, Result};
 
     /// `values` fit in `slots` and `level` is at most `max`.
@@ -599,6 +640,20 @@ pub(crate) mod checks {
             });
         }
         Ok(())
+    }
+
+    /// Two operands (or an operand and a key) of `op` under the same secret key.
+    #[inline]
+    pub(crate) fn same_key(op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+        if expected == found {
+            Ok(())
+        } else {
+            Err(Error::KeyMismatch {
+                op,
+                expected,
+                found,
+            })
+        }
     }
 
     /// Two operands of `op` at the same level.

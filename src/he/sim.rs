@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale};
+use super::{EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};
 use crate::error::{Error, Op, Result};
+use crate::he::checks::same_key;
 
 /// Parameters of the simulator: slot count, the modulus chain (values, not
 /// bits) and the default scale.
@@ -110,8 +111,8 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A fresh ciphertext of `pt` (what either encryption gives).
-    fn fresh(&self, pt: &SimPlaintext) -> Result<SimCiphertext> {
+    /// A fresh ciphertext of `pt` under key `key` (what either encryption gives).
+    fn fresh(&self, pt: &SimPlaintext, key: KeyId) -> Result<SimCiphertext> {
         self.check_id(pt.id, Op::Encrypt)?;
         Ok(SimCiphertext {
             values: pt.values.clone(),
@@ -119,6 +120,7 @@ impl Sim {
             scale: pt.scale,
             size: 2,
             id: self.id,
+            key,
         })
     }
 
@@ -146,9 +148,13 @@ impl Sim {
         level: Level,
         scale: Scale,
         id: u64,
+        key: Option<KeyId>,
     ) -> Result<()> {
         self.check_id(a.id, op)?;
         self.check_id(id, op)?;
+        if let Some(key) = key {
+            same_key(op, a.key, key)?;
+        }
         crate::he::checks::same_level_scale(op, (a.level, a.scale), (level, scale))
     }
 
@@ -190,6 +196,8 @@ pub struct SimCiphertext {
     scale: Scale,
     size: usize,
     id: u64,
+    /// The secret key it is encrypted under.
+    key: KeyId,
 }
 
 impl SimCiphertext {
@@ -199,9 +207,12 @@ impl SimCiphertext {
     }
 }
 
-/// The simulator's secret key (holds nothing secret; it only binds to its `Sim`).
+/// The simulator's secret key (holds nothing secret; it binds to its `Sim`
+/// and has a random [`KeyId`], so wrong-key misuse is caught as a real
+/// backend catches it).
 pub struct SimSecretKey {
     id: u64,
+    key: KeyId,
 }
 
 impl std::fmt::Debug for SimSecretKey {
@@ -214,12 +225,14 @@ impl std::fmt::Debug for SimSecretKey {
 #[derive(Debug, Clone)]
 pub struct SimPublicKey {
     id: u64,
+    key: KeyId,
 }
 
 /// The simulator's evaluation keys: which rotations, relinearisation, conjugation.
 #[derive(Debug, Clone)]
 pub struct SimEvalKeys {
     id: u64,
+    key: KeyId,
     slots: usize,
     relin: bool,
     conj: bool,
@@ -236,6 +249,9 @@ impl EvaluationKeys for SimEvalKeys {
     }
     fn supports_conjugation(&self) -> bool {
         self.conj
+    }
+    fn key_id(&self) -> KeyId {
+        self.key
     }
 }
 
@@ -285,8 +301,13 @@ impl HeScheme for Sim {
         pt.scale
     }
 
-    fn generate_secret_key<R: RngCore + CryptoRng>(&self, _rng: &mut R) -> Result<SimSecretKey> {
-        Ok(SimSecretKey { id: self.id })
+    fn generate_secret_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<SimSecretKey> {
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        Ok(SimSecretKey {
+            id: self.id,
+            key: KeyId::derive("sim", &self.id.to_le_bytes(), nonce),
+        })
     }
     fn generate_public_key<R: RngCore + CryptoRng>(
         &self,
@@ -294,7 +315,10 @@ impl HeScheme for Sim {
         _rng: &mut R,
     ) -> Result<SimPublicKey> {
         self.check_id(sk.id, Op::KeyGen)?;
-        Ok(SimPublicKey { id: self.id })
+        Ok(SimPublicKey {
+            id: self.id,
+            key: sk.key,
+        })
     }
     fn generate_eval_keys<R: RngCore + CryptoRng>(
         &self,
@@ -305,6 +329,7 @@ impl HeScheme for Sim {
         self.check_id(sk.id, Op::KeyGen)?;
         Ok(SimEvalKeys {
             id: self.id,
+            key: sk.key,
             slots: self.params.slots,
             relin: req.relinearization(),
             conj: req.conjugation(),
@@ -343,7 +368,7 @@ impl HeScheme for Sim {
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
         self.check_id(pk.id, Op::Encrypt)?;
-        self.fresh(pt)
+        self.fresh(pt, pk.key)
     }
 
     fn encrypt_secret<R: RngCore + CryptoRng>(
@@ -353,12 +378,13 @@ impl HeScheme for Sim {
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
         self.check_id(sk.id, Op::Encrypt)?;
-        self.fresh(pt)
+        self.fresh(pt, sk.key)
     }
 
     fn decrypt(&self, sk: &SimSecretKey, ct: &SimCiphertext) -> Result<SimPlaintext> {
         self.check_id(sk.id, Op::Decrypt)?;
         self.check_id(ct.id, Op::Decrypt)?;
+        same_key(Op::Decrypt, sk.key, ct.key)?;
         Ok(SimPlaintext {
             values: ct.values.clone(),
             level: ct.level,
@@ -368,7 +394,7 @@ impl HeScheme for Sim {
     }
 
     fn add_assign(&self, a: &mut SimCiphertext, b: &SimCiphertext) -> Result<()> {
-        self.check_pair(Op::Add, a, b.level, b.scale, b.id)?;
+        self.check_pair(Op::Add, a, b.level, b.scale, b.id, Some(b.key))?;
         a.values
             .iter_mut()
             .zip(&b.values)
@@ -378,7 +404,7 @@ impl HeScheme for Sim {
     }
 
     fn sub_assign(&self, a: &mut SimCiphertext, b: &SimCiphertext) -> Result<()> {
-        self.check_pair(Op::Add, a, b.level, b.scale, b.id)?;
+        self.check_pair(Op::Add, a, b.level, b.scale, b.id, Some(b.key))?;
         a.values
             .iter_mut()
             .zip(&b.values)
@@ -394,7 +420,7 @@ impl HeScheme for Sim {
     }
 
     fn add_plain_assign(&self, a: &mut SimCiphertext, p: &SimPlaintext) -> Result<()> {
-        self.check_pair(Op::AddPlain, a, p.level, p.scale, p.id)?;
+        self.check_pair(Op::AddPlain, a, p.level, p.scale, p.id, None)?;
         a.values
             .iter_mut()
             .zip(&p.values)
@@ -445,6 +471,7 @@ impl HeScheme for Sim {
     fn mul(&self, a: &SimCiphertext, b: &SimCiphertext) -> Result<SimCiphertext> {
         self.check_id(a.id, Op::Mul)?;
         self.check_id(b.id, Op::Mul)?;
+        same_key(Op::Mul, a.key, b.key)?;
         for ct in [a, b] {
             if ct.size != 2 {
                 return Err(Error::CiphertextSize {
@@ -464,12 +491,14 @@ impl HeScheme for Sim {
             scale,
             size: 3,
             id: self.id,
+            key: a.key,
         })
     }
 
     fn relinearize_assign(&self, a: &mut SimCiphertext, keys: &SimEvalKeys) -> Result<()> {
         self.check_id(a.id, Op::Relinearize)?;
         self.check_id(keys.id, Op::Relinearize)?;
+        same_key(Op::Relinearize, keys.key, a.key)?;
         if !keys.relin {
             return Err(Error::MissingRelinearizationKey);
         }
@@ -507,6 +536,7 @@ impl HeScheme for Sim {
     ) -> Result<SimCiphertext> {
         self.check_id(a.id, Op::Rotate)?;
         self.check_id(keys.id, Op::Rotate)?;
+        same_key(Op::Rotate, keys.key, a.key)?;
         if a.size != 2 {
             return Err(Error::CiphertextSize {
                 op: Op::Rotate,
@@ -523,9 +553,23 @@ impl HeScheme for Sim {
         Ok(out)
     }
 
+    fn secret_key_id(&self, sk: &SimSecretKey) -> KeyId {
+        sk.key
+    }
+    fn public_key_id(&self, pk: &SimPublicKey) -> KeyId {
+        pk.key
+    }
+    fn ciphertext_key_id(&self, ct: &SimCiphertext) -> KeyId {
+        ct.key
+    }
+    fn check_eval_keys(&self, keys: &SimEvalKeys) -> Result<()> {
+        self.check_id(keys.id, Op::KeyGen)
+    }
+
     fn conjugate(&self, a: &SimCiphertext, keys: &SimEvalKeys) -> Result<SimCiphertext> {
         self.check_id(a.id, Op::Conjugate)?;
         self.check_id(keys.id, Op::Conjugate)?;
+        same_key(Op::Conjugate, keys.key, a.key)?;
         if !keys.conj {
             return Err(Error::MissingConjugationKey);
         }

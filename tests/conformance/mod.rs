@@ -15,7 +15,11 @@
 //! bookkept). Misuse: rescale at level 0, a rotation without its key,
 //! relinearisation without a key, mismatched scales and levels, too many
 //! values, rotating an unrelinearised product — each returns its documented
-//! error variant, never a panic.
+//! error variant, never a panic. Wrong keys: decrypting with another secret
+//! key, rotating or relinearising with another key set, combining
+//! ciphertexts of two secret keys ([`Error::KeyMismatch`]), and evaluation
+//! keys or ciphertexts of another parameter set ([`Error::ParameterMismatch`],
+//! with `other = ...`, a backend of other parameters) are refused.
 //!
 //! `magnitude` is the range of sample values ([-m, m], rounded by
 //! `SlotValue::from_f64` for integer schemes); `tolerance` is the allowed
@@ -23,8 +27,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use mofhei::error::Error;
-use mofhei::he::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, SlotValue};
+use mofhei::error::{Error, Op};
+use mofhei::he::{
+    EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, SlotValue,
+};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -541,6 +547,165 @@ pub fn empty_dot_product<S: HeScheme>(c: &Ctx<S>) {
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
 }
 
+/// A second secret key (with public and evaluation keys) of the same backend.
+pub struct OtherKeys<S: HeScheme> {
+    pub sk: S::SecretKey,
+    pub pk: S::PublicKey,
+    pub keys: S::EvalKeys,
+}
+
+impl<S: HeScheme> OtherKeys<S> {
+    pub fn new(scheme: &S, seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let sk = scheme.generate_secret_key(&mut rng).expect("secret key");
+        let pk = scheme
+            .generate_public_key(&sk, &mut rng)
+            .expect("public key");
+        let req = KeyRequirements::new()
+            .with_relinearization()
+            .with_rotations(STEPS.iter().map(|&s| Rotation(s)));
+        let keys = scheme
+            .generate_eval_keys(&sk, &req, &mut rng)
+            .expect("eval keys");
+        OtherKeys { sk, pk, keys }
+    }
+}
+
+fn key_mismatch<T>(what: &str, r: Result<T, Error>, op: Op, expected: KeyId, found: KeyId) {
+    match r {
+        Err(Error::KeyMismatch {
+            op: o,
+            expected: e,
+            found: f,
+        }) => {
+            assert_eq!(o, op, "{what}");
+            assert_eq!((e, f), (expected, found), "{what}");
+        }
+        Err(other) => panic!("{what}: expected KeyMismatch, got {other}"),
+        Ok(_) => panic!("{what}: expected KeyMismatch, got Ok"),
+    }
+}
+
+/// Keys and ciphertexts carry the id of their secret key; two secret keys
+/// have different ids; the id prints as hex and never as the key.
+pub fn key_ids<S: HeScheme>(c: &Ctx<S>) {
+    let s = &c.scheme;
+    let id = s.secret_key_id(&c.sk);
+    assert_eq!(s.public_key_id(&c.pk), id);
+    assert_eq!(c.keys.key_id(), id);
+    assert_eq!(c.no_keys.key_id(), id);
+    let ct = c.encrypt(&c.values(7, 4), 7);
+    assert_eq!(s.ciphertext_key_id(&ct), id);
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let pt = s
+        .encode(&c.values(7, 4), s.max_level(), s.default_scale())
+        .unwrap();
+    let ct = s.encrypt_secret(&c.sk, &pt, &mut rng).unwrap();
+    assert_eq!(s.ciphertext_key_id(&ct), id);
+    let sq = s.mul_relin(&ct, &ct, &c.keys).unwrap();
+    assert_eq!(s.ciphertext_key_id(&sq), id);
+    let other = OtherKeys::new(s, 0xd1ff);
+    assert_ne!(s.secret_key_id(&other.sk), id);
+    let hex = id.to_string();
+    assert_eq!(hex.len(), 32);
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+/// Another secret key's decryption, rotations, relinearisation, and
+/// arithmetic mixing two keys' ciphertexts are `KeyMismatch`, never garbage.
+pub fn wrong_secret_key<S: HeScheme>(c: &Ctx<S>) {
+    let s = &c.scheme;
+    let other = OtherKeys::new(s, 0xbad);
+    let (mine, theirs) = (s.secret_key_id(&c.sk), s.secret_key_id(&other.sk));
+    let a = c.values(8, 4);
+    let x = c.encrypt(&a, 8);
+    let pt = s.encode(&a, s.max_level(), s.default_scale()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let y = s.encrypt(&other.pk, &pt, &mut rng).unwrap();
+    key_mismatch(
+        "decrypt with another key",
+        s.decrypt(&other.sk, &x),
+        Op::Decrypt,
+        theirs,
+        mine,
+    );
+    key_mismatch(
+        "rotate with another key set",
+        s.rotate(&x, Rotation(1), &other.keys),
+        Op::Rotate,
+        theirs,
+        mine,
+    );
+    let mut sq = s.mul(&x, &x).unwrap();
+    key_mismatch(
+        "relinearize with another key set",
+        s.relinearize_assign(&mut sq, &other.keys),
+        Op::Relinearize,
+        theirs,
+        mine,
+    );
+    key_mismatch(
+        "add two keys' ciphertexts",
+        s.add(&x, &y),
+        Op::Add,
+        mine,
+        theirs,
+    );
+    key_mismatch(
+        "sub two keys' ciphertexts",
+        s.sub(&x, &y),
+        Op::Add,
+        mine,
+        theirs,
+    );
+    key_mismatch(
+        "mul two keys' ciphertexts",
+        s.mul(&x, &y),
+        Op::Mul,
+        mine,
+        theirs,
+    );
+    let pts = [&pt, &pt];
+    assert!(matches!(
+        s.dot_plain(&[&x, &y], &pts),
+        Err(Error::KeyMismatch { .. })
+    ));
+    let w = [S::Value::from_f64(1.0), S::Value::from_f64(1.0)];
+    assert!(matches!(
+        s.dot_scalar(&[&x, &y], &w, s.default_scale()),
+        Err(Error::KeyMismatch { .. })
+    ));
+    // The refused operations left the operands intact.
+    c.check("after refusals", &c.decrypt(&x), &f(&a)).unwrap();
+}
+
+/// Keys and ciphertexts of another parameter set (`other`) are refused with
+/// `ParameterMismatch`: what `Server::new` checks its keys with, rotations,
+/// decryption, and arithmetic.
+pub fn wrong_parameters<S: HeScheme>(s: &S, other: &S) {
+    let mine = OtherKeys::new(s, 0x9a8);
+    assert!(s.check_eval_keys(&mine.keys).is_ok());
+    let theirs = OtherKeys::new(other, 0x9a9);
+    let err = s.check_eval_keys(&theirs.keys).unwrap_err();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+    let a: Vec<S::Value> = (0..4).map(|i| S::Value::from_f64(f64::from(i))).collect();
+    let pt = s.encode(&a, s.max_level(), s.default_scale()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let x = s.encrypt(&mine.pk, &pt, &mut rng).unwrap();
+    let err = s.rotate(&x, Rotation(1), &theirs.keys).unwrap_err();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+    let pt = other
+        .encode(&a, other.max_level(), other.default_scale())
+        .unwrap();
+    let y = other.encrypt(&theirs.pk, &pt, &mut rng).unwrap();
+    let err = s.decrypt(&mine.sk, &y).unwrap_err();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+    let err = s.decrypt(&theirs.sk, &x).unwrap_err();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+    let err = s.add(&x, &y).unwrap_err();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+}
+
 /// Instantiates every law and misuse test for one backend.
 ///
 /// `conformance_suite!(scheme_expr, tolerance = T, magnitude = M, cases = N);`
@@ -564,7 +729,16 @@ macro_rules! conformance_suite {
         }
         conformance_suite!(@tests roundtrip, secret_key_encryption, lazy_squares_summed, add_sub_negate, plain_ops, mul_relin_rescale, rotations,
             dot_products, rescale_and_drop, rescale_at_level_zero, rotation_without_key,
-            relinearize_without_key, mismatched_scales, mismatched_levels, too_many_values, empty_dot_product);
+            relinearize_without_key, mismatched_scales, mismatched_levels, too_many_values, empty_dot_product,
+            key_ids, wrong_secret_key);
+    };
+    ($scheme:expr, other = $other:expr, tolerance = $tol:expr, magnitude = $mag:expr, cases = $cases:expr $(,)?) => {
+        conformance_suite!($scheme, tolerance = $tol, magnitude = $mag, cases = $cases);
+        #[test]
+        #[allow(clippy::unwrap_used, clippy::expect_used)]
+        fn wrong_parameters() {
+            conformance::wrong_parameters(&$scheme, &$other);
+        }
     };
     (@tests $($name:ident),*) => {
         $(

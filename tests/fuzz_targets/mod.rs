@@ -577,12 +577,10 @@ pub fn network(data: &[u8]) {
 /// network is valid, round-trips through the model format, runs forward
 /// and compiles.
 pub fn onnx_import(data: &[u8]) {
-    let _ = onnx::from_bytes(data);
-    let opts = ImportOptions {
-        drop_final_softmax: true,
-        ..ImportOptions::default()
-    };
-    let Ok(net) = onnx::from_bytes_with(data, opts) else {
+    let mut strict = ImportOptions::default();
+    strict.drop_final_softmax = false;
+    let _ = onnx::from_bytes_with(data, strict);
+    let Ok(net) = onnx::from_bytes(data) else {
         return;
     };
     if let Ok(bytes) = net.to_bytes() {
@@ -673,9 +671,13 @@ pub fn csv_text(data: &[u8]) {
     };
     let delimiter = [',', ';', '\t', ' '][usize::from((opt >> 3) & 3)];
     let text = String::from_utf8_lossy(b.0);
+    // A header name as label column when the low bits ask for none.
+    let label_header = (label_column.is_none() && opt & 0x20 != 0)
+        .then(|| text.split([',', ';', '\t', ' ']).next().unwrap_or("").to_string());
     let opts = csv::CsvOptions {
         label_column,
         delimiter,
+        label_header,
     };
     if let Ok(ds) = csv::parse(&text, &opts) {
         assert_eq!(ds.inputs().shape()[0], ds.len());

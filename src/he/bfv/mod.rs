@@ -33,14 +33,17 @@ use fhe::bfv::{
     Ciphertext, Encoding, EvaluationKey, EvaluationKeyBuilder, Plaintext, PublicKey,
     RelinearizationKey, SecretKey,
 };
-use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
+use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as _};
 use num_bigint::BigUint;
 use rand::{CryptoRng, RngCore};
 
 pub use crate::he::primes::smallest_simd_plaintext_modulus;
 pub use params::{BfvParams, BfvParamsBuilder, BuildCost, DEFAULT_MAX_BUILD_BYTES};
 
-use super::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
+use super::checks::same_key;
+use super::{
+    EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
+};
 use crate::error::{Error, Op, Result};
 
 const NAME: &str = "bfv";
@@ -91,6 +94,7 @@ pub struct BfvCiphertext {
     inner: Ciphertext,
     level: Level,
     id: u64,
+    key: KeyId,
 }
 
 impl BfvCiphertext {
@@ -114,6 +118,7 @@ impl fmt::Debug for BfvCiphertext {
 pub struct BfvSecretKey {
     inner: SecretKey,
     id: u64,
+    key: KeyId,
 }
 
 impl fmt::Debug for BfvSecretKey {
@@ -127,6 +132,7 @@ impl fmt::Debug for BfvSecretKey {
 pub struct BfvPublicKey {
     inner: PublicKey,
     id: u64,
+    key: KeyId,
 }
 
 impl fmt::Debug for BfvPublicKey {
@@ -139,6 +145,7 @@ impl fmt::Debug for BfvPublicKey {
 /// requested column rotations, each for every level.
 pub struct BfvEvalKeys {
     id: u64,
+    key: KeyId,
     slots: usize,
     rotations: BTreeSet<usize>,
     /// Indexed by our level (0 = one modulus left); empty without relinearisation.
@@ -166,6 +173,9 @@ impl EvaluationKeys for BfvEvalKeys {
     }
     fn supports_conjugation(&self) -> bool {
         false
+    }
+    fn key_id(&self) -> KeyId {
+        self.key
     }
 }
 
@@ -239,12 +249,30 @@ impl Bfv {
         }
     }
 
-    fn wrap(&self, inner: Ciphertext, level: Level) -> BfvCiphertext {
+    fn wrap(&self, inner: Ciphertext, level: Level, key: KeyId) -> BfvCiphertext {
         BfvCiphertext {
             inner,
             level,
             id: self.id,
+            key,
         }
+    }
+
+    /// The [`KeyId`] of a secret key: the domain tag `bfv`, the parameters
+    /// (degree, plaintext modulus, moduli) and `fhe`'s serialisation of the
+    /// secret coefficients (zeroised after hashing).
+    fn secret_key_id(&self, sk: &SecretKey) -> KeyId {
+        let p = self.params.inner();
+        let mut params = Vec::new();
+        params.extend_from_slice(&(p.degree() as u64).to_le_bytes());
+        params.extend_from_slice(&p.plaintext().to_le_bytes());
+        for q in p.moduli() {
+            params.extend_from_slice(&q.to_le_bytes());
+        }
+        let mut secret = zeroize::Zeroizing::new(sk.to_bytes());
+        let id = KeyId::derive(NAME, &params, secret.iter().copied());
+        zeroize::Zeroize::zeroize(&mut *secret);
+        id
     }
 
     /// The constant polynomial `c` (every SIMD slot `c`) at a level.
@@ -336,9 +364,12 @@ impl HeScheme for Bfv {
     }
 
     fn generate_secret_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<BfvSecretKey> {
+        let inner = SecretKey::random(self.params.inner(), rng);
+        let key = self.secret_key_id(&inner);
         Ok(BfvSecretKey {
-            inner: SecretKey::random(self.params.inner(), rng),
+            inner,
             id: self.id,
+            key,
         })
     }
 
@@ -351,6 +382,7 @@ impl HeScheme for Bfv {
         Ok(BfvPublicKey {
             inner: PublicKey::new(&sk.inner, rng),
             id: self.id,
+            key: sk.key,
         })
     }
 
@@ -395,6 +427,7 @@ impl HeScheme for Bfv {
         }
         Ok(BfvEvalKeys {
             id: self.id,
+            key: sk.key,
             slots,
             rotations,
             relin,
@@ -458,7 +491,7 @@ impl HeScheme for Bfv {
             .inner
             .try_encrypt(&pt.inner, rng)
             .map_err(|e| fhe_error(Op::Encrypt, e))?;
-        Ok(self.wrap(inner, pt.level))
+        Ok(self.wrap(inner, pt.level, pk.key))
     }
 
     fn encrypt_secret<R: RngCore + CryptoRng>(
@@ -473,12 +506,13 @@ impl HeScheme for Bfv {
             .inner
             .try_encrypt(&pt.inner, rng)
             .map_err(|e| fhe_error(Op::Encrypt, e))?;
-        Ok(self.wrap(inner, pt.level))
+        Ok(self.wrap(inner, pt.level, sk.key))
     }
 
     fn decrypt(&self, sk: &BfvSecretKey, ct: &BfvCiphertext) -> Result<BfvPlaintext> {
         self.check_id(sk.id, Op::Decrypt)?;
         self.check_id(ct.id, Op::Decrypt)?;
+        same_key(Op::Decrypt, sk.key, ct.key)?;
         let inner = sk
             .inner
             .try_decrypt(&ct.inner)
@@ -493,6 +527,7 @@ impl HeScheme for Bfv {
     fn add_assign(&self, a: &mut BfvCiphertext, b: &BfvCiphertext) -> Result<()> {
         self.check_id(a.id, Op::Add)?;
         self.check_id(b.id, Op::Add)?;
+        same_key(Op::Add, a.key, b.key)?;
         self.check_levels(Op::Add, a.level, b.level)?;
         if a.size() == b.size() {
             a.inner += &b.inner;
@@ -505,6 +540,7 @@ impl HeScheme for Bfv {
     fn sub_assign(&self, a: &mut BfvCiphertext, b: &BfvCiphertext) -> Result<()> {
         self.check_id(a.id, Op::Add)?;
         self.check_id(b.id, Op::Add)?;
+        same_key(Op::Add, a.key, b.key)?;
         self.check_levels(Op::Add, a.level, b.level)?;
         if a.size() == b.size() {
             a.inner -= &b.inner;
@@ -564,15 +600,17 @@ impl HeScheme for Bfv {
     fn mul(&self, a: &BfvCiphertext, b: &BfvCiphertext) -> Result<BfvCiphertext> {
         self.check_id(a.id, Op::Mul)?;
         self.check_id(b.id, Op::Mul)?;
+        same_key(Op::Mul, a.key, b.key)?;
         self.check_size(Op::Mul, a, 2)?;
         self.check_size(Op::Mul, b, 2)?;
         self.check_levels(Op::Mul, a.level, b.level)?;
-        Ok(self.wrap(&a.inner * &b.inner, a.level))
+        Ok(self.wrap(&a.inner * &b.inner, a.level, a.key))
     }
 
     fn relinearize_assign(&self, a: &mut BfvCiphertext, keys: &BfvEvalKeys) -> Result<()> {
         self.check_id(a.id, Op::Relinearize)?;
         self.check_id(keys.id, Op::Relinearize)?;
+        same_key(Op::Relinearize, keys.key, a.key)?;
         let key = keys
             .relin
             .get(a.level.0 as usize)
@@ -610,6 +648,7 @@ impl HeScheme for Bfv {
     ) -> Result<BfvCiphertext> {
         self.check_id(a.id, Op::Rotate)?;
         self.check_id(keys.id, Op::Rotate)?;
+        same_key(Op::Rotate, keys.key, a.key)?;
         self.check_size(Op::Rotate, a, 2)?;
         if !keys.supports_rotation(step) {
             return Err(Error::MissingRotationKey { step });
@@ -625,7 +664,20 @@ impl HeScheme for Bfv {
         let inner = key
             .rotates_columns_by(&a.inner, self.column_step(k))
             .map_err(|e| fhe_error(Op::Rotate, e))?;
-        Ok(self.wrap(inner, a.level))
+        Ok(self.wrap(inner, a.level, a.key))
+    }
+
+    fn secret_key_id(&self, sk: &BfvSecretKey) -> KeyId {
+        sk.key
+    }
+    fn public_key_id(&self, pk: &BfvPublicKey) -> KeyId {
+        pk.key
+    }
+    fn ciphertext_key_id(&self, ct: &BfvCiphertext) -> KeyId {
+        ct.key
+    }
+    fn check_eval_keys(&self, keys: &BfvEvalKeys) -> Result<()> {
+        self.check_id(keys.id, Op::KeyGen)
     }
 
     fn dot_plain(&self, cts: &[&BfvCiphertext], pts: &[&BfvPlaintext]) -> Result<BfvCiphertext> {
@@ -634,6 +686,7 @@ impl HeScheme for Bfv {
         for (c, p) in cts.iter().zip(pts) {
             self.check_id(c.id, Op::MulPlain)?;
             self.check_id(p.id, Op::MulPlain)?;
+            same_key(Op::Add, cts[0].key, c.key)?;
             self.check_levels(Op::MulPlain, c.level, p.level)?;
             self.check_levels(Op::Add, level, c.level)?;
             if c.size() != size {
@@ -650,7 +703,7 @@ impl HeScheme for Bfv {
             pts.iter().map(|p| &p.inner),
         )
         .map_err(|e| fhe_error(Op::MulPlain, e))?;
-        Ok(self.wrap(inner, level))
+        Ok(self.wrap(inner, level, cts[0].key))
     }
 }
 

@@ -31,7 +31,7 @@ use zeroize::Zeroize;
 
 use super::modulus::Shoup;
 use super::rns::{Ring, sample_error, sample_uniform};
-use crate::he::{EvaluationKeys, Rotation};
+use crate::he::{EvaluationKeys, KeyId, Rotation};
 
 /// The secret key: a ternary polynomial (and its NTT form over every prime).
 /// Zeroised on drop; `Debug` prints `SecretKey(..)`.
@@ -40,6 +40,14 @@ pub struct CkksSecretKey {
     /// NTT form over `q_0 .. q_L, p_0 .. p_{K-1}`.
     pub(crate) ntt: Vec<u64>,
     pub(crate) fp: u64,
+    /// SHA-256 fingerprint of `coeffs` and the parameters ([`secret_key_id`]).
+    pub(crate) key: KeyId,
+}
+
+/// The [`KeyId`] of a CKKS secret key: the domain tag `ckks`, the
+/// parameter fingerprint and the ternary coefficients (one byte each).
+pub(crate) fn secret_key_id(fp: u64, coeffs: &[i64]) -> KeyId {
+    KeyId::derive("ckks", &fp.to_le_bytes(), coeffs.iter().map(|&c| c as u8))
 }
 
 impl Drop for CkksSecretKey {
@@ -63,12 +71,14 @@ pub struct CkksPublicKey {
     pub(crate) b: Vec<u64>,
     pub(crate) a: Vec<u64>,
     pub(crate) fp: u64,
+    pub(crate) key: KeyId,
 }
 
 impl std::fmt::Debug for CkksPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CkksPublicKey")
             .field("fingerprint", &self.fp)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +103,7 @@ pub(crate) struct GaloisKey {
 #[derive(Clone)]
 pub struct CkksEvalKeys {
     pub(crate) fp: u64,
+    pub(crate) key: KeyId,
     pub(crate) slots: usize,
     pub(crate) relin: Option<SwitchingKey>,
     pub(crate) conj: Option<GaloisKey>,
@@ -102,6 +113,7 @@ pub struct CkksEvalKeys {
 impl std::fmt::Debug for CkksEvalKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CkksEvalKeys")
+            .field("key", &self.key)
             .field("relinearization", &self.relin.is_some())
             .field("conjugation", &self.conj.is_some())
             .field("rotations", &self.rotations.keys().collect::<Vec<_>>())
@@ -119,6 +131,9 @@ impl EvaluationKeys for CkksEvalKeys {
     }
     fn supports_conjugation(&self) -> bool {
         self.conj.is_some()
+    }
+    fn key_id(&self) -> KeyId {
+        self.key
     }
 }
 
@@ -200,12 +215,19 @@ pub(crate) fn public_key<R: RngCore + CryptoRng + ?Sized>(
     ring: &Ring,
     s: &[u64],
     fp: u64,
+    key: KeyId,
     rng: &mut R,
 ) -> CkksPublicKey {
     let seed = fresh_seed(rng);
     let a = expand_public_a(ring, seed);
     let b = rlwe_b(ring, &a, s, None, rng);
-    CkksPublicKey { seed, b, a, fp }
+    CkksPublicKey {
+        seed,
+        b,
+        a,
+        fp,
+        key,
+    }
 }
 
 /// Whether keys modulo `q` carry the Montgomery radix (module docs).

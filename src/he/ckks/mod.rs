@@ -43,13 +43,14 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Op, Result};
-use crate::he::{Level, Scale};
+use crate::he::{KeyId, Level, Scale};
 
 mod encoder;
 mod kernels;
 mod keys;
 mod keyswitch;
 mod modulus;
+mod noise;
 mod ntt;
 mod ops;
 mod params;
@@ -62,6 +63,7 @@ pub use params::{CkksParams, CkksParamsBuilder};
 
 use encoder::Encoder;
 use modulus::{Modulus, Shoup};
+use noise::Noise;
 use rns::{BaseConverter, Ring};
 
 /// The CKKS backend for one parameter set (holds the precomputed tables;
@@ -84,6 +86,8 @@ pub struct Ckks {
     /// Garner tables: `[i][j] = q_j mod q_i` (j < i) and `[i] = (q_0...q_{i-1})^-1 mod q_i`.
     garner_q: Arc<Vec<Vec<u64>>>,
     garner_inv: Arc<Vec<Shoup>>,
+    /// Variance a key switch adds to a ciphertext's error (`noise` module).
+    ks_var: f64,
 }
 
 impl std::fmt::Debug for Ckks {
@@ -101,21 +105,39 @@ pub struct CkksPlaintext {
     pub(crate) level: Level,
     pub(crate) scale: Scale,
     pub(crate) fp: u64,
+    /// Squared 2-norm of the coefficients (for the noise estimate of products).
+    pub(crate) norm_sq: f64,
 }
 
-/// A ciphertext: 2 polynomials (3 after an unrelinearised product) in NTT form.
+/// A ciphertext: 2 polynomials (3 after an unrelinearised product) in NTT
+/// form, with the parameter fingerprint, the [`KeyId`] of its secret key
+/// and its noise estimate.
 #[derive(Clone, Debug)]
 pub struct CkksCiphertext {
     pub(crate) polys: Vec<Vec<u64>>,
     pub(crate) level: Level,
     pub(crate) scale: Scale,
     pub(crate) fp: u64,
+    pub(crate) key: KeyId,
+    pub(crate) noise: Noise,
 }
 
 impl CkksCiphertext {
     /// Number of polynomials (2, or 3 after an unrelinearised product).
     pub fn size(&self) -> usize {
         self.polys.len()
+    }
+
+    /// The [`KeyId`] of the secret key it is encrypted under.
+    pub fn key_id(&self) -> KeyId {
+        self.key
+    }
+
+    /// log2 of the estimated standard deviation of each coefficient of its
+    /// error, in units of one at its scale (what decryption with flooding
+    /// multiplies; `docs/security.md`).
+    pub fn noise_log2(&self) -> f64 {
+        0.5 * self.noise.var.log2()
     }
 }
 
@@ -131,6 +153,8 @@ pub struct CkksSeededCiphertext {
     pub(crate) level: Level,
     pub(crate) scale: Scale,
     pub(crate) fp: u64,
+    pub(crate) key: KeyId,
+    pub(crate) noise: Noise,
 }
 
 impl Ckks {
@@ -185,7 +209,9 @@ impl Ckks {
                 m.shoup(m.inv(prod))
             })
             .collect();
+        let ks_var = noise::key_switch_var(&ring);
         Ok(Ckks {
+            ks_var,
             fp: params.fingerprint(),
             encoder: Arc::new(Encoder::new(n)),
             params,
@@ -205,6 +231,11 @@ impl Ckks {
 
     fn modulus(&self, i: usize) -> &Modulus {
         &self.ring.moduli[i]
+    }
+
+    /// `expected` and `found` are the same secret key's ([`Error::KeyMismatch`]).
+    fn check_key(&self, op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+        crate::he::checks::same_key(op, expected, found)
     }
 
     fn check_fp(&self, fp: u64, op: Op) -> Result<()> {
@@ -266,5 +297,7 @@ impl Ckks {
     }
 }
 
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::kernels::{add_assign_limb, sub_assign_limb};
 use super::keys::{self, CkksEvalKeys, CkksPublicKey, CkksSecretKey, GaloisKey};
 use super::modulus::{Modulus, Shoup};
+use super::noise::{self, Noise};
 use super::ntt::permute;
 use super::rns::{
     Ring, join, parallel, recycle, sample_error, sample_ternary, take_copy, take_scratch,
@@ -14,7 +15,9 @@ use super::rns::{
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
 use crate::error::{Error, Op, Result};
-use crate::he::{EvaluationKeys, HeScheme, KeyRequirements, Level, Rotation, Scale, check_terms};
+use crate::he::{
+    EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
+};
 
 /// Runs `f(limb_index, limb)` over the limbs of `a`, in parallel when large.
 fn for_limbs<F>(a: &mut [u64], n: usize, f: F)
@@ -97,7 +100,7 @@ impl Ckks {
     }
 
     /// Divides one polynomial at level `l >= 1` by `q_l`, rounding to nearest.
-    fn rescale_poly(&self, poly: &mut Vec<u64>, l: usize) {
+    pub(super) fn rescale_poly(&self, poly: &mut Vec<u64>, l: usize) {
         let ring = &*self.ring;
         let n = ring.n;
         let mut last = take_copy(&poly[l * n..(l + 1) * n]);
@@ -197,6 +200,8 @@ impl Ckks {
                         level: a.level,
                         scale: a.scale,
                         fp: self.fp,
+                        key: a.key,
+                        noise: a.noise.key_switch(self.ks_var),
                     }
                 }
                 _ => a.clone(),
@@ -212,6 +217,7 @@ impl Ckks {
     ) -> Result<Option<&'k GaloisKey>> {
         self.check_fp(a.fp, Op::Rotate)?;
         self.check_fp(keys.fp, Op::Rotate)?;
+        self.check_key(Op::Rotate, keys.key, a.key)?;
         if a.size() != 2 {
             return Err(Error::CiphertextSize {
                 op: Op::Rotate,
@@ -256,19 +262,23 @@ impl Ckks {
 
     /// Checks the terms of a scalar dot product and reduces each weight,
     /// `round(w * scale)`, modulo every prime of the level: `(level, output
-    /// scale, per-term limb weights)`.
+    /// scale, per-term limb weights, noise of the sum)`.
     fn scalar_terms(
         &self,
         cts: &[&CkksCiphertext],
         scalars: &[f64],
         scale: Scale,
-    ) -> Result<(Level, Scale, Vec<Vec<u64>>)> {
+    ) -> Result<(Level, Scale, Vec<Vec<u64>>, Noise)> {
         check_terms(cts.len(), scalars.len())?;
         let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
         let mut ws = Vec::with_capacity(cts.len());
+        let mut noise: Option<Noise> = None;
         for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
             self.check_fp(c.fp, Op::MulScalar)?;
+            self.check_key(Op::Add, cts[0].key, c.key)?;
             let k = scaled_integer(Op::MulScalar, x, scale)?;
+            let term = c.noise.mul_plain(k * k);
+            noise = Some(noise.map_or(term, |n| n.add(term)));
             let s = c.scale * scale;
             self.check_scale_room(Op::MulScalar, c.level, s)?;
             if i > 0 {
@@ -277,6 +287,8 @@ impl Ckks {
                     level,
                     scale: out_scale,
                     fp: self.fp,
+                    key: c.key,
+                    noise: c.noise,
                 };
                 self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
             }
@@ -286,7 +298,8 @@ impl Ckks {
                     .collect::<Vec<u64>>(),
             );
         }
-        Ok((level, out_scale, ws))
+        let noise = noise.unwrap_or(Noise { var: 0.0, msg: 0.0 });
+        Ok((level, out_scale, ws, noise))
     }
 
     /// The products of a ciphertext x plaintext dot product, accumulated
@@ -693,10 +706,12 @@ impl HeScheme for Ckks {
         let coeffs = sample_ternary(ring.n, rng);
         let basis: Vec<usize> = (0..ring.num_q + ring.num_p).collect();
         let ntt = ring.small_to_ntt(&coeffs, &basis);
+        let key = keys::secret_key_id(self.fp, &coeffs);
         Ok(CkksSecretKey {
             coeffs,
             ntt,
             fp: self.fp,
+            key,
         })
     }
 
@@ -706,7 +721,7 @@ impl HeScheme for Ckks {
         rng: &mut R,
     ) -> Result<CkksPublicKey> {
         self.check_fp(sk.fp, Op::KeyGen)?;
-        Ok(keys::public_key(&self.ring, &sk.ntt, self.fp, rng))
+        Ok(keys::public_key(&self.ring, &sk.ntt, self.fp, sk.key, rng))
     }
 
     fn generate_eval_keys<R: RngCore + CryptoRng>(
@@ -741,6 +756,7 @@ impl HeScheme for Ckks {
         }
         Ok(CkksEvalKeys {
             fp: self.fp,
+            key: sk.key,
             slots: self.slot_count(),
             relin,
             conj,
@@ -768,6 +784,7 @@ impl HeScheme for Ckks {
             });
         }
         let coeffs = self.encoder.encode(values, scale.value());
+        let norm_sq = coeffs.iter().map(|c| c * c).sum();
         let n = self.n();
         let l = level.0 as usize;
         let mut poly = vec![0u64; (l + 1) * n];
@@ -796,6 +813,7 @@ impl HeScheme for Ckks {
             level,
             scale,
             fp: self.fp,
+            norm_sq,
         })
     }
 
@@ -850,6 +868,8 @@ impl HeScheme for Ckks {
             level: pt.level,
             scale: pt.scale,
             fp: self.fp,
+            key: pk.key,
+            noise: Noise::fresh_public(ring, pt.norm_sq),
         })
     }
 
@@ -869,6 +889,7 @@ impl HeScheme for Ckks {
     fn decrypt(&self, sk: &CkksSecretKey, ct: &CkksCiphertext) -> Result<CkksPlaintext> {
         self.check_fp(sk.fp, Op::Decrypt)?;
         self.check_fp(ct.fp, Op::Decrypt)?;
+        self.check_key(Op::Decrypt, sk.key, ct.key)?;
         let ring = &*self.ring;
         let n = ring.n;
         let l = ct.level.0 as usize;
@@ -893,11 +914,54 @@ impl HeScheme for Ckks {
             level: ct.level,
             scale: ct.scale,
             fp: self.fp,
+            norm_sq: ct.noise.msg + n as f64 * ct.noise.var,
         })
+    }
+
+    /// Exact decryption, then a rounded Gaussian of standard deviation
+    /// `2^flooding_bits` times the ciphertext's estimated error
+    /// ([`CkksCiphertext::noise_log2`]) added to every coefficient.
+    fn decrypt_flooded<R: RngCore + CryptoRng>(
+        &self,
+        sk: &CkksSecretKey,
+        ct: &CkksCiphertext,
+        flooding_bits: u32,
+        rng: &mut R,
+    ) -> Result<CkksPlaintext> {
+        let mut pt = self.decrypt(sk, ct)?;
+        let std = noise::flood(
+            &self.ring,
+            &mut pt.poly,
+            ct.level.0 as usize,
+            ct.noise.var,
+            flooding_bits,
+            rng,
+        );
+
+        pt.norm_sq += self.n() as f64 * std * std;
+        Ok(pt)
+    }
+
+    fn secret_key_id(&self, sk: &CkksSecretKey) -> KeyId {
+        sk.key
+    }
+
+    fn public_key_id(&self, pk: &CkksPublicKey) -> KeyId {
+        pk.key
+    }
+
+    fn ciphertext_key_id(&self, ct: &CkksCiphertext) -> KeyId {
+        ct.key
+    }
+
+    fn check_eval_keys(&self, keys: &CkksEvalKeys) -> Result<()> {
+        self.check_fp(keys.fp, Op::KeyGen)
     }
 
     fn add_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
         self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
+        self.check_key(Op::Add, a.key, b.key)?;
+        a.noise = a.noise.add(b.noise);
         for (x, y) in a.polys.iter_mut().zip(&b.polys) {
             add_assign_poly(&self.ring, x, y);
         }
@@ -909,6 +973,8 @@ impl HeScheme for Ckks {
 
     fn sub_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
         self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
+        self.check_key(Op::Add, a.key, b.key)?;
+        a.noise = a.noise.add(b.noise);
         for (x, y) in a.polys.iter_mut().zip(&b.polys) {
             sub_assign_poly(&self.ring, x, y);
         }
@@ -935,6 +1001,7 @@ impl HeScheme for Ckks {
     fn add_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
         self.check_same(Op::AddPlain, a, p.level, p.scale, p.fp)?;
         add_assign_poly(&self.ring, &mut a.polys[0], &p.poly);
+        a.noise = a.noise.add_plain(p.norm_sq);
         Ok(())
     }
 
@@ -948,6 +1015,7 @@ impl HeScheme for Ckks {
             mul_assign_poly(&self.ring, x, &p.poly);
         }
         a.scale = scale;
+        a.noise = a.noise.mul_plain(p.norm_sq);
         Ok(())
     }
 
@@ -971,6 +1039,7 @@ impl HeScheme for Ckks {
             });
         }
         a.scale = new_scale;
+        a.noise = a.noise.mul_plain(k * k);
         Ok(())
     }
 
@@ -993,12 +1062,14 @@ impl HeScheme for Ckks {
             let w = m.reduce_f64_integer(k);
             limb.iter_mut().for_each(|v| *v = m.add(*v, w));
         });
+        a.noise = a.noise.add_plain(k * k);
         Ok(())
     }
 
     fn mul(&self, a: &CkksCiphertext, b: &CkksCiphertext) -> Result<CkksCiphertext> {
         self.check_fp(a.fp, Op::Mul)?;
         self.check_fp(b.fp, Op::Mul)?;
+        self.check_key(Op::Mul, a.key, b.key)?;
         for ct in [a, b] {
             if ct.size() != 2 {
                 return Err(Error::CiphertextSize {
@@ -1044,12 +1115,15 @@ impl HeScheme for Ckks {
             level: a.level,
             scale,
             fp: self.fp,
+            key: a.key,
+            noise: a.noise.mul(b.noise, n),
         })
     }
 
     fn relinearize_assign(&self, a: &mut CkksCiphertext, keys: &CkksEvalKeys) -> Result<()> {
         self.check_fp(a.fp, Op::Relinearize)?;
         self.check_fp(keys.fp, Op::Relinearize)?;
+        self.check_key(Op::Relinearize, keys.key, a.key)?;
         let key = keys
             .relin
             .as_ref()
@@ -1068,6 +1142,7 @@ impl HeScheme for Ckks {
         let [d0, d1] = self.switch(&dec, key, [Some(&a.polys[0]), Some(&a.polys[1])]);
         recycle(std::mem::replace(&mut a.polys[0], d0));
         recycle(std::mem::replace(&mut a.polys[1], d1));
+        a.noise = a.noise.key_switch(self.ks_var);
         Ok(())
     }
 
@@ -1082,6 +1157,7 @@ impl HeScheme for Ckks {
         }
         a.level = Level(a.level.0 - 1);
         a.scale = a.scale / q;
+        a.noise = a.noise.rescale(q, self.n());
         Ok(())
     }
 
@@ -1111,6 +1187,7 @@ impl HeScheme for Ckks {
     fn conjugate(&self, a: &CkksCiphertext, keys: &CkksEvalKeys) -> Result<CkksCiphertext> {
         self.check_fp(a.fp, Op::Conjugate)?;
         self.check_fp(keys.fp, Op::Conjugate)?;
+        self.check_key(Op::Conjugate, keys.key, a.key)?;
         let key = keys.conj.as_ref().ok_or(Error::MissingConjugationKey)?;
         if a.size() != 2 {
             return Err(Error::CiphertextSize {
@@ -1141,9 +1218,11 @@ impl HeScheme for Ckks {
     fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
         check_terms(cts.len(), pts.len())?;
         let (level, scale) = (cts[0].level, cts[0].scale * pts[0].scale);
+        let mut noise = cts[0].noise.mul_plain(pts[0].norm_sq);
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
             self.check_fp(c.fp, Op::MulPlain)?;
             self.check_fp(p.fp, Op::MulPlain)?;
+            self.check_key(Op::Add, cts[0].key, c.key)?;
             crate::he::checks::same_level(Op::MulPlain, c.level, p.level)?;
             let s = c.scale * p.scale;
             self.check_scale_room(Op::MulPlain, c.level, s)?;
@@ -1153,8 +1232,11 @@ impl HeScheme for Ckks {
                     level,
                     scale,
                     fp: self.fp,
+                    key: c.key,
+                    noise,
                 };
                 self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+                noise = noise.add(c.noise.mul_plain(p.norm_sq));
             }
         }
         let polys = self.mac(
@@ -1166,6 +1248,8 @@ impl HeScheme for Ckks {
             level,
             scale,
             fp: self.fp,
+            key: cts[0].key,
+            noise,
         })
     }
 
@@ -1195,9 +1279,10 @@ impl HeScheme for Ckks {
         let mut checked = Vec::with_capacity(rows.len());
         for row in rows {
             let (terms, ws) = crate::he::checks::row_terms(cts, row)?;
-            let (level, out_scale, ws) = self.scalar_terms(&terms, &ws, scale)?;
+            let (level, out_scale, ws, noise) = self.scalar_terms(&terms, &ws, scale)?;
             let size = terms.iter().map(|c| c.size()).max().unwrap_or(2);
-            checked.push((level, out_scale, size, ws));
+            let key = terms.first().map(|c| c.key);
+            checked.push((level, out_scale, size, ws, noise, key));
         }
         let Some(&(level, ..)) = checked.first() else {
             return Ok(Vec::new());
@@ -1215,7 +1300,7 @@ impl HeScheme for Ckks {
         let jobs: Vec<BlockRow<'_>> = rows
             .iter()
             .zip(&checked)
-            .flat_map(|(row, (_, _, size, ws))| {
+            .flat_map(|(row, (_, _, size, ws, _, _))| {
                 (0..*size).map(move |c| BlockRow {
                     terms: row
                         .iter()
@@ -1231,11 +1316,13 @@ impl HeScheme for Ckks {
         let mut polys = polys.into_iter();
         Ok(checked
             .into_iter()
-            .map(|(level, scale, size, _)| CkksCiphertext {
+            .map(|(level, scale, size, _, noise, key)| CkksCiphertext {
                 polys: polys.by_ref().take(size).collect(),
                 level,
                 scale,
                 fp: self.fp,
+                key: key.unwrap_or(KeyId::from_bytes([0; 16])),
+                noise,
             })
             .collect())
     }

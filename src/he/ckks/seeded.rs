@@ -8,6 +8,7 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroize;
 
+use super::noise::Noise;
 use super::rns::{Ring, recycle, sample_error, sample_uniform, take_zeroed};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSecretKey, CkksSeededCiphertext};
 use crate::error::{Op, Result};
@@ -67,6 +68,8 @@ impl Ckks {
             level: pt.level,
             scale: pt.scale,
             fp: self.fp,
+            key: sk.key,
+            noise: Noise::fresh_secret(pt.norm_sq),
         })
     }
 
@@ -79,6 +82,8 @@ impl Ckks {
             level: ct.level,
             scale: ct.scale,
             fp: self.fp,
+            key: ct.key,
+            noise: ct.noise,
         })
     }
 }

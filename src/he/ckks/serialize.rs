@@ -10,8 +10,13 @@
 //! from the parameters, the header is checked, bincode decodes with a limit,
 //! and the decoded value is checked against the parameters (fingerprint,
 //! level, number and length of polynomials, every word below its prime,
-//! Galois elements matching their steps). Any failure is
-//! [`Error::Decode`].
+//! Galois elements matching their steps, a finite noise estimate). Any
+//! failure is [`Error::Decode`].
+//!
+//! Public keys, evaluation keys and ciphertexts carry the [`KeyId`] of
+//! their secret key, ciphertexts also their noise estimate; both are taken
+//! as written (a tag against mistakes, not an authenticator: see
+//! `docs/security.md`).
 
 use std::collections::BTreeMap;
 
@@ -21,16 +26,19 @@ use super::keys::{
     CkksEvalKeys, CkksPublicKey, GaloisKey, SwitchingKey, digit_count, expand_public_a,
     expand_switching_a,
 };
+use super::noise::Noise;
 use super::params::{CkksParams, ParamSpec};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSeededCiphertext};
 use crate::error::{DecodeError, Error, Result};
-use crate::he::{HeScheme, Level, Scale};
+use crate::he::{HeScheme, KeyId, Level, Scale};
 
 const MAGIC: &[u8; 8] = b"MOFHCKKS";
 /// The format version this build writes and reads. Version 2: switching
 /// keys are stored divided by P and (on primes of 50 bits or more) in
-/// Montgomery form, see the key module; version-1 bytes are refused.
-pub const FORMAT_VERSION: u32 = 2;
+/// Montgomery form, see the key module. Version 3: keys and ciphertexts
+/// carry the [`KeyId`] of their secret key, ciphertexts their noise
+/// estimate. Other versions are refused.
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 13;
 /// Backstop limit handed to bincode (the per-kind limits are tighter).
 const BINCODE_LIMIT: usize = 1 << 36;
@@ -68,7 +76,18 @@ struct PolysWire {
 }
 
 #[derive(Serialize, Deserialize)]
+struct CiphertextWire {
+    key: [u8; 16],
+    noise_var: f64,
+    noise_msg: f64,
+    body: PolysWire,
+}
+
+#[derive(Serialize, Deserialize)]
 struct SeededWire {
+    key: [u8; 16],
+    noise_var: f64,
+    noise_msg: f64,
     fp: u64,
     level: u32,
     scale: f64,
@@ -78,6 +97,7 @@ struct SeededWire {
 
 #[derive(Serialize, Deserialize)]
 struct PublicKeyWire {
+    key: [u8; 16],
     fp: u64,
     seed: [u8; 32],
     b: Vec<u64>,
@@ -91,6 +111,7 @@ struct SwitchingWire {
 
 #[derive(Serialize, Deserialize)]
 struct EvalKeysWire {
+    key: [u8; 16],
     fp: u64,
     relin: Option<SwitchingWire>,
     conj: Option<SwitchingWire>,
@@ -213,15 +234,39 @@ impl Ckks {
         Ok(w)
     }
 
+    /// A noise estimate from bytes: finite and non-negative.
+    fn noise_wire(kind: Kind, var: f64, msg: f64) -> Result<Noise> {
+        let noise = Noise { var, msg };
+        if noise.is_valid() {
+            Ok(noise)
+        } else {
+            Err(Ckks::not_conforming(kind, "noise estimate"))
+        }
+    }
+
+    /// Squared 2-norm of a plaintext's centred coefficients.
+    fn norm_sq(&self, poly: &[u64], level: Level) -> f64 {
+        let l = level.0 as usize;
+        let mut coeffs = poly.to_vec();
+        let basis: Vec<usize> = (0..=l).collect();
+        self.ring.inverse_all(&mut coeffs, &basis);
+        self.centred_coeffs(&coeffs, l).iter().map(|c| c * c).sum()
+    }
+
     /// A ciphertext as bytes.
     pub fn ciphertext_to_bytes(&self, ct: &CkksCiphertext) -> Result<Vec<u8>> {
         encode(
             Kind::Ciphertext,
-            &PolysWire {
-                fp: ct.fp,
-                level: ct.level.0,
-                scale: ct.scale.value(),
-                polys: ct.polys.clone(),
+            &CiphertextWire {
+                key: ct.key.to_bytes(),
+                noise_var: ct.noise.var,
+                noise_msg: ct.noise.msg,
+                body: PolysWire {
+                    fp: ct.fp,
+                    level: ct.level.0,
+                    scale: ct.scale.value(),
+                    polys: ct.polys.clone(),
+                },
             },
         )
     }
@@ -229,13 +274,16 @@ impl Ckks {
     /// A ciphertext from bytes, checked against these parameters.
     pub fn ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<CkksCiphertext> {
         let limit = self.limit_for(3 * self.params.moduli().len() * self.n());
-        let w: PolysWire = decode(Kind::Ciphertext, bytes, limit)?;
-        let w = self.polys_wire(Kind::Ciphertext, w, (2, 3))?;
+        let c: CiphertextWire = decode(Kind::Ciphertext, bytes, limit)?;
+        let noise = Ckks::noise_wire(Kind::Ciphertext, c.noise_var, c.noise_msg)?;
+        let w = self.polys_wire(Kind::Ciphertext, c.body, (2, 3))?;
         Ok(CkksCiphertext {
             polys: w.polys,
             level: Level(w.level),
             scale: Scale::new(w.scale).unwrap_or(Scale::ONE),
             fp: self.fp,
+            key: KeyId::from_bytes(c.key),
+            noise,
         })
     }
 
@@ -245,6 +293,9 @@ impl Ckks {
         encode(
             Kind::SeededCiphertext,
             &SeededWire {
+                key: ct.key.to_bytes(),
+                noise_var: ct.noise.var,
+                noise_msg: ct.noise.msg,
                 fp: ct.fp,
                 level: ct.level.0,
                 scale: ct.scale.value(),
@@ -260,6 +311,8 @@ impl Ckks {
         let limit = self.limit_for(self.params.moduli().len() * self.n());
         let w: SeededWire = decode(kind, bytes, limit)?;
         let seed = w.seed;
+        let key = KeyId::from_bytes(w.key);
+        let noise = Ckks::noise_wire(kind, w.noise_var, w.noise_msg)?;
         let p = self.polys_wire(
             kind,
             PolysWire {
@@ -276,6 +329,8 @@ impl Ckks {
             level: Level(p.level),
             scale: Scale::new(p.scale).unwrap_or(Scale::ONE),
             fp: self.fp,
+            key,
+            noise,
         })
     }
 
@@ -297,9 +352,12 @@ impl Ckks {
         let limit = self.limit_for(self.params.moduli().len() * self.n());
         let w: PolysWire = decode(Kind::Plaintext, bytes, limit)?;
         let mut w = self.polys_wire(Kind::Plaintext, w, (1, 1))?;
+        let poly = w.polys.pop().unwrap_or_default();
+        let level = Level(w.level);
         Ok(CkksPlaintext {
-            poly: w.polys.pop().unwrap_or_default(),
-            level: Level(w.level),
+            norm_sq: self.norm_sq(&poly, level),
+            poly,
+            level,
             scale: Scale::new(w.scale).unwrap_or(Scale::ONE),
             fp: self.fp,
         })
@@ -314,6 +372,7 @@ impl Ckks {
         encode(
             Kind::PublicKey,
             &PublicKeyWire {
+                key: pk.key.to_bytes(),
                 fp: pk.fp,
                 seed: pk.seed,
                 b: pk.b.clone(),
@@ -338,6 +397,7 @@ impl Ckks {
             a: expand_public_a(&self.ring, w.seed),
             b: w.b,
             fp: self.fp,
+            key: KeyId::from_bytes(w.key),
         })
     }
 
@@ -368,6 +428,7 @@ impl Ckks {
         encode(
             Kind::EvalKeys,
             &EvalKeysWire {
+                key: keys.key.to_bytes(),
                 fp: keys.fp,
                 relin: keys.relin.as_ref().map(Ckks::switching_to_wire),
                 conj: keys.conj.as_ref().map(|g| Ckks::switching_to_wire(&g.key)),
@@ -431,6 +492,7 @@ impl Ckks {
         }
         Ok(CkksEvalKeys {
             fp: self.fp,
+            key: KeyId::from_bytes(w.key),
             slots,
             relin,
             conj,
