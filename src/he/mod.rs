@@ -38,8 +38,10 @@ pub mod counted;
 pub mod primes;
 pub mod security;
 pub mod sim;
+pub mod wire;
 
 pub use counted::{Counted, OpCounts, OpKind};
+pub use wire::HeWire;
 
 /// The number of rescales a ciphertext still has: a fresh ciphertext is at the
 /// parameters' maximum level; level 0 cannot be rescaled again.

@@ -24,10 +24,10 @@
 //!   library failure is [`Error::Backend`] with `fhe`'s error as source.
 
 mod params;
+mod wire;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fhe::bfv::{
     Ciphertext, Encoding, EvaluationKey, EvaluationKeyBuilder, Plaintext, PublicKey,
@@ -54,10 +54,11 @@ pub(crate) fn fhe_error(op: Op, e: fhe::Error) -> Error {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The BFV backend for one parameter set. Keys, plaintexts and ciphertexts of
-/// one `Bfv` are refused by another ([`Error::ParameterMismatch`]).
+/// The BFV backend for one parameter set. Keys, plaintexts and ciphertexts
+/// carry the parameters' fingerprint ([`BfvParams::fingerprint`]): a `Bfv`
+/// accepts those of any `Bfv` built from the same parameters (in this or
+/// another process, through [`HeWire`](crate::he::HeWire)) and refuses
+/// others' ([`Error::ParameterMismatch`]).
 pub struct Bfv {
     params: BfvParams,
     id: u64,
@@ -173,8 +174,8 @@ impl Bfv {
     /// A backend for these parameters.
     pub fn new(params: BfvParams) -> Bfv {
         Bfv {
+            id: params.fingerprint(),
             params,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 

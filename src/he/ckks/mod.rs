@@ -56,6 +56,7 @@ mod params;
 mod rns;
 mod seeded;
 mod serialize;
+mod wire;
 
 pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
 pub use params::{CkksParams, CkksParamsBuilder};
