@@ -297,19 +297,23 @@ async fn route<S: HeWire + 'static>(
             }
         }
         (Method::POST, p) if p.starts_with("/v1/infer/") => {
-            let Some(id) = unhex(&p["/v1/infer/".len()..]) else {
-                return error(StatusCode::BAD_REQUEST, "bad_key_set_id", p.to_string());
+            let id = unhex(&p["/v1/infer/".len()..]);
+            let server = id.and_then(|id| state.key_set(&id));
+            // The upload is read (within its limit) even when it is refused
+            // for its key set, so the client gets the answer, not a reset.
+            let body = match read_body(req, state.input_limit).await {
+                Ok(b) => b,
+                Err(r) => return r,
             };
-            let Some(server) = state.key_set(&id) else {
+            if id.is_none() {
+                return error(StatusCode::BAD_REQUEST, "bad_key_set_id", p.to_string());
+            }
+            let Some(server) = server else {
                 return error(
                     StatusCode::NOT_FOUND,
                     "unknown_key_set",
                     "register the evaluation keys (POST /v1/keys) and retry".into(),
                 );
-            };
-            let body = match read_body(req, state.input_limit).await {
-                Ok(b) => b,
-                Err(r) => return r,
             };
             let Ok(_permit) = state.running.acquire().await else {
                 return error(StatusCode::SERVICE_UNAVAILABLE, "busy", String::new());
