@@ -67,7 +67,7 @@ fn row(name: &str, net: &Network, packing: &dyn Packing) -> Result<(), AnyError>
     let n_out = plan.outputs().len() as u64;
     let samples = plan.samples(he.slot_count());
     println!(
-        "| {name} | 2^{} | {} | {} B | {} | {} B | {} | {} | {} x {} = {} | {} x {} = {} | {} |",
+        "| {name} | 2^{} | {} | {} B | {} B | {} | {} | {} | {} x {} = {} | {} x {} = {} | {} |",
         plan.params().log_n,
         mib(plan.to_bytes()?.len() as u64),
         view.len(),
