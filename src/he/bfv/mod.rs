@@ -23,6 +23,7 @@
 //!   (its operator impls assert on mismatched parameters); an unforeseen
 //!   library failure is [`Error::Backend`] with `fhe`'s error as source.
 
+mod choice;
 mod params;
 mod wire;
 
@@ -177,6 +178,13 @@ impl Bfv {
             id: params.fingerprint(),
             params,
         }
+    }
+
+    /// The backend for the smallest 128-bit-secure parameters a quantised
+    /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
+    /// modulus its accumulators cannot overflow, one modulus per level).
+    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Bfv> {
+        Ok(Bfv::new(BfvParams::for_plan(plan)?))
     }
 
     /// `fhe`'s level (number of moduli dropped) for our level (levels left).
