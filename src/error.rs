@@ -229,6 +229,16 @@ pub enum Error {
         /// What was being encoded.
         what: &'static str,
     },
+    /// Well-formed bytes that belong to another plan, parameter set or key
+    /// set than the one they were presented to (e.g. an encrypted output of
+    /// another plan handed to a client).
+    #[error("{what} belongs to another {context}")]
+    WrongContext {
+        /// What was presented (`"encrypted output"`, `"client view"`, ...).
+        what: &'static str,
+        /// What it does not belong to.
+        context: Context,
+    },
     /// An I/O error, with the path when known.
     #[error("i/o error on {path}: {source}")]
     Io {
@@ -366,6 +376,28 @@ pub enum Error {
         /// What is wrong.
         problem: &'static str,
     },
+}
+
+/// What a [`Error::WrongContext`] artefact does not belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum Context {
+    /// The plan (its hash differs).
+    Plan,
+    /// The parameter set (its fingerprint differs).
+    Parameters,
+    /// The key set (its identifier differs).
+    KeySet,
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Context::Plan => "plan",
+            Context::Parameters => "parameter set",
+            Context::KeySet => "key set",
+        })
+    }
 }
 
 /// Why bytes could not be decoded.

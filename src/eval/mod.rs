@@ -25,6 +25,7 @@
 //! figure is the peak during the run, including whatever else the process
 //! holds. See `docs/compile.md`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{CryptoRng, RngCore, SeedableRng};
@@ -32,18 +33,30 @@ use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use zeroize::Zeroizing;
+
 use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
-use crate::error::{Error, Op, Result};
-use crate::he::{Counted, EvaluationKeys, HeScheme, Level, OpCounts, Rotation, Scale, SlotValue};
+use crate::error::{Context, Error, Op, Result};
+use crate::he::{
+    Counted, EvaluationKeys, HeScheme, HeWire, Level, OpCounts, Rotation, Scale, SlotValue,
+};
 use crate::model::Tensor;
+
+mod view;
+mod wire;
+
+pub use view::{ClientView, VIEW_BYTES_LIMIT, ViewParams, plan_hash};
+pub use wire::peek_bundle;
 
 /// The server side (alias of [`Server`]).
 pub type Evaluator<'a, S> = Server<'a, S>;
 
-/// Encrypted inputs of one inference (one ciphertext per input tile/scalar).
+/// Encrypted inputs of one inference (one ciphertext per input tile/scalar),
+/// tagged with the hash of the plan they were made for.
 pub struct EncryptedInput<S: HeScheme> {
     cts: Vec<S::Ciphertext>,
     samples: usize,
+    plan_hash: [u8; 32],
 }
 
 impl<S: HeScheme> EncryptedInput<S> {
@@ -55,12 +68,37 @@ impl<S: HeScheme> EncryptedInput<S> {
     pub fn ciphertexts(&self) -> &[S::Ciphertext] {
         &self.cts
     }
+    /// The hash of the plan they were made for.
+    pub fn plan_hash(&self) -> [u8; 32] {
+        self.plan_hash
+    }
 }
 
-/// Encrypted outputs of one inference.
+impl<S: HeWire> EncryptedInput<S> {
+    /// The inputs as bytes (full ciphertexts; a client uploads seeded ones
+    /// with [`Client::encrypt_to_bytes`]).
+    pub fn to_bytes(&self, scheme: &S) -> Result<Vec<u8>> {
+        let cts = self
+            .cts
+            .iter()
+            .map(|c| scheme.ciphertext_to_bytes(c))
+            .collect::<Result<Vec<_>>>()?;
+        wire::seal(
+            &wire::INPUT,
+            scheme.fingerprint(),
+            &self.plan_hash,
+            self.samples,
+            &cts,
+        )
+    }
+}
+
+/// Encrypted outputs of one inference, tagged with the hash of the plan
+/// that made them.
 pub struct EncryptedOutput<S: HeScheme> {
     cts: Vec<S::Ciphertext>,
     samples: usize,
+    plan_hash: [u8; 32],
 }
 
 impl<S: HeScheme> EncryptedOutput<S> {
@@ -72,14 +110,36 @@ impl<S: HeScheme> EncryptedOutput<S> {
     pub fn ciphertexts(&self) -> &[S::Ciphertext] {
         &self.cts
     }
+    /// The hash of the plan that made them.
+    pub fn plan_hash(&self) -> [u8; 32] {
+        self.plan_hash
+    }
+}
+
+impl<S: HeWire> EncryptedOutput<S> {
+    /// The outputs as bytes.
+    pub fn to_bytes(&self, scheme: &S) -> Result<Vec<u8>> {
+        let cts = self
+            .cts
+            .iter()
+            .map(|c| scheme.ciphertext_to_bytes(c))
+            .collect::<Result<Vec<_>>>()?;
+        wire::seal(
+            &wire::OUTPUT,
+            scheme.fingerprint(),
+            &self.plan_hash,
+            self.samples,
+            &cts,
+        )
+    }
 }
 
 /// Checks that a backend can hold a plan: enough levels and slots, and for
 /// an exact integer scheme an integer plan whose accumulators fit its
 /// plaintext modulus.
-fn check_backend<S: HeScheme>(scheme: &S, plan: &Plan) -> Result<()> {
+fn check_backend<S: HeScheme>(scheme: &S, view: &ClientView) -> Result<()> {
     if let Some(t) = scheme.plaintext_modulus() {
-        match plan.integer() {
+        match view.integer() {
             Some(q) => q.check_plaintext_modulus(t)?,
             None => {
                 return Err(Error::InvalidArgument {
@@ -89,16 +149,16 @@ fn check_backend<S: HeScheme>(scheme: &S, plan: &Plan) -> Result<()> {
             }
         }
     }
-    if scheme.max_level() < Level(plan.depth()) {
+    if scheme.max_level() < Level(view.depth()) {
         return Err(Error::LevelOutOfRange {
             op: Op::Encode,
-            requested: Level(plan.depth()),
+            requested: Level(view.depth()),
             max: scheme.max_level(),
         });
     }
     let slots = scheme.slot_count();
-    let need = plan.period().unwrap_or(1).max(plan.samples(slots)).max(1);
-    if need > slots || plan.period().is_some_and(|p| !slots.is_multiple_of(p)) {
+    let need = view.period().unwrap_or(1).max(view.samples(slots)).max(1);
+    if need > slots || view.period().is_some_and(|p| !slots.is_multiple_of(p)) {
         return Err(Error::InvalidParameter {
             name: "slot count",
             value: slots as i64,
@@ -128,10 +188,11 @@ fn replicate<V: SlotValue>(values: &[f64], period: Option<usize>, slots: usize) 
 /// are in `docs/security.md`).
 pub const DEFAULT_FLOODING_BITS: u32 = 8;
 
-/// The client: holds the secret key; encrypts inputs and decrypts outputs.
+/// The client: holds the secret key and the plan's [`ClientView`] (no
+/// weights); encrypts inputs and decrypts outputs.
 pub struct Client<'a, S: HeScheme> {
     scheme: &'a S,
-    plan: &'a Plan,
+    view: Arc<ClientView>,
     sk: S::SecretKey,
     pk: S::PublicKey,
     flooding: Option<u32>,
@@ -142,27 +203,51 @@ impl<'a, S: HeScheme> Client<'a, S> {
     /// to hand to the [`Server`] (exactly the plan's key requirements).
     /// Refuses an inconsistent plan ([`Plan::validate`], e.g. a tampered
     /// one) and a backend with too few levels or slots before generating
-    /// anything.
+    /// anything. The in-process convenience over [`Client::from_view`].
     pub fn new<R: RngCore + CryptoRng>(
         scheme: &'a S,
-        plan: &'a Plan,
+        plan: &Plan,
         rng: &mut R,
     ) -> Result<(Client<'a, S>, S::EvalKeys)> {
         plan.validate()?;
-        check_backend(scheme, plan)?;
+        Client::generate(scheme, Arc::new(ClientView::from_plan(plan)?), rng)
+    }
+
+    /// A fresh secret key, the client and its evaluation keys.
+    fn generate<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        view: Arc<ClientView>,
+        rng: &mut R,
+    ) -> Result<(Client<'a, S>, S::EvalKeys)> {
+        check_backend(scheme, &view)?;
         let sk = scheme.generate_secret_key(rng)?;
+        let client = Client::build(scheme, view, sk, rng)?;
+        let keys = client.generate_eval_keys(rng)?;
+        Ok((client, keys))
+    }
+
+    /// The client of a secret key (derives the public key).
+    fn build<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        view: Arc<ClientView>,
+        sk: S::SecretKey,
+        rng: &mut R,
+    ) -> Result<Client<'a, S>> {
+        check_backend(scheme, &view)?;
         let pk = scheme.generate_public_key(&sk, rng)?;
-        let keys = scheme.generate_eval_keys(&sk, plan.key_requirements(), rng)?;
-        Ok((
-            Client {
-                scheme,
-                plan,
-                sk,
-                pk,
-                flooding: Some(DEFAULT_FLOODING_BITS),
-            },
-            keys,
-        ))
+        Ok(Client {
+            scheme,
+            view,
+            sk,
+            pk,
+            flooding: Some(DEFAULT_FLOODING_BITS),
+        })
+    }
+
+    /// Fresh evaluation keys for the plan (exactly its key requirements).
+    pub fn generate_eval_keys<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<S::EvalKeys> {
+        self.scheme
+            .generate_eval_keys(&self.sk, self.view.key_requirements(), rng)
     }
 
     /// The public key.
@@ -185,17 +270,35 @@ impl<'a, S: HeScheme> Client<'a, S> {
         self.flooding
     }
 
+    /// The plan's view.
+    pub fn view(&self) -> &ClientView {
+        &self.view
+    }
+
     /// Samples one inference holds on this backend.
     pub fn samples(&self) -> usize {
-        self.plan.samples(self.scheme.slot_count())
+        self.view.samples(self.scheme.slot_count())
     }
 
     /// Checks a batch's shape; returns the number of samples.
     fn check_input(&self, x: &Tensor) -> Result<usize> {
+        let n = self.check_shape(x)?;
+        let cap = self.samples();
+        if n > cap {
+            return Err(Error::TooManyValues {
+                given: n,
+                slots: cap,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Checks a batch's per-sample shape (any number of samples but 0).
+    fn check_shape(&self, x: &Tensor) -> Result<usize> {
         let shape = x.shape();
         let cap = self.samples();
         let mut expected = vec![shape.first().copied().unwrap_or(1).clamp(1, cap.max(1))];
-        expected.extend_from_slice(self.plan.input_shape());
+        expected.extend_from_slice(self.view.input_shape());
         if shape.len() != expected.len() || shape[1..] != expected[1..] || shape[0] == 0 {
             return Err(Error::ShapeMismatch {
                 layer: 0,
@@ -203,13 +306,70 @@ impl<'a, S: HeScheme> Client<'a, S> {
                 found: shape.to_vec(),
             });
         }
-        if shape[0] > cap {
-            return Err(Error::TooManyValues {
-                given: shape[0],
-                slots: cap,
-            });
-        }
         Ok(shape[0])
+    }
+
+    /// Splits a batch of any size into batches of at most
+    /// [`Client::samples`] samples (one inference each), in order.
+    pub fn split_batch(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let n = self.check_shape(x)?;
+        let dim: usize = self.view.input_shape().iter().product();
+        let cap = self.samples().max(1);
+        (0..n)
+            .step_by(cap)
+            .map(|start| {
+                let m = cap.min(n - start);
+                let mut shape = vec![m];
+                shape.extend_from_slice(self.view.input_shape());
+                Tensor::new(shape, x.data()[start * dim..(start + m) * dim].to_vec())
+            })
+            .collect()
+    }
+
+    /// The slot values of input ciphertext `index` for the batch `x` (shape
+    /// already checked).
+    fn input_values(&self, x: &Tensor, index: usize) -> Result<Vec<S::Value>> {
+        let entries = self
+            .view
+            .input_layout()
+            .cts
+            .get(index)
+            .ok_or(Error::InvalidArgument {
+                name: "input ciphertext index",
+                value: index as f64,
+            })?;
+        let n = x.shape()[0];
+        let dim: usize = self.view.input_shape().iter().product();
+        let slots = self.scheme.slot_count();
+        let period = self.view.period().unwrap_or(slots).max(1);
+        let data = x.data();
+        // An integer plan encrypts the quantised inputs.
+        let integer = self.view.integer();
+        let value = |x: f32| match integer {
+            Some(q) => q.quantize_input(x),
+            None => f64::from(x),
+        };
+        let mut v = vec![S::Value::zero(); slots];
+        for c in 0..slots / period {
+            for &(slot, e) in entries {
+                for s in 0..n {
+                    if let (Some(o), Some(&d)) = (
+                        v.get_mut(c * period + slot as usize + s),
+                        data.get(s * dim + e as usize),
+                    ) {
+                        *o = S::Value::from_f64(value(d));
+                    }
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// The encoded input ciphertext `index` for the batch `x`.
+    fn input_plaintext(&self, x: &Tensor, index: usize) -> Result<S::Plaintext> {
+        let v = self.input_values(x, index)?;
+        self.scheme
+            .encode(&v, Level(self.view.depth()), self.scheme.default_scale())
     }
 
     /// Encode and encrypt input ciphertext `index` of the plan's layout for
@@ -220,40 +380,19 @@ impl<'a, S: HeScheme> Client<'a, S> {
         index: usize,
         rng: &mut R,
     ) -> Result<S::Ciphertext> {
-        let entries = self
-            .plan
-            .input_layout()
-            .cts
-            .get(index)
-            .ok_or(Error::InvalidArgument {
-                name: "input ciphertext index",
-                value: index as f64,
-            })?;
-        let n = x.shape()[0];
-        let dim: usize = self.plan.input_shape().iter().product();
-        let slots = self.scheme.slot_count();
-        let period = self.plan.period().unwrap_or(slots).max(1);
-        let data = x.data();
-        // An integer plan encrypts the quantised inputs.
-        let integer = self.plan.integer();
-        let value = |x: f32| match integer {
-            Some(q) => q.quantize_input(x),
-            None => f64::from(x),
-        };
-        let mut v = vec![S::Value::zero(); slots];
-        for c in 0..slots / period {
-            for &(slot, e) in entries {
-                for s in 0..n {
-                    if let Some(o) = v.get_mut(c * period + slot as usize + s) {
-                        *o = S::Value::from_f64(value(data[s * dim + e as usize]));
-                    }
-                }
-            }
-        }
-        let pt = self
-            .scheme
-            .encode(&v, Level(self.plan.depth()), self.scheme.default_scale())?;
+        let pt = self.input_plaintext(x, index)?;
         self.scheme.encrypt_secret(&self.sk, &pt, rng)
+    }
+
+    /// One 32-byte seed per input ciphertext, drawn from `rng`.
+    fn seeds<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Vec<[u8; 32]> {
+        (0..self.view.input_layout().cts.len())
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill_bytes(&mut s);
+                s
+            })
+            .collect()
     }
 
     /// Encode and encrypt a batch `x` of shape `[n, ...input_shape]`
@@ -265,20 +404,17 @@ impl<'a, S: HeScheme> Client<'a, S> {
         rng: &mut R,
     ) -> Result<EncryptedInput<S>> {
         let n = self.check_input(x)?;
-        let count = self.plan.input_layout().cts.len();
-        let seeds: Vec<[u8; 32]> = (0..count)
-            .map(|_| {
-                let mut s = [0u8; 32];
-                rng.fill_bytes(&mut s);
-                s
-            })
-            .collect();
-        let cts = seeds
+        let cts = self
+            .seeds(rng)
             .into_par_iter()
             .enumerate()
             .map(|(j, seed)| self.encrypt_one(x, j, &mut ChaCha20Rng::from_seed(seed)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(EncryptedInput { cts, samples: n })
+        Ok(EncryptedInput {
+            cts,
+            samples: n,
+            plan_hash: self.view.plan_hash(),
+        })
     }
 
     /// A source of input ciphertexts for [`Server::run_streamed`]: input `j`
@@ -303,14 +439,26 @@ impl<'a, S: HeScheme> Client<'a, S> {
         })
     }
 
-    /// Decrypt and decode the output ciphertexts.
-    fn decrypt_slots(&self, out: &EncryptedOutput<S>) -> Result<Vec<Vec<S::Value>>> {
-        if out.cts.len() != self.plan.outputs().len() {
+    /// Checks that outputs were made by this client's plan.
+    fn check_output(&self, out: &EncryptedOutput<S>) -> Result<()> {
+        if out.plan_hash != self.view.plan_hash() {
+            return Err(Error::WrongContext {
+                what: "encrypted output",
+                context: Context::Plan,
+            });
+        }
+        if out.cts.len() != self.view.output_count() {
             return Err(Error::InvalidArgument {
                 name: "number of output ciphertexts",
                 value: out.cts.len() as f64,
             });
         }
+        Ok(())
+    }
+
+    /// Decrypt and decode the output ciphertexts.
+    fn decrypt_slots(&self, out: &EncryptedOutput<S>) -> Result<Vec<Vec<S::Value>>> {
+        self.check_output(out)?;
         out.cts
             .par_iter()
             .map(|ct| {
@@ -331,8 +479,8 @@ impl<'a, S: HeScheme> Client<'a, S> {
     pub fn decrypt(&self, out: &EncryptedOutput<S>) -> Result<Tensor> {
         let values = self.decrypt_values(out)?;
         let n = out.samples;
-        let m = self.plan.output_map().len();
-        let scales = self.plan.integer().map(|q| q.output_scales());
+        let m = self.view.output_map().len();
+        let scales = self.view.integer().map(|q| q.output_scales());
         let mut data = vec![0.0f32; n * m];
         for (row, sample) in data.chunks_mut(m.max(1)).zip(&values) {
             for (e, (d, v)) in row.iter_mut().zip(sample).enumerate() {
@@ -341,7 +489,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
             }
         }
         let mut shape = vec![n];
-        shape.extend_from_slice(self.plan.output_shape());
+        shape.extend_from_slice(self.view.output_shape());
         Tensor::new(shape, data)
     }
 
@@ -353,7 +501,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
     /// through `f64`.
     pub fn decrypt_values(&self, out: &EncryptedOutput<S>) -> Result<Vec<Vec<S::Value>>> {
         let decoded = self.decrypt_slots(out)?;
-        let map = self.plan.output_map();
+        let map = self.view.output_map();
         Ok((0..out.samples)
             .map(|s| {
                 map.iter()
@@ -383,6 +531,142 @@ impl<'a, S: HeScheme> Client<'a, S> {
     }
 }
 
+impl<'a, S: HeWire> Client<'a, S> {
+    /// Generate a fresh secret key for a plan's view (e.g. received from the
+    /// server as bytes, [`ClientView::from_bytes`]): returns the client and
+    /// the evaluation keys the server needs. Refuses a backend whose
+    /// parameters are not the view's ([`Error::WrongContext`]) or that has
+    /// too few levels or slots, before generating anything.
+    pub fn from_view<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        view: Arc<ClientView>,
+        rng: &mut R,
+    ) -> Result<(Client<'a, S>, S::EvalKeys)> {
+        view.check_scheme(scheme)?;
+        Client::generate(scheme, view, rng)
+    }
+
+    /// A client with an existing secret key (e.g. loaded from the client's
+    /// storage with [`HeWire::secret_key_from_bytes`]); derives a public key.
+    pub fn with_secret_key<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        view: Arc<ClientView>,
+        sk: S::SecretKey,
+        rng: &mut R,
+    ) -> Result<Client<'a, S>> {
+        view.check_scheme(scheme)?;
+        Client::build(scheme, view, sk, rng)
+    }
+
+    /// A client whose secret key is loaded from bytes written by
+    /// [`Client::export_secret_key`] (checked against the parameters).
+    pub fn from_secret_key_bytes<R: RngCore + CryptoRng>(
+        scheme: &'a S,
+        view: Arc<ClientView>,
+        bytes: &[u8],
+        rng: &mut R,
+    ) -> Result<Client<'a, S>> {
+        view.check_scheme(scheme)?;
+        let sk = scheme.secret_key_from_bytes(bytes)?;
+        Client::build(scheme, view, sk, rng)
+    }
+
+    /// The secret key as bytes, for the client's own storage (zeroised when
+    /// dropped). Whoever holds them can decrypt everything encrypted under
+    /// this key: never send them to a server.
+    pub fn export_secret_key(&self) -> Result<Zeroizing<Vec<u8>>> {
+        self.scheme.secret_key_to_bytes(&self.sk)
+    }
+
+    /// Encode and encrypt a batch (as [`Client::encrypt`]) straight to the
+    /// bytes to upload: secret-key ciphertexts in the backend's smallest
+    /// form (seeded, half the size, on CKKS), tagged with the plan hash and
+    /// the parameter fingerprint.
+    pub fn encrypt_to_bytes<R: RngCore + CryptoRng>(
+        &self,
+        x: &Tensor,
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
+        let n = self.check_input(x)?;
+        let cts = self
+            .seeds(rng)
+            .into_par_iter()
+            .enumerate()
+            .map(|(j, seed)| {
+                let pt = self.input_plaintext(x, j)?;
+                self.scheme.encrypt_secret_to_bytes(
+                    &self.sk,
+                    &pt,
+                    &mut ChaCha20Rng::from_seed(seed),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        wire::seal(
+            &wire::INPUT,
+            self.scheme.fingerprint(),
+            &self.view.plan_hash(),
+            n,
+            &cts,
+        )
+    }
+
+    /// Outputs from bytes: refuses those of another plan or parameter set
+    /// ([`Error::WrongContext`]) before decoding a ciphertext.
+    pub fn output_from_bytes(&self, bytes: &[u8]) -> Result<EncryptedOutput<S>> {
+        let count = self.view.output_count();
+        let expect = wire::Expect {
+            fingerprint: self.scheme.fingerprint(),
+            plan_hash: self.view.plan_hash(),
+            count,
+            max_samples: self.samples(),
+        };
+        let limit = wire::bundle_limit(self.scheme, count);
+        let (samples, parts) = wire::open(&wire::OUTPUT, bytes, limit, &expect)?;
+        let cts = parts
+            .into_par_iter()
+            .map(|b| self.scheme.ciphertext_from_bytes(b))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncryptedOutput {
+            cts,
+            samples,
+            plan_hash: expect.plan_hash,
+        })
+    }
+
+    /// Decrypt outputs received as bytes ([`Client::output_from_bytes`],
+    /// then [`Client::decrypt`]).
+    pub fn decrypt_bytes(&self, bytes: &[u8]) -> Result<Tensor> {
+        self.decrypt(&self.output_from_bytes(bytes)?)
+    }
+}
+
+/// Concatenates per-inference output batches along the sample axis (the
+/// outputs of [`Client::split_batch`]'s chunks, in order).
+pub fn concat_batches(parts: &[Tensor]) -> Result<Tensor> {
+    let first = parts.first().ok_or(Error::InvalidArgument {
+        name: "number of batches",
+        value: 0.0,
+    })?;
+    let mut shape = first.shape().to_vec();
+    let mut data = Vec::new();
+    let mut n = 0usize;
+    for p in parts {
+        if p.shape().get(1..) != shape.get(1..) {
+            return Err(Error::ShapeMismatch {
+                layer: 0,
+                expected: shape,
+                found: p.shape().to_vec(),
+            });
+        }
+        n += p.shape().first().copied().unwrap_or(0);
+        data.extend_from_slice(p.data());
+    }
+    if let Some(s) = shape.first_mut() {
+        *s = n;
+    }
+    Tensor::new(shape, data)
+}
+
 /// Encrypts input ciphertexts on demand (see [`Client::input_source`]).
 pub struct InputSource<'c, 'a, S: HeScheme> {
     client: &'c Client<'a, S>,
@@ -395,6 +679,11 @@ impl<S: HeScheme> InputSource<'_, '_, S> {
     /// Samples in the batch.
     pub fn samples(&self) -> usize {
         self.samples
+    }
+
+    /// The hash of the plan the inputs are for.
+    pub fn plan_hash(&self) -> [u8; 32] {
+        self.client.view.plan_hash()
     }
 
     /// Input ciphertext `index`, freshly encrypted.
@@ -423,6 +712,10 @@ pub struct LayerReport {
 pub struct RunReport {
     /// Wall-clock time of the run.
     pub wall: Duration,
+    /// CPU time of the whole process (user + system, every thread) during
+    /// the run, if readable (`/proc/self/stat`, 10 ms resolution); with
+    /// other work in the process it counts that too.
+    pub cpu: Option<Duration>,
     /// Per layer (only layers that emitted instructions).
     pub layers: Vec<LayerReport>,
     /// Peak resident set of the process during the run (`VmHWM`), if readable.
@@ -441,6 +734,20 @@ pub fn proc_status_bytes(field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time (user + system, all threads) of the process so far, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms).
+pub fn process_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let mut f = rest.split_whitespace();
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(Duration::from_millis(
+        utime.checked_add(stime)?.checked_mul(10)?,
+    ))
+}
+
 /// Resets the process's peak-RSS mark (Linux `clear_refs` 5); best effort.
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -450,6 +757,7 @@ pub fn reset_peak_rss() {
 pub struct Server<'a, S: HeScheme> {
     scheme: &'a S,
     plan: &'a Plan,
+    plan_hash: [u8; 32],
     keys: S::EvalKeys,
     plains: Vec<S::Plaintext>,
 }
@@ -466,7 +774,8 @@ impl<'a, S: HeScheme> Server<'a, S> {
     pub fn new(scheme: &'a S, plan: &'a Plan, keys: S::EvalKeys) -> Result<Server<'a, S>> {
         plan.validate()?;
         scheme.check_eval_keys(&keys)?;
-        check_backend(scheme, plan)?;
+        let view = ClientView::from_plan(plan)?;
+        check_backend(scheme, &view)?;
         let req = plan.key_requirements();
         if req.relinearization() && !keys.supports_relinearization() {
             return Err(Error::MissingRelinearizationKey);
@@ -527,6 +836,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
         Ok(Server {
             scheme,
             plan,
+            plan_hash: view.plan_hash(),
             keys,
             plains,
         })
@@ -540,6 +850,12 @@ impl<'a, S: HeScheme> Server<'a, S> {
     /// Run the plan on encrypted inputs (all present from the start).
     pub fn run(&self, input: EncryptedInput<S>) -> Result<(EncryptedOutput<S>, RunReport)> {
         let plan = self.plan;
+        if input.plan_hash != self.plan_hash {
+            return Err(Error::WrongContext {
+                what: "encrypted input",
+                context: Context::Plan,
+            });
+        }
         if input.cts.len() != plan.input_layout().cts.len() {
             return Err(Error::InvalidArgument {
                 name: "number of input ciphertexts",
@@ -603,6 +919,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
             self.check_input_level(ct)?;
         }
         reset_peak_rss();
+        let cpu0 = process_cpu_time();
         let start = Instant::now();
         let n_layers = plan.layer_kinds().len();
         let mut busy = vec![Duration::ZERO; n_layers];
@@ -688,9 +1005,16 @@ impl<'a, S: HeScheme> Server<'a, S> {
             })
             .collect();
         Ok((
-            EncryptedOutput { cts, samples },
+            EncryptedOutput {
+                cts,
+                samples,
+                plan_hash: self.plan_hash,
+            },
             RunReport {
                 wall,
+                cpu: process_cpu_time()
+                    .zip(cpu0)
+                    .map(|(b, a)| b.saturating_sub(a)),
                 layers,
                 peak_rss_bytes: proc_status_bytes("VmHWM:"),
                 peak_live,
@@ -888,6 +1212,73 @@ impl<'a, S: HeScheme> Server<'a, S> {
                 vec![(*out, ct)]
             }
         })
+    }
+}
+
+/// The most bytes an encrypted input of `plan` on `scheme` can take (a
+/// server's request-size limit before it holds any key).
+pub fn input_size_limit<S: HeWire>(scheme: &S, plan: &Plan) -> u64 {
+    wire::bundle_limit(scheme, plan.input_layout().cts.len())
+}
+
+impl<'a, S: HeWire> Server<'a, S> {
+    /// A server whose evaluation keys are read from bytes (the size limit
+    /// derived from the parameters and the plan's key requirements, which
+    /// the keys must meet).
+    pub fn from_key_bytes(scheme: &'a S, plan: &'a Plan, bytes: &[u8]) -> Result<Server<'a, S>> {
+        let keys = scheme.eval_keys_from_bytes(bytes, plan.key_requirements())?;
+        Server::new(scheme, plan, keys)
+    }
+
+    /// The client's view of the plan, with these parameters.
+    pub fn client_view(&self) -> Result<ClientView> {
+        ClientView::new(self.plan, self.scheme)
+    }
+
+    /// The hash of the plan served.
+    pub fn plan_hash(&self) -> [u8; 32] {
+        self.plan_hash
+    }
+
+    /// The most bytes an encrypted input of this plan can take (for a
+    /// request-size limit).
+    pub fn input_size_limit(&self) -> u64 {
+        input_size_limit(self.scheme, self.plan)
+    }
+
+    /// Encrypted inputs from uploaded bytes ([`Client::encrypt_to_bytes`]):
+    /// refuses another plan's or parameter set's ([`Error::WrongContext`])
+    /// before decoding a ciphertext, then checks every ciphertext against
+    /// the parameters and the plan's input level.
+    pub fn input_from_bytes(&self, bytes: &[u8]) -> Result<EncryptedInput<S>> {
+        let count = self.plan.input_layout().cts.len();
+        let expect = wire::Expect {
+            fingerprint: self.scheme.fingerprint(),
+            plan_hash: self.plan_hash,
+            count,
+            max_samples: self.plan.samples(self.scheme.slot_count()),
+        };
+        let (samples, parts) = wire::open(&wire::INPUT, bytes, self.input_size_limit(), &expect)?;
+        let cts = parts
+            .into_par_iter()
+            .map(|b| {
+                let ct = self.scheme.fresh_ciphertext_from_bytes(b)?;
+                self.check_input_level(&ct)?;
+                Ok(ct)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncryptedInput {
+            cts,
+            samples,
+            plan_hash: self.plan_hash,
+        })
+    }
+
+    /// Runs the plan on uploaded bytes and returns the outputs as bytes.
+    pub fn run_bytes(&self, bytes: &[u8]) -> Result<(Vec<u8>, RunReport)> {
+        let input = self.input_from_bytes(bytes)?;
+        let (out, report) = self.run(input)?;
+        Ok((out.to_bytes(self.scheme)?, report))
     }
 }
 

@@ -678,3 +678,4 @@ fn ckks_layer_kinds_and_tenseal_net() {
 }
 
 mod interleaved;
+mod wire;

@@ -13,8 +13,9 @@ use std::sync::Mutex;
 
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use super::{HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};
+use super::{HeScheme, HeWire, KeyId, KeyRequirements, Level, Rotation, Scale};
 use crate::error::Result;
 
 /// The kinds of operation counted.
@@ -506,6 +507,67 @@ impl<S: HeScheme> HeScheme for Counted<S> {
             self.record(OpKind::CtCtAdd, level, row.len().saturating_sub(1) as u64);
         }
         Ok(out)
+    }
+}
+
+/// Serialisation forwards to the wrapped backend (counting the encryption
+/// of [`HeWire::encrypt_secret_to_bytes`]).
+impl<S: HeWire> HeWire for Counted<S> {
+    fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint()
+    }
+    fn params_to_bytes(&self) -> Result<Vec<u8>> {
+        self.inner.params_to_bytes()
+    }
+    fn from_params_bytes(bytes: &[u8]) -> Result<Self> {
+        S::from_params_bytes(bytes).map(Counted::new)
+    }
+    fn secret_key_to_bytes(&self, sk: &S::SecretKey) -> Result<Zeroizing<Vec<u8>>> {
+        self.inner.secret_key_to_bytes(sk)
+    }
+    fn secret_key_from_bytes(&self, bytes: &[u8]) -> Result<S::SecretKey> {
+        self.inner.secret_key_from_bytes(bytes)
+    }
+    fn public_key_to_bytes(&self, pk: &S::PublicKey) -> Result<Vec<u8>> {
+        self.inner.public_key_to_bytes(pk)
+    }
+    fn public_key_from_bytes(&self, bytes: &[u8]) -> Result<S::PublicKey> {
+        self.inner.public_key_from_bytes(bytes)
+    }
+    fn eval_keys_to_bytes(&self, keys: &S::EvalKeys) -> Result<Vec<u8>> {
+        self.inner.eval_keys_to_bytes(keys)
+    }
+    fn eval_keys_from_bytes(&self, bytes: &[u8], req: &KeyRequirements) -> Result<S::EvalKeys> {
+        self.inner.eval_keys_from_bytes(bytes, req)
+    }
+    fn eval_keys_size_limit(&self, req: &KeyRequirements) -> u64 {
+        self.inner.eval_keys_size_limit(req)
+    }
+    fn ciphertext_size_limit(&self) -> u64 {
+        self.inner.ciphertext_size_limit()
+    }
+    fn ciphertext_to_bytes(&self, ct: &S::Ciphertext) -> Result<Vec<u8>> {
+        self.inner.ciphertext_to_bytes(ct)
+    }
+    fn ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<S::Ciphertext> {
+        self.inner.ciphertext_from_bytes(bytes)
+    }
+    fn has_seeded_ciphertexts(&self) -> bool {
+        self.inner.has_seeded_ciphertexts()
+    }
+    fn encrypt_secret_to_bytes<R: RngCore + CryptoRng>(
+        &self,
+        sk: &S::SecretKey,
+        pt: &S::Plaintext,
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
+        let level = self.inner.plaintext_level(pt);
+        self.counted(OpKind::Encrypt, level, 1, || {
+            self.inner.encrypt_secret_to_bytes(sk, pt, rng)
+        })
+    }
+    fn fresh_ciphertext_from_bytes(&self, bytes: &[u8]) -> Result<S::Ciphertext> {
+        self.inner.fresh_ciphertext_from_bytes(bytes)
     }
 }
 

@@ -39,9 +39,11 @@ pub mod key_id;
 pub mod primes;
 pub mod security;
 pub mod sim;
+pub mod wire;
 
 pub use counted::{Counted, OpCounts, OpKind};
 pub use key_id::KeyId;
+pub use wire::HeWire;
 
 /// The number of rescales a ciphertext still has: a fresh ciphertext is at the
 /// parameters' maximum level; level 0 cannot be rescaled again.

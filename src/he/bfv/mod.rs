@@ -23,11 +23,12 @@
 //!   (its operator impls assert on mismatched parameters); an unforeseen
 //!   library failure is [`Error::Backend`] with `fhe`'s error as source.
 
+mod choice;
 mod params;
+mod wire;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fhe::bfv::{
     Ciphertext, Encoding, EvaluationKey, EvaluationKeyBuilder, Plaintext, PublicKey,
@@ -57,10 +58,11 @@ pub(crate) fn fhe_error(op: Op, e: fhe::Error) -> Error {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The BFV backend for one parameter set. Keys, plaintexts and ciphertexts of
-/// one `Bfv` are refused by another ([`Error::ParameterMismatch`]).
+/// The BFV backend for one parameter set. Keys, plaintexts and ciphertexts
+/// carry the parameters' fingerprint ([`BfvParams::fingerprint`]): a `Bfv`
+/// accepts those of any `Bfv` built from the same parameters (in this or
+/// another process, through [`HeWire`](crate::he::HeWire)) and refuses
+/// others' ([`Error::ParameterMismatch`]).
 pub struct Bfv {
     params: BfvParams,
     id: u64,
@@ -183,9 +185,16 @@ impl Bfv {
     /// A backend for these parameters.
     pub fn new(params: BfvParams) -> Bfv {
         Bfv {
+            id: params.fingerprint(),
             params,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The backend for the smallest 128-bit-secure parameters a quantised
+    /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
+    /// modulus its accumulators cannot overflow, one modulus per level).
+    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Bfv> {
+        Ok(Bfv::new(BfvParams::for_plan(plan)?))
     }
 
     /// `fhe`'s level (number of moduli dropped) for our level (levels left).

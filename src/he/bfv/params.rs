@@ -32,7 +32,7 @@
 //! ([`Error::BudgetExceeded`]; 2 GiB by default).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
@@ -121,6 +121,13 @@ impl BfvParams {
 
     pub(crate) fn inner(&self) -> &Arc<BfvParameters> {
         &self.inner
+    }
+
+    /// A 64-bit fingerprint of the parameter set (degree, plaintext modulus,
+    /// moduli): equal for parameters built from the same values in any
+    /// process. Keys, plaintexts and ciphertexts carry it.
+    pub fn fingerprint(&self) -> u64 {
+        fingerprint(self.degree, self.plaintext_modulus, self.inner.moduli())
     }
 
     /// The default 128-bit set at `N = 8192`: moduli `[60, 40, 40, 60]`
@@ -311,12 +318,7 @@ impl BfvParamsBuilder {
             cost.bytes,
             self.max_build_bytes,
         )?;
-        let inner = BfvParametersBuilder::new()
-            .set_degree(self.degree)
-            .set_plaintext_modulus(t)
-            .set_moduli(&moduli)
-            .build_arc()
-            .map_err(|e| fhe_error(Op::KeyGen, e))?;
+        let inner = interned(self.degree, t, &moduli)?;
         Ok(BfvParams {
             degree: self.degree,
             plaintext_modulus: t,
@@ -363,6 +365,54 @@ fn ciphertext_primes(sizes: &[usize], degree: usize, t: u64) -> Result<Vec<u64>>
         }
     }
     Ok(chosen)
+}
+
+/// FNV-1a over the degree, the plaintext modulus and the moduli.
+fn fingerprint(degree: usize, t: u64, moduli: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(0x4246_5600); // "BFV": no collision with a CKKS set's fingerprint
+    eat(degree as u64);
+    eat(t);
+    eat(moduli.len() as u64);
+    moduli.iter().for_each(|&q| eat(q));
+    h
+}
+
+/// `fhe`'s parameters for these values, shared by every [`BfvParams`] built
+/// from the same values while one is alive: `fhe` asserts that the operands
+/// of an operation share one parameter object (pointer equality), and two
+/// backends built from equal parameters (e.g. one from bytes) accept each
+/// other's objects.
+fn interned(degree: usize, t: u64, moduli: &[u64]) -> Result<Arc<BfvParameters>> {
+    type Cache = Mutex<Vec<((usize, u64, Vec<u64>), Weak<BfvParameters>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = (degree, t, moduli.to_vec());
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    cache.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(p) = cache
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Ok(p);
+    }
+    let inner = BfvParametersBuilder::new()
+        .set_degree(degree)
+        .set_plaintext_modulus(t)
+        .set_moduli(moduli)
+        .build_arc()
+        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+    cache.push((key, Arc::downgrade(&inner)));
+    Ok(inner)
 }
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ struct Setup {
 }
 
 fn setup(req: KeyRequirements) -> Setup {
-    let he = small();
+    setup_on(small(), req)
+}
+
+fn setup_on(he: Bfv, req: KeyRequirements) -> Setup {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let sk = he.generate_secret_key(&mut rng).unwrap();
     let pk = he.generate_public_key(&sk, &mut rng).unwrap();
@@ -323,7 +326,23 @@ fn dot_plain_matches_the_sum_of_products() {
 #[test]
 fn caller_mistakes_are_errors() {
     let mut s = setup(KeyRequirements::new());
-    let mut other = setup(KeyRequirements::new());
+    // Other parameters (one modulus differs): refused.
+    let other_params = BfvParams::builder()
+        .degree(64)
+        .plaintext_modulus(T)
+        .moduli_sizes(&[55, 45, 50])
+        .build_insecure_for_tests()
+        .unwrap();
+    let mut other = setup_on(Bfv::new(other_params), KeyRequirements::new());
+    // Another backend from the same parameters: accepted (same fingerprint).
+    let twin = small();
+    assert_eq!(twin.params().fingerprint(), s.he.params().fingerprint());
+    let y = s.enc(&[4, 5]);
+    let sum = twin.add(&y, &y).unwrap();
+    assert_eq!(
+        &twin.decode(&twin.decrypt(&s.sk, &sum).unwrap()).unwrap()[..2],
+        &[8, 10]
+    );
     let a = s.enc(&[1, 2, 3]);
     let foreign = other.enc(&[1, 2, 3]);
     let mut x = a.clone();

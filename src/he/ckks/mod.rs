@@ -57,6 +57,7 @@ mod params;
 mod rns;
 mod seeded;
 mod serialize;
+mod wire;
 
 pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
 pub use params::{CkksParams, CkksParamsBuilder};
@@ -223,6 +224,13 @@ impl Ckks {
             garner_q: Arc::new(garner_q),
             garner_inv: Arc::new(garner_inv),
         })
+    }
+
+    /// The backend for the smallest 128-bit-secure parameters a plan fits,
+    /// from the backend-neutral requirements it records (depth, slots,
+    /// scale and prime sizes: [`crate::compile::Plan::params`]).
+    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Ckks> {
+        Ckks::new(plan.params().ckks_params()?)
     }
 
     fn n(&self) -> usize {
