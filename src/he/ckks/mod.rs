@@ -56,8 +56,11 @@ mod params;
 mod rns;
 mod seeded;
 mod serialize;
+mod simd;
 
 pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
+#[doc(hidden)]
+pub use ntt::bench as ntt_bench;
 pub use params::{CkksParams, CkksParamsBuilder};
 
 use encoder::Encoder;
