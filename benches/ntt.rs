@@ -3,7 +3,8 @@
 //! every SIMD level the CPU has (32-bit lanes for the 31-bit prime, and
 //! 64-bit lanes for comparison), and `tfhe-ntt`'s 64-bit plan with
 //! `--features tfhe-ntt`:
-//! `cargo bench --bench ntt --features tfhe-ntt`.
+//! `cargo bench --bench ntt --features tfhe-ntt`. At 2^14 it also times the
+//! pointwise multiply-accumulate.
 
 #![expect(
     clippy::unwrap_used,
@@ -58,6 +59,20 @@ fn bench(c: &mut Criterion) {
                 });
             }
             group.finish();
+            if log_n == 14 {
+                let mut group = c.benchmark_group(format!("mul_acc/2^{log_n}/{bits}bit"));
+                let other: Vec<u64> = data.iter().map(|&x| (x ^ 0x5555) % q).collect();
+                for (name, plan) in plans
+                    .iter()
+                    .filter(|(name, _)| !name.starts_with("ours-32"))
+                {
+                    let mut acc = vec![0u64; n];
+                    group.bench_function(name.as_str(), |b| {
+                        b.iter(|| plan.mul_acc(black_box(&mut acc), &data, &other))
+                    });
+                }
+                group.finish();
+            }
         }
     }
 }

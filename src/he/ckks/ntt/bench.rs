@@ -52,6 +52,15 @@ impl NttBench {
         })
     }
 
+    /// `acc += a b mod q` pointwise (`[0, q)` words).
+    pub fn mul_acc(&self, acc: &mut [u64], a: &[u64], b: &[u64]) {
+        match &self.kind {
+            Kind::Ours(plan, level) => plan.mul_acc_at(*level, acc, a, b),
+            #[cfg(feature = "tfhe-ntt")]
+            Kind::Tfhe(plan) => plan.mul_acc(acc, a, b),
+        }
+    }
+
     /// Forward then normalised inverse transform of `a` (`[0, q)` words).
     pub fn forward_inverse(&self, a: &mut [u64]) {
         match &self.kind {

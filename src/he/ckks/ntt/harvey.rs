@@ -161,10 +161,14 @@ fn run_narrow(level: SimdLevel, tab: &Tables<u32>, a: &mut [u32], fwd: bool) {
             && a.len() >= 2 * Avx512x32::LANES
             && let Some(simd) = V4::try_new()
         {
-            let l = Avx512x32::new(simd);
-            simd.vectorize(
-                #[inline(always)]
-                move || transform(l, tab, a, fwd),
+            pulp::Simd::vectorize(
+                simd,
+                Job {
+                    l: Avx512x32::new(simd),
+                    tab: tab,
+                    a,
+                    fwd,
+                },
             );
             return;
         }
@@ -172,10 +176,14 @@ fn run_narrow(level: SimdLevel, tab: &Tables<u32>, a: &mut [u32], fwd: bool) {
             && a.len() >= 2 * Avx2x32::LANES
             && let Some(simd) = V3::try_new()
         {
-            let l = Avx2x32::new(simd);
-            simd.vectorize(
-                #[inline(always)]
-                move || transform(l, tab, a, fwd),
+            pulp::Simd::vectorize(
+                simd,
+                Job {
+                    l: Avx2x32::new(simd),
+                    tab: tab,
+                    a,
+                    fwd,
+                },
             );
             return;
         }
@@ -208,10 +216,14 @@ fn run_wide(
                 return;
             }
             if let Some(simd) = V4::try_new() {
-                let l = Avx512x64::new(simd);
-                simd.vectorize(
-                    #[inline(always)]
-                    move || transform(l, t64, a, fwd),
+                pulp::Simd::vectorize(
+                    simd,
+                    Job {
+                        l: Avx512x64::new(simd),
+                        tab: t64,
+                        a,
+                        fwd,
+                    },
                 );
                 return;
             }
@@ -220,16 +232,38 @@ fn run_wide(
             && a.len() >= 2 * Avx2x64::LANES
             && let Some(simd) = V3::try_new()
         {
-            let l = Avx2x64::new(simd);
-            simd.vectorize(
-                #[inline(always)]
-                move || transform(l, t64, a, fwd),
+            pulp::Simd::vectorize(
+                simd,
+                Job {
+                    l: Avx2x64::new(simd),
+                    tab: t64,
+                    a,
+                    fwd,
+                },
             );
             return;
         }
     }
     let _ = (level, t52);
     transform(Scalar64, t64, a, fwd);
+}
+
+/// One transform as a `pulp` operation: `vectorize` runs it inside a
+/// function compiled for the CPU features of the lane type, into which
+/// everything here is inlined.
+struct Job<'a, L: Lanes> {
+    l: L,
+    tab: &'a Tables<L::W>,
+    a: &'a mut [L::W],
+    fwd: bool,
+}
+
+impl<L: Lanes> pulp::WithSimd for Job<'_, L> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        transform(self.l, self.tab, self.a, self.fwd);
+    }
 }
 
 #[inline(always)]

@@ -186,14 +186,12 @@ fn mulhi64_avx2(s: V3, a: __m256i, b: __m256i) -> __m256i {
 #[inline(always)]
 fn mullo_diff_avx2(s: V3, a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m256i {
     let x = s.avx2;
-    let cross = |u: __m256i, v: __m256i| {
-        x._mm256_add_epi64(
-            x._mm256_mul_epu32(u, x._mm256_srli_epi64::<32>(v)),
-            x._mm256_mul_epu32(x._mm256_srli_epi64::<32>(u), v),
-        )
-    };
+    let (ah, bh) = (x._mm256_srli_epi64::<32>(a), x._mm256_srli_epi64::<32>(b));
+    let (ch, dh) = (x._mm256_srli_epi64::<32>(c), x._mm256_srli_epi64::<32>(d));
+    let cross_ab = x._mm256_add_epi64(x._mm256_mul_epu32(a, bh), x._mm256_mul_epu32(ah, b));
+    let cross_cd = x._mm256_add_epi64(x._mm256_mul_epu32(c, dh), x._mm256_mul_epu32(ch, d));
     let lo = x._mm256_sub_epi64(x._mm256_mul_epu32(a, b), x._mm256_mul_epu32(c, d));
-    let mid = x._mm256_sub_epi64(cross(a, b), cross(c, d));
+    let mid = x._mm256_sub_epi64(cross_ab, cross_cd);
     x._mm256_add_epi64(lo, x._mm256_slli_epi64::<32>(mid))
 }
 
