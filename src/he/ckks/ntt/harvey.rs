@@ -165,7 +165,7 @@ fn run_narrow(level: SimdLevel, tab: &Tables<u32>, a: &mut [u32], fwd: bool) {
                 simd,
                 Job {
                     l: Avx512x32::new(simd),
-                    tab: tab,
+                    tab,
                     a,
                     fwd,
                 },
@@ -180,7 +180,7 @@ fn run_narrow(level: SimdLevel, tab: &Tables<u32>, a: &mut [u32], fwd: bool) {
                 simd,
                 Job {
                     l: Avx2x32::new(simd),
-                    tab: tab,
+                    tab,
                     a,
                     fwd,
                 },
