@@ -9,7 +9,7 @@ use super::modulus::{Modulus, Shoup};
 
 /// Maps `r` in `(-q, 2q)` (as a wrapped `u64`) into `[0, q)`, branch-free.
 #[inline(always)]
-fn fix(r: u64, q: u64) -> u64 {
+pub(crate) fn fix(r: u64, q: u64) -> u64 {
     let r = r.wrapping_add(q & (((r as i64) >> 63) as u64));
     r - (q & 0u64.wrapping_sub(u64::from(r >= q)))
 }
@@ -19,7 +19,7 @@ fn fix(r: u64, q: u64) -> u64 {
 /// `v as u64` (saturating, which LLVM does not vectorise), this is two
 /// lane-wise operations.
 #[inline(always)]
-fn round_small(v: f64) -> u64 {
+pub(crate) fn round_small(v: f64) -> u64 {
     const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
     (v + MAGIC).to_bits() - MAGIC.to_bits()
 }
@@ -55,7 +55,7 @@ impl<F: Fn(u64, u64) -> u64> pulp::WithSimd for ZipLimb<'_, F> {
 /// `a += b mod q` over one limb (vectorised).
 pub(crate) fn add_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
     let m = *m;
-    pulp::Arch::new().dispatch(ZipLimb {
+    super::simd::arch().dispatch(ZipLimb {
         a,
         b,
         f: |x, y| m.add(x, y),
@@ -65,7 +65,7 @@ pub(crate) fn add_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
 /// `a -= b mod q` over one limb (vectorised).
 pub(crate) fn sub_assign_limb(m: &Modulus, a: &mut [u64], b: &[u64]) {
     let m = *m;
-    pulp::Arch::new().dispatch(ZipLimb {
+    super::simd::arch().dispatch(ZipLimb {
         a,
         b,
         f: |x, y| m.sub(x, y),
@@ -90,7 +90,7 @@ pub(crate) fn sub_add_limb(m: &Modulus, a: &mut [u64], b: &[u64], c: &[u64]) {
             }
         }
     }
-    pulp::Arch::new().dispatch(SubAdd { m: *m, a, b, c });
+    super::simd::arch().dispatch(SubAdd { m: *m, a, b, c });
 }
 
 /// `out = x mod q` for one limb (raising a digit to another prime).
@@ -476,7 +476,8 @@ impl IfmaConsts {
 /// accumulators (`madd52lo` / `madd52hi`), and each output is reduced once,
 /// `T = hi 2^52 + lo`: `hi 2^52 mod q` by Shoup's method in 52-bit words,
 /// then the sum (below `2^53`) by an `f64` quotient. Returns `false` (and
-/// writes nothing) when the CPU lacks IFMA or `q >= 2^50`.
+/// writes nothing) when the CPU lacks IFMA, `MOFHEI_SIMD` asks for less than AVX-512, or
+/// `q >= 2^50`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn ifma_inner_product(
     m: &Modulus,
@@ -484,6 +485,9 @@ pub(crate) fn ifma_inner_product(
     o0: &mut [u64],
     o1: &mut [u64],
 ) -> bool {
+    if super::simd::level() < super::simd::SimdLevel::Avx512 {
+        return false;
+    }
     let Some(simd) = V4Ifma::try_new() else {
         return false;
     };
@@ -565,6 +569,7 @@ fn ifma_inner_product_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::he::ckks::simd::SimdLevel;
     use proptest::prelude::*;
 
     const PRIMES: [u64; 4] = [
@@ -583,10 +588,12 @@ mod tests {
         fn reduce_limb_matches_remainder(xs in proptest::collection::vec(any::<u64>(), 1..40)) {
             for q in PRIMES {
                 let m = Modulus::new(q);
-                let mut out = vec![0; xs.len()];
-                pulp::Arch::new().dispatch(ReduceLimb::new(&m, &xs, &mut out));
-                for (o, x) in out.iter().zip(&xs) {
-                    prop_assert_eq!(*o, x % q);
+                for level in SimdLevel::available() {
+                    let mut out = vec![0; xs.len()];
+                    level.arch().dispatch(ReduceLimb::new(&m, &xs, &mut out));
+                    for (o, x) in out.iter().zip(&xs) {
+                        prop_assert_eq!(*o, x % q);
+                    }
                 }
             }
         }
@@ -598,13 +605,15 @@ mod tests {
                 let m = Modulus::new(q);
                 let w = m.shoup(m.inv(m.reduce(p)));
                 let ys: Vec<u64> = ys.iter().map(|y| y % p).collect();
-                let mut out = vec![0; ys.len()];
                 let k = CentredDiv::new(&m, p, w);
-                pulp::Arch::new().dispatch(CentredDivStep { k: &k, y: &ys, out: &mut out });
-                for (o, &y) in out.iter().zip(&ys) {
-                    let c = if y > p / 2 { i128::from(y) - i128::from(p) } else { i128::from(y) };
-                    let c = c.rem_euclid(i128::from(q)) as u64;
-                    prop_assert_eq!(*o, modmul(c, w.w, q));
+                for level in SimdLevel::available() {
+                    let mut out = vec![0; ys.len()];
+                    level.arch().dispatch(CentredDivStep { k: &k, y: &ys, out: &mut out });
+                    for (o, &y) in out.iter().zip(&ys) {
+                        let c = if y > p / 2 { i128::from(y) - i128::from(p) } else { i128::from(y) };
+                        let c = c.rem_euclid(i128::from(q)) as u64;
+                        prop_assert_eq!(*o, modmul(c, w.w, q));
+                    }
                 }
             }
         }
@@ -630,7 +639,15 @@ mod tests {
                     .map(|t| [&t[0][..], &t[1][..], &t[2][..]])
                     .collect();
                 let (mut o0, mut o1) = (vec![0; len], vec![0; len]);
-                pulp::Arch::new().dispatch(MontInnerProduct::new(&m, &refs, &mut o0, &mut o1));
+                for level in SimdLevel::available() {
+                    let (mut p0, mut p1) = (vec![0; len], vec![0; len]);
+                    level.arch().dispatch(MontInnerProduct::new(&m, &refs, &mut p0, &mut p1));
+                    if level > SimdLevel::Scalar {
+                        prop_assert_eq!(&p0, &o0);
+                        prop_assert_eq!(&p1, &o1);
+                    }
+                    (o0, o1) = (p0, p1);
+                }
                 let r_inv = m.inv(m.reduce_u128(1u128 << 64));
                 for i in 0..len {
                     let (mut s0, mut s1) = (0u64, 0u64);

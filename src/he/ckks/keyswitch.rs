@@ -67,7 +67,7 @@ impl Ckks {
         let ndig = (0..digit_count(ring))
             .take_while(|&d| digit_primes(ring, d).start <= level)
             .count();
-        let arch = pulp::Arch::new();
+        let arch = super::simd::arch();
         let raise = |d: usize| {
             let src: Vec<usize> = digit_primes(ring, d).filter(|&j| j <= level).collect();
             // Assembled in extended-basis order: the digit's own limbs are
@@ -131,7 +131,7 @@ impl Ckks {
         let len = basis.len() * n;
         let mut out0 = take_scratch(len); // every word is written
         let mut out1 = take_scratch(len);
-        let arch = pulp::Arch::new();
+        let arch = super::simd::arch();
         let work = |(e, (o0, o1)): (usize, (&mut [u64], &mut [u64]))| {
             let p = basis[e];
             let range = p * n..(p + 1) * n;
@@ -207,7 +207,7 @@ impl Ckks {
         let mut conv = take_scratch(split); // every word is written below
         if k == 1 {
             let p = ring.moduli[specials[0]].value();
-            let arch = pulp::Arch::new();
+            let arch = super::simd::arch();
             for (j, cl) in conv.chunks_mut(n).enumerate() {
                 let kern = CentredDiv::new(&ring.moduli[j], p, self.p_inv[j]);
                 arch.dispatch(CentredDivStep {

@@ -9,7 +9,7 @@
 //!   refuses anything below 128-bit security
 //!   ([`crate::Error::InsecureParameters`]).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
-//!   the NTT is `tfhe-ntt`'s prime64 plan.
+//!   the NTT is our own (Harvey butterflies, AVX2 / AVX-512 through `pulp`).
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
 //!   `i + k` to slot `i`, as the [`Sim`](crate::he::sim::Sim) does.
 //! - Errors mirror the simulator's for the same misuse.
@@ -57,9 +57,12 @@ mod params;
 mod rns;
 mod seeded;
 mod serialize;
+mod simd;
 mod wire;
 
 pub use keys::{CkksEvalKeys, CkksPublicKey, CkksSecretKey};
+#[doc(hidden)]
+pub use ntt::bench as ntt_bench;
 pub use params::{CkksParams, CkksParamsBuilder};
 
 use encoder::Encoder;

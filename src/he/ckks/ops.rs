@@ -110,7 +110,7 @@ impl Ckks {
         poly.truncate(l * n);
         let inv = &self.rescale_inv[l];
         let last_ref = &last;
-        let arch = pulp::Arch::new();
+        let arch = super::simd::arch();
         for_limbs(poly, n, |j, limb| {
             let m = &ring.moduli[j];
             let mut t = take_scratch(n); // both branches write every word
@@ -434,7 +434,7 @@ fn blocked_mac(ring: &Ring, limbs: usize, rows: &[BlockRow<'_>]) -> Vec<Vec<u64>
             per_block[b].push(chunk);
         }
     }
-    let arch = pulp::Arch::new();
+    let arch = super::simd::arch();
     let work = |(b, chunks): (usize, Vec<&mut [u64]>)| {
         let start = b * block;
         let j = start / n;

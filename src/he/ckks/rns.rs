@@ -10,7 +10,7 @@ use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
 use super::modulus::Modulus;
-use super::ntt::{GaloisTables, Ntt, TfheNtt};
+use super::ntt::{GaloisTables, Ntt, new_ntt};
 use super::params::CkksParams;
 use crate::error::Result;
 
@@ -51,7 +51,7 @@ pub(crate) struct Ring {
     pub(crate) num_p: usize,
     /// `q_0 .. q_L, p_0 .. p_{K-1}`.
     pub(crate) moduli: Vec<Modulus>,
-    ntt: Vec<TfheNtt>,
+    ntt: Vec<Box<dyn Ntt>>,
     pub(crate) galois: GaloisTables,
 }
 
@@ -77,9 +77,9 @@ impl Ring {
         let moduli: Vec<Modulus> = primes.iter().map(|&q| Modulus::new(q)).collect();
         let ntt = primes
             .iter()
-            .map(|&q| TfheNtt::new(n, q))
+            .map(|&q| new_ntt(n, q))
             .collect::<Result<Vec<_>>>()?;
-        let dyns: Vec<&dyn Ntt> = ntt.iter().map(|t| t as &dyn Ntt).collect();
+        let dyns: Vec<&dyn Ntt> = ntt.iter().map(|t| &**t).collect();
         let galois = GaloisTables::new(n, &dyns, &moduli)?;
         Ok(Ring {
             n,
