@@ -672,8 +672,12 @@ pub fn csv_text(data: &[u8]) {
     let delimiter = [',', ';', '\t', ' '][usize::from((opt >> 3) & 3)];
     let text = String::from_utf8_lossy(b.0);
     // A header name as label column when the low bits ask for none.
-    let label_header = (label_column.is_none() && opt & 0x20 != 0)
-        .then(|| text.split([',', ';', '\t', ' ']).next().unwrap_or("").to_string());
+    let label_header = (label_column.is_none() && opt & 0x20 != 0).then(|| {
+        text.split([',', ';', '\t', ' '])
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
     let opts = csv::CsvOptions {
         label_column,
         delimiter,
