@@ -83,7 +83,7 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     for (x, y, t) in &results {
         let want = net.forward(x).unwrap();
         assert_eq!(y.shape(), want.shape());
-        assert_eq!(argmax_rows(y), argmax_rows(&want));
+        assert_predictions_agree(y, &want);
         for (a, b) in y.data().iter().zip(want.data()) {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
         }
@@ -172,7 +172,7 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     let (st, _, out) = post(addr, &infer, good);
     assert_eq!(st, StatusCode::OK);
     let y = client.decrypt_bytes(&out).unwrap();
-    assert_eq!(argmax_rows(&y), argmax_rows(&net.forward(&x).unwrap()));
+    assert_predictions_agree(&y, &net.forward(&x).unwrap());
 
     let stats = state.stats();
     eprintln!("server stats: {stats:?}");
@@ -180,4 +180,19 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     assert_eq!(stats.inferences, 2 + 7 + 1);
     stop_tx.send(()).unwrap();
     rt.block_on(server).unwrap();
+}
+
+/// The predicted classes agree wherever the top two plaintext logits are
+/// further apart than the decryption error (noise flooding included) can
+/// move them; the values themselves are checked against a tolerance.
+fn assert_predictions_agree(y: &Tensor, want: &Tensor) {
+    let (got, exp) = (argmax_rows(y), argmax_rows(want));
+    let classes = want.shape()[1];
+    for (r, row) in want.data().chunks(classes).enumerate() {
+        let mut sorted = row.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        if sorted[0] - sorted[1] > 2e-3 {
+            assert_eq!(got[r], exp[r], "row {r}: {row:?}");
+        }
+    }
 }

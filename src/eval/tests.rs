@@ -405,6 +405,33 @@ fn refuses_missing_rotation_key_before_any_ciphertext() {
 }
 
 #[test]
+fn refuses_keys_of_other_parameters_and_inputs_of_another_client() {
+    let net = mlp(3);
+    let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
+    let sim = sim_for(&plan, 8);
+    let mut bits = plan.params().moduli_bits.clone();
+    bits.push(40);
+    let other = Sim::new(crate::he::sim::SimParams::new(8, &bits, 32).unwrap());
+    let mut r = rng(5);
+    // Evaluation keys made for another parameter set.
+    let (_, other_keys) = Client::new(&other, &plan, &mut r).unwrap();
+    let err = Server::new(&sim, &plan, other_keys).err().unwrap();
+    assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
+    // A server holding client A's keys refuses client B's ciphertexts.
+    let (a, keys_a) = Client::new(&sim, &plan, &mut r).unwrap();
+    let (b, _) = Client::new(&sim, &plan, &mut r).unwrap();
+    let server = Server::new(&sim, &plan, keys_a).unwrap();
+    let x = Tensor::new(vec![2, 16], vec![0.25; 32]).unwrap();
+    let err = server.run(b.encrypt(&x, &mut r).unwrap()).err().unwrap();
+    assert!(matches!(err, Error::KeyMismatch { .. }), "{err}");
+    // ... and A's output does not decrypt under B's key.
+    let (out, _) = server.run(a.encrypt(&x, &mut r).unwrap()).unwrap();
+    let err = b.decrypt(&out).err().unwrap();
+    assert!(matches!(err, Error::KeyMismatch { .. }), "{err}");
+    assert!(a.decrypt(&out).is_ok());
+}
+
+#[test]
 fn refuses_too_few_levels_and_slots() {
     let net = mlp(3);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();

@@ -216,10 +216,15 @@ fn round_trip_as_bytes_on_ckks() {
     }
     let stored = client.export_secret_key().unwrap();
     let again = Client::from_secret_key_bytes(&client_he, view, &stored, &mut r).unwrap();
-    assert_eq!(
-        again.decrypt_bytes(&outs[2]).unwrap().data(),
-        client.decrypt_bytes(&outs[2]).unwrap().data()
+    // Equal up to the noise flooding each decryption adds.
+    let (a, b) = (
+        again.decrypt_bytes(&outs[2]).unwrap(),
+        client.decrypt_bytes(&outs[2]).unwrap(),
     );
+    assert_eq!(a.shape(), b.shape());
+    for (x, y) in a.data().iter().zip(b.data()) {
+        assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+    }
     let y0 = client.decrypt_bytes(&full_out).unwrap();
     assert!((y0.data()[0] - y.data()[0]).abs() < 1e-3);
 }
