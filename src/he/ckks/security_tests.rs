@@ -248,13 +248,18 @@ fn key_recovery_from_a_shared_decryption() {
     let (recovered, err) = attack(&exact);
     assert!(recovered, "the exact decryption gives s mod q0");
     assert!(err < 1e-6, "and decrypts the victim: error {err}");
-    let flooded = c.decrypt_flooded(&s.sk, &ct0, 16, &mut s.rng).unwrap();
-    let (recovered, err) = attack(&flooded);
-    assert!(!recovered);
-    assert!(err > 1e3, "flooding: the victim stays hidden (error {err})");
-    // The flooded decryption still decodes to (about) zero.
-    let z = c.decode(&flooded).unwrap();
-    assert!(z.iter().all(|x| x.abs() < 1e-3));
+    for bits in [crate::eval::DEFAULT_FLOODING_BITS, 16] {
+        let flooded = c.decrypt_flooded(&s.sk, &ct0, bits, &mut s.rng).unwrap();
+        let (recovered, err) = attack(&flooded);
+        assert!(!recovered, "{bits} bits");
+        assert!(
+            err > 1e3,
+            "{bits} bits: the victim stays hidden (error {err})"
+        );
+        // The flooded decryption still decodes to (about) zero.
+        let z = c.decode(&flooded).unwrap();
+        assert!(z.iter().all(|x| x.abs() < 1e-3));
+    }
 }
 
 /// Wrong keys are typed errors before any ciphertext work; a second secret
