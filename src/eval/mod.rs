@@ -78,17 +78,12 @@ impl<S: HeWire> EncryptedInput<S> {
     /// The inputs as bytes (full ciphertexts; a client uploads seeded ones
     /// with [`Client::encrypt_to_bytes`]).
     pub fn to_bytes(&self, scheme: &S) -> Result<Vec<u8>> {
-        let cts = self
-            .cts
-            .iter()
-            .map(|c| scheme.ciphertext_to_bytes(c))
-            .collect::<Result<Vec<_>>>()?;
-        wire::seal(
+        wire::seal_ciphertexts(
             &wire::INPUT,
-            scheme.fingerprint(),
+            scheme,
             &self.plan_hash,
             self.samples,
-            &cts,
+            &self.cts,
         )
     }
 }
@@ -119,17 +114,12 @@ impl<S: HeScheme> EncryptedOutput<S> {
 impl<S: HeWire> EncryptedOutput<S> {
     /// The outputs as bytes.
     pub fn to_bytes(&self, scheme: &S) -> Result<Vec<u8>> {
-        let cts = self
-            .cts
-            .iter()
-            .map(|c| scheme.ciphertext_to_bytes(c))
-            .collect::<Result<Vec<_>>>()?;
-        wire::seal(
+        wire::seal_ciphertexts(
             &wire::OUTPUT,
-            scheme.fingerprint(),
+            scheme,
             &self.plan_hash,
             self.samples,
-            &cts,
+            &self.cts,
         )
     }
 }

@@ -76,6 +76,21 @@ pub(crate) fn seal(
     Ok(env.seal(fingerprint, &body))
 }
 
+/// Writes a bundle of ciphertexts in the backend's format.
+pub(crate) fn seal_ciphertexts<S: HeWire>(
+    env: &Envelope,
+    scheme: &S,
+    plan_hash: &[u8; 32],
+    samples: usize,
+    cts: &[S::Ciphertext],
+) -> Result<Vec<u8>> {
+    let bytes = cts
+        .iter()
+        .map(|c| scheme.ciphertext_to_bytes(c))
+        .collect::<Result<Vec<_>>>()?;
+    seal(env, scheme.fingerprint(), plan_hash, samples, &bytes)
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
