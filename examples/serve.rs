@@ -46,12 +46,7 @@ pub fn zoo_model(name: &str) -> Result<Network, AnyError> {
 
 fn main() -> Result<(), AnyError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flag = |name: &str| http::flag(&args, name);
     let addr = flag("--addr").unwrap_or_else(|| "127.0.0.1:8080".into());
     let net = match flag("--model-file") {
         Some(path) => Network::load(path)?,

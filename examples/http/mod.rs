@@ -19,6 +19,14 @@
 
 #![allow(dead_code)]
 
+/// The value after `name` on the command line (`--name value`), if any.
+pub fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
