@@ -1,0 +1,233 @@
+//! The public entry points ([`from_path`], [`from_bytes`], ...) and the
+//! caller's [`ImportOptions`].
+
+use std::path::Path;
+
+use prost::Message;
+
+use super::graph::Importer;
+use crate::error::{DecodeError, Error, Result};
+use crate::import::external_data::{ExternalDataSource, ExternalReader, Folder};
+use crate::import::onnx_proto::ModelProto;
+use crate::import::report::Imported;
+use crate::model::Network;
+
+/// Largest ONNX file [`from_bytes`] accepts (protobuf's own limit is 2 GiB).
+pub const MAX_MODEL_BYTES: usize = 1 << 31;
+
+/// Lowest default-domain opset read.
+pub(super) const MIN_OPSET: i64 = 11;
+
+/// Default of [`ImportOptions::max_external_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_EXTERNAL_BYTES: u64 = 1 << 30;
+
+/// Choices for the `*_with` importers and [`from_path`].
+///
+/// ```
+/// let mut options = mofhei::import::onnx::ImportOptions::default();
+/// options.drop_final_softmax = false; // refuse a final Softmax instead
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Skip a `Softmax` / `LogSoftmax` over the features when it is the
+    /// graph's last node (Keras classifiers and the PyTorch MNIST example
+    /// end in one; the IR has no softmax). The imported network then
+    /// returns the logits: the predicted class (argmax) is the same, the
+    /// values are not; the [`ImportReport`](crate::import::ImportReport) says so. Default `true`;
+    /// `false` refuses it with [`Error::UnsupportedOperator`].
+    pub drop_final_softmax: bool,
+    /// How a 4-d data input is laid out; see [`InputLayout`]. Default
+    /// [`InputLayout::Auto`].
+    pub input_layout: InputLayout,
+    /// Most bytes read from external data files over the whole model
+    /// (default [`DEFAULT_MAX_EXTERNAL_BYTES`]).
+    pub max_external_bytes: u64,
+    /// Limits on what one sample of the imported network may allocate
+    /// (activations and convolution scratch, [`crate::Budget`]); checked
+    /// after import, before the network is returned.
+    pub budget: crate::Budget,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            drop_final_softmax: true,
+            input_layout: InputLayout::Auto,
+            max_external_bytes: DEFAULT_MAX_EXTERNAL_BYTES,
+            budget: crate::Budget::default(),
+        }
+    }
+}
+
+/// The layout of a 4-d data input `[N, d1, d2, d3]`.
+///
+/// It matters only when the input is flattened straight into a dense layer
+/// (a Keras MLP on `[28, 28, 1]` images): read as NHWC, the network takes
+/// `[C, H, W]` samples and the dense layer's columns are reordered to
+/// match. Convolutional graphs state their layout themselves (tf2onnx
+/// writes a `Transpose [0, 3, 1, 2]`, or a `Reshape [-1, 1, H, W]` when
+/// C = 1, both absorbed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputLayout {
+    /// NHWC when the model was written by tf2onnx / keras2onnx (its
+    /// `producer_name`), NCHW otherwise.
+    #[default]
+    Auto,
+    /// `[N, C, H, W]` (PyTorch).
+    Nchw,
+    /// `[N, H, W, C]` (TensorFlow / Keras).
+    Nhwc,
+}
+
+/// Reads an ONNX model file into a [`Network`]; see [`from_path`].
+pub fn from_file(path: impl AsRef<Path>) -> Result<Network> {
+    from_file_with(path, ImportOptions::default())
+}
+
+/// Reads an ONNX model file into a [`Network`] with `options`; see
+/// [`from_path`].
+pub fn from_file_with(path: impl AsRef<Path>, options: ImportOptions) -> Result<Network> {
+    from_path(path, options).map(|i| i.network)
+}
+
+/// Reads an ONNX model file, with external data files (PyTorch's
+/// `<model>.onnx.data`) from the model's folder, into a [`Network`] and
+/// the [`ImportReport`](crate::import::ImportReport) of what was dropped or folded.
+///
+/// External data locations must stay inside the model's folder (no
+/// absolute path, no `..`, no symbolic link out of it) and add up to at
+/// most [`ImportOptions::max_external_bytes`]; see [`Folder`].
+///
+/// # Errors
+/// [`Error::Io`] when the model or a data file cannot be read, and those
+/// of [`from_bytes`].
+pub fn from_path(path: impl AsRef<Path>, options: ImportOptions) -> Result<Imported> {
+    let path = path.as_ref();
+    let len = std::fs::metadata(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len > MAX_MODEL_BYTES as u64 {
+        return Err(Error::Decode {
+            what: "onnx model",
+            reason: DecodeError::TooLarge {
+                len,
+                limit: MAX_MODEL_BYTES as u64,
+            },
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut folder = Folder::of_model(path);
+    from_bytes_with_source(&bytes, &mut folder, options)
+}
+
+/// Reads ONNX model bytes into a [`Network`].
+///
+/// The network's input shape is the graph input's shape without the batch
+/// dimension (`[C, H, W]` or `[F]`). Weights in external data files are
+/// refused here (the error says so): use [`from_path`] or
+/// [`from_bytes_with_source`].
+///
+/// # Errors
+/// [`Error::Decode`] when the bytes are not an ONNX protobuf,
+/// [`Error::InvalidParameter`] for opsets below 11,
+/// [`Error::UnsupportedOperator`] naming the first operator the IR does not
+/// have (and what to do), [`Error::ImportNode`] / [`Error::ImportGraph`]
+/// for attribute values or graph shapes the IR cannot express,
+/// [`Error::Weight`] for unreadable initializers,
+/// [`Error::ShapeMismatch`] / [`Error::InvalidLayer`] when the shapes do
+/// not chain, and [`Error::BudgetExceeded`] when one sample's activations
+/// exceed the budget ([`ImportOptions::budget`]).
+pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
+    from_bytes_with(bytes, ImportOptions::default())
+}
+
+/// Reads ONNX model bytes into a [`Network`] with `options`; see
+/// [`from_bytes`].
+pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> {
+    import(bytes, None, options).map(|i| i.network)
+}
+
+/// Reads ONNX model bytes whose external data come from `source` (a
+/// [`Folder`], a `HashMap<String, Vec<u8>>` of files, or the caller's own
+/// [`ExternalDataSource`]) into a [`Network`] and its [`ImportReport`](crate::import::ImportReport).
+///
+/// # Errors
+/// Those of [`from_bytes`] and of the source.
+pub fn from_bytes_with_source(
+    bytes: &[u8],
+    source: &mut dyn ExternalDataSource,
+    options: ImportOptions,
+) -> Result<Imported> {
+    import(bytes, Some(source), options)
+}
+
+/// Decodes and converts.
+pub(super) fn import(
+    bytes: &[u8],
+    source: Option<&mut dyn ExternalDataSource>,
+    options: ImportOptions,
+) -> Result<Imported> {
+    if bytes.len() > MAX_MODEL_BYTES {
+        return Err(Error::Decode {
+            what: "onnx model",
+            reason: DecodeError::TooLarge {
+                len: bytes.len() as u64,
+                limit: MAX_MODEL_BYTES as u64,
+            },
+        });
+    }
+    let model = ModelProto::decode(bytes).map_err(|_| Error::Decode {
+        what: "onnx model",
+        reason: DecodeError::Invalid { format: "protobuf" },
+    })?;
+    let external = ExternalReader::new(source, options.max_external_bytes);
+    let imported = from_model(&model, options, external)?;
+    imported.network.check_budget(1, false, &options.budget)?;
+    Ok(imported)
+}
+
+/// Converts a decoded model.
+fn from_model(
+    model: &ModelProto,
+    options: ImportOptions,
+    external: ExternalReader<'_>,
+) -> Result<Imported> {
+    let opset = model
+        .opset_import
+        .iter()
+        .filter(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+        .filter_map(|o| o.version)
+        .max()
+        .ok_or(Error::ImportGraph {
+            problem: "the model imports no default-domain (ai.onnx) opset",
+        })?;
+    if opset < MIN_OPSET {
+        return Err(Error::InvalidParameter {
+            name: "onnx opset",
+            value: opset,
+            allowed: "11 or newer",
+        });
+    }
+    let graph = model.graph.as_ref().ok_or(Error::ImportGraph {
+        problem: "the model has no graph",
+    })?;
+    let mut importer = Importer::new(graph, external)?;
+    importer.options = options;
+    importer.nhwc_input = match options.input_layout {
+        InputLayout::Nhwc => true,
+        InputLayout::Nchw => false,
+        InputLayout::Auto => model
+            .producer_name
+            .as_deref()
+            .is_some_and(|p| p.starts_with("tf2onnx") || p.starts_with("keras2onnx")),
+    };
+    importer.run()
+}

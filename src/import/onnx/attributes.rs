@@ -1,0 +1,142 @@
+//! Reading node attributes: typed look-ups, range checks, and the
+//! `strides` / `pads` / `auto_pad` of convolutions and pools.
+
+use super::graph::{Importer, node_err};
+use crate::error::Result;
+use crate::import::onnx_proto::{AttributeProto, NodeProto, attribute_proto::AttributeType};
+
+/// Largest single dimension, kernel size, stride or padding accepted.
+pub(super) const MAX_DIM: i64 = 1 << 24;
+
+/// An attribute's kind as stored (falls back to what is set when the type
+/// field is missing).
+pub(super) fn attr_kind(a: &AttributeProto) -> Option<AttributeType> {
+    a.r#type.and_then(|t| AttributeType::try_from(t).ok())
+}
+
+/// A dimension-like attribute value in `1..=MAX_DIM`.
+pub(super) fn dim(v: i64) -> Option<usize> {
+    (1..=MAX_DIM).contains(&v).then_some(v as usize)
+}
+
+/// A padding value in `0..=MAX_DIM`.
+pub(super) fn pad_dim(v: i64) -> Option<usize> {
+    (0..=MAX_DIM).contains(&v).then_some(v as usize)
+}
+
+pub(super) fn find_attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+}
+
+pub(super) fn attr_int(node: &NodeProto, name: &str) -> Result<Option<i64>, &'static str> {
+    match find_attr(node, name) {
+        None => Ok(None),
+        Some(a) if a.i.is_some() || attr_kind(a) == Some(AttributeType::Int) => {
+            Ok(Some(a.i.unwrap_or(0)))
+        }
+        Some(_) => Err("an integer attribute has another type"),
+    }
+}
+
+pub(super) fn attr_float(node: &NodeProto, name: &str) -> Result<Option<f32>, &'static str> {
+    match find_attr(node, name) {
+        None => Ok(None),
+        Some(a) if a.f.is_some() || attr_kind(a) == Some(AttributeType::Float) => {
+            Ok(Some(a.f.unwrap_or(0.0)))
+        }
+        Some(_) => Err("a float attribute has another type"),
+    }
+}
+
+pub(super) fn attr_ints<'a>(
+    node: &'a NodeProto,
+    name: &str,
+) -> Result<Option<&'a [i64]>, &'static str> {
+    match find_attr(node, name) {
+        None => Ok(None),
+        Some(a) if !a.ints.is_empty() || attr_kind(a) == Some(AttributeType::Ints) => {
+            Ok(Some(&a.ints))
+        }
+        Some(_) => Err("an integer-list attribute has another type"),
+    }
+}
+
+pub(super) fn attr_string<'a>(
+    node: &'a NodeProto,
+    name: &str,
+) -> Result<Option<&'a [u8]>, &'static str> {
+    match find_attr(node, name) {
+        None => Ok(None),
+        Some(a) => match &a.s {
+            Some(s) => Ok(Some(s)),
+            None if attr_kind(a) == Some(AttributeType::String) => Ok(Some(b"")),
+            None => Err("a string attribute has another type"),
+        },
+    }
+}
+
+impl<'g, 'r> Importer<'g, 'r> {
+    /// `strides` of a Conv or pool node (default 1).
+    pub(super) fn strides(&self, index: usize) -> Result<(usize, usize)> {
+        let node = &self.graph.node[index];
+        let g = self.graph;
+        let bad = move |problem| node_err(g, index, problem);
+        match attr_ints(node, "strides").map_err(bad)? {
+            None => Ok((1, 1)),
+            Some(&[sh, sw]) => match (dim(sh), dim(sw)) {
+                (Some(a), Some(b)) => Ok((a, b)),
+                _ => Err(bad("strides out of range")),
+            },
+            Some(_) => Err(bad("strides must name two dimensions")),
+        }
+    }
+
+    /// Symmetric padding of a Conv or pool node from `auto_pad` / `pads`.
+    pub(super) fn padding(
+        &self,
+        index: usize,
+        input: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    ) -> Result<(usize, usize)> {
+        let node = &self.graph.node[index];
+        let g = self.graph;
+        let bad = move |problem| node_err(g, index, problem);
+        let auto = attr_string(node, "auto_pad")
+            .map_err(bad)?
+            .unwrap_or(b"NOTSET");
+        match auto {
+            b"NOTSET" | b"" => match attr_ints(node, "pads").map_err(bad)? {
+                None => Ok((0, 0)),
+                Some(&[hb, wb, he, we]) => {
+                    if hb != he || wb != we {
+                        return Err(bad("asymmetric padding is not supported"));
+                    }
+                    match (pad_dim(hb), pad_dim(wb)) {
+                        (Some(a), Some(b)) => Ok((a, b)),
+                        _ => Err(bad("pads out of range")),
+                    }
+                }
+                Some(_) => Err(bad("pads must have four entries")),
+            },
+            b"VALID" => Ok((0, 0)),
+            b"SAME_UPPER" | b"SAME_LOWER" => {
+                let same = |n: usize, k: usize, s: usize| -> Option<usize> {
+                    let out = n.div_ceil(s);
+                    let total = (out.saturating_sub(1) * s + k).saturating_sub(n);
+                    total.is_multiple_of(2).then_some(total / 2)
+                };
+                match (
+                    same(input.0, kernel.0, stride.0),
+                    same(input.1, kernel.1, stride.1),
+                ) {
+                    (Some(a), Some(b)) => Ok((a, b)),
+                    _ => Err(bad("SAME padding is asymmetric for this input size")),
+                }
+            }
+            _ => Err(bad("unknown auto_pad value")),
+        }
+    }
+}
