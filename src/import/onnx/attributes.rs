@@ -1,7 +1,7 @@
 //! Reading node attributes: typed look-ups, range checks, and the
 //! `strides` / `pads` / `auto_pad` of convolutions and pools.
 
-use super::graph::{Importer, node_err};
+use super::graph::Importer;
 use crate::error::Result;
 use crate::import::onnx_proto::{AttributeProto, NodeProto, attribute_proto::AttributeType};
 
@@ -30,39 +30,62 @@ pub(super) fn find_attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a Attri
         .find(|a| a.name.as_deref() == Some(name))
 }
 
+/// Attribute `name` of `node`: `Ok(None)` when absent, `get(a)` when it is
+/// set (`get` says whether its field is) or declared of `kind`, `Err(wrong)`
+/// when it is of another type.
+fn typed_attr<'a, T>(
+    node: &'a NodeProto,
+    name: &str,
+    kind: AttributeType,
+    get: impl Fn(&'a AttributeProto) -> (bool, T),
+    wrong: &'static str,
+) -> Result<Option<T>, &'static str> {
+    match find_attr(node, name) {
+        None => Ok(None),
+        Some(a) => match get(a) {
+            (set, v) if set || attr_kind(a) == Some(kind) => Ok(Some(v)),
+            _ => Err(wrong),
+        },
+    }
+}
+
+/// An integer attribute.
 pub(super) fn attr_int(node: &NodeProto, name: &str) -> Result<Option<i64>, &'static str> {
-    match find_attr(node, name) {
-        None => Ok(None),
-        Some(a) if a.i.is_some() || attr_kind(a) == Some(AttributeType::Int) => {
-            Ok(Some(a.i.unwrap_or(0)))
-        }
-        Some(_) => Err("an integer attribute has another type"),
-    }
+    typed_attr(
+        node,
+        name,
+        AttributeType::Int,
+        |a| (a.i.is_some(), a.i.unwrap_or(0)),
+        "an integer attribute has another type",
+    )
 }
 
+/// A float attribute.
 pub(super) fn attr_float(node: &NodeProto, name: &str) -> Result<Option<f32>, &'static str> {
-    match find_attr(node, name) {
-        None => Ok(None),
-        Some(a) if a.f.is_some() || attr_kind(a) == Some(AttributeType::Float) => {
-            Ok(Some(a.f.unwrap_or(0.0)))
-        }
-        Some(_) => Err("a float attribute has another type"),
-    }
+    typed_attr(
+        node,
+        name,
+        AttributeType::Float,
+        |a| (a.f.is_some(), a.f.unwrap_or(0.0)),
+        "a float attribute has another type",
+    )
 }
 
+/// An integer-list attribute.
 pub(super) fn attr_ints<'a>(
     node: &'a NodeProto,
     name: &str,
 ) -> Result<Option<&'a [i64]>, &'static str> {
-    match find_attr(node, name) {
-        None => Ok(None),
-        Some(a) if !a.ints.is_empty() || attr_kind(a) == Some(AttributeType::Ints) => {
-            Ok(Some(&a.ints))
-        }
-        Some(_) => Err("an integer-list attribute has another type"),
-    }
+    typed_attr(
+        node,
+        name,
+        AttributeType::Ints,
+        |a| (!a.ints.is_empty(), a.ints.as_slice()),
+        "an integer-list attribute has another type",
+    )
 }
 
+/// A string attribute (bytes).
 pub(super) fn attr_string<'a>(
     node: &'a NodeProto,
     name: &str,
@@ -80,9 +103,7 @@ pub(super) fn attr_string<'a>(
 impl<'g, 'r> Importer<'g, 'r> {
     /// `strides` of a Conv or pool node (default 1).
     pub(super) fn strides(&self, index: usize) -> Result<(usize, usize)> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         match attr_ints(node, "strides").map_err(bad)? {
             None => Ok((1, 1)),
             Some(&[sh, sw]) => match (dim(sh), dim(sw)) {
@@ -101,9 +122,7 @@ impl<'g, 'r> Importer<'g, 'r> {
         kernel: (usize, usize),
         stride: (usize, usize),
     ) -> Result<(usize, usize)> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let auto = attr_string(node, "auto_pad")
             .map_err(bad)?
             .unwrap_or(b"NOTSET");

@@ -3,7 +3,7 @@
 //! feeding a `Reshape`), evaluated at import time.
 
 use super::attributes::attr_int;
-use super::graph::{Importer, node_err};
+use super::graph::Importer;
 use super::tensor::tensor_const;
 use crate::error::{Error, Result};
 use crate::import::external_data::ExternalReader;
@@ -41,6 +41,22 @@ impl Const {
         match self {
             Const::F32 { data, .. } => data.clone(),
             Const::I64 { data, .. } => data.iter().map(|&v| v as f32).collect(),
+        }
+    }
+
+    /// A 1-d integer value.
+    pub(super) fn int_vector(data: Vec<i64>) -> Const {
+        Const::I64 {
+            dims: vec![data.len()],
+            data,
+        }
+    }
+
+    /// A 0-d integer value.
+    pub(super) fn int_scalar(v: i64) -> Const {
+        Const::I64 {
+            dims: vec![],
+            data: vec![v],
         }
     }
 
@@ -87,8 +103,7 @@ impl<'g, 'r> Importer<'g, 'r> {
         if !matches!(node.domain.as_deref(), None | Some("") | Some("ai.onnx")) {
             return Ok(None);
         }
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (_, bad) = self.node_at(index);
         // Integer inputs of a shape-arithmetic node.
         let int_inputs = |this: &mut Self| -> Result<Option<Vec<Const>>> {
             let mut out = Vec::new();
@@ -118,10 +133,7 @@ impl<'g, 'r> Importer<'g, 'r> {
                 let start = clamp(attr_int(node, "start").map_err(bad)?.unwrap_or(0));
                 let end = clamp(attr_int(node, "end").map_err(bad)?.unwrap_or(r));
                 let data = full.get(start..end.max(start)).unwrap_or_default().to_vec();
-                Some(Const::I64 {
-                    dims: vec![data.len()],
-                    data,
-                })
+                Some(Const::int_vector(data))
             }
             "Identity" | "Cast" | "Unsqueeze" | "Squeeze" | "Gather" | "Concat" | "Slice" => {
                 let Some(inputs) = int_inputs(self)? else {
@@ -152,14 +164,8 @@ pub(super) fn constant_node(node: &NodeProto) -> Result<Const, &'static str> {
             dims: vec![a.floats.len()],
             data: a.floats.clone(),
         }),
-        "value_int" => Ok(Const::I64 {
-            dims: vec![],
-            data: vec![a.i.unwrap_or(0)],
-        }),
-        "value_ints" => Ok(Const::I64 {
-            dims: vec![a.ints.len()],
-            data: a.ints.clone(),
-        }),
+        "value_int" => Ok(Const::int_scalar(a.i.unwrap_or(0))),
+        "value_ints" => Ok(Const::int_vector(a.ints.clone())),
         _ => Err("Constant of this kind (sparse, string) is not supported"),
     }
 }
@@ -178,23 +184,12 @@ pub(super) fn fold_shape_op(
             _ => Err("shape arithmetic on something other than 0-d/1-d integers"),
         }
     };
-    let vec1 = |data: Vec<i64>| Const::I64 {
-        dims: vec![data.len()],
-        data,
-    };
     match op {
-        "Identity" => Ok(first.clone()),
-        "Cast" => match first {
-            Const::I64 { .. } => Ok(first.clone()),
-            Const::F32 { dims, data } => Ok(Const::F32 {
-                dims: dims.clone(),
-                data: data.clone(),
-            }),
-        },
+        "Identity" | "Cast" => Ok(first.clone()),
         "Unsqueeze" => {
             let v = ints(first)?;
             if first.dims().is_empty() {
-                Ok(vec1(v))
+                Ok(Const::int_vector(v))
             } else {
                 Err("Unsqueeze of a 1-d shape value")
             }
@@ -234,7 +229,7 @@ pub(super) fn fold_shape_op(
                     data: picked,
                 }
             } else {
-                vec1(picked)
+                Const::int_vector(picked)
             })
         }
         "Concat" => {
@@ -245,7 +240,7 @@ pub(super) fn fold_shape_op(
                     return Err("shape value too long");
                 }
             }
-            Ok(vec1(out))
+            Ok(Const::int_vector(out))
         }
         "Slice" => {
             let data = ints(first)?;
@@ -262,7 +257,7 @@ pub(super) fn fold_shape_op(
             if get(3)?.is_some_and(|a| a != 0) || get(4)?.is_some_and(|s| s != 1) {
                 return Err("Slice with axes or steps in shape arithmetic");
             }
-            Ok(vec1(
+            Ok(Const::int_vector(
                 data.get(start..end.max(start)).unwrap_or_default().to_vec(),
             ))
         }

@@ -297,8 +297,24 @@ impl<'g, 'r> Importer<'g, 'r> {
         })
     }
 
+    /// An [`Error::ImportNode`] for node `index`.
     pub(super) fn node_error(&self, index: usize, problem: &'static str) -> Error {
         node_err(self.graph, index, problem)
+    }
+
+    /// Node `index` and a maker of its [`Error::ImportNode`]s (it borrows
+    /// the graph, not the importer, so converters can still mutate `self`).
+    pub(super) fn node_at(
+        &self,
+        index: usize,
+    ) -> (
+        &'g NodeProto,
+        impl Fn(&'static str) -> Error + Copy + use<'g, 'r>,
+    ) {
+        let graph = self.graph;
+        (&graph.node[index], move |problem| {
+            node_err(graph, index, problem)
+        })
     }
 
     /// A constant input of node `index` (`Ok(None)` when the input is absent).

@@ -4,7 +4,7 @@
 //! folded into the dense layer's columns.
 
 use super::attributes::attr_ints;
-use super::graph::{Importer, node_err};
+use super::graph::Importer;
 use crate::error::Result;
 use crate::import::report::{ImportNote, NhwcFold};
 use crate::model::Layer;
@@ -64,9 +64,7 @@ impl<'g, 'r> Importer<'g, 'r> {
     /// network then takes NCHW input); NCHW -> NHWC before a Flatten is
     /// folded into the next Dense layer; the identity permutation is a no-op.
     pub(super) fn transpose(&mut self, index: usize, cur: &str) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let rank = self.shape.len() + 1;
         let perm = attr_ints(node, "perm").map_err(bad)?;
         let perm: Vec<i64> = match perm {

@@ -49,68 +49,58 @@ pub(super) fn tensor_const(t: &TensorProto, external: &mut ExternalReader<'_>) -
     } else {
         t.raw_data.as_deref()
     };
-    let floats = |data: Vec<f32>| Const::F32 {
-        dims: dims.clone(),
-        data,
-    };
-    let ints = |data: Vec<i64>| Const::I64 {
-        dims: dims.clone(),
-        data,
-    };
     let wrong_len = || err("data length does not match the dimensions");
+    // Values read from `raw_data` (`None` when its length is wrong) or a
+    // typed field.
+    let floats = |data: Option<Vec<f32>>| {
+        data.map(|data| Const::F32 {
+            dims: dims.clone(),
+            data,
+        })
+        .ok_or_else(wrong_len)
+    };
+    let ints = |data: Option<Vec<i64>>| {
+        data.map(|data| Const::I64 {
+            dims: dims.clone(),
+            data,
+        })
+        .ok_or_else(wrong_len)
+    };
     let value = match (dtype, raw) {
-        (Some(DataType::Float), Some(r)) => floats(
-            le_chunks::<4>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(f32::from_le_bytes)
-                .collect(),
-        ),
-        (Some(DataType::Float), None) if t.float_data.len() == n => floats(t.float_data.clone()),
-        (Some(DataType::Double), Some(r)) => floats(
-            le_chunks::<8>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(|b| f64::from_le_bytes(b) as f32)
-                .collect(),
-        ),
+        (Some(DataType::Float), Some(r)) => floats(le_values(r, n, f32::from_le_bytes))?,
+        (Some(DataType::Float), None) if t.float_data.len() == n => {
+            floats(Some(t.float_data.clone()))?
+        }
+        (Some(DataType::Double), Some(r)) => {
+            floats(le_values(r, n, |b| f64::from_le_bytes(b) as f32))?
+        }
         (Some(DataType::Double), None) if t.double_data.len() == n => {
-            floats(t.double_data.iter().map(|&v| v as f32).collect())
+            floats(Some(t.double_data.iter().map(|&v| v as f32).collect()))?
         }
-        (Some(DataType::Float16), Some(r)) => floats(
-            le_chunks::<2>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(|b| f16_to_f32(u16::from_le_bytes(b)))
-                .collect(),
-        ),
-        (Some(DataType::Float16), None) if t.int32_data.len() == n => {
-            floats(t.int32_data.iter().map(|&v| f16_to_f32(v as u16)).collect())
+        (Some(DataType::Float16), Some(r)) => {
+            floats(le_values(r, n, |b| f16_to_f32(u16::from_le_bytes(b))))?
         }
-        (Some(DataType::Bfloat16), Some(r)) => floats(
-            le_chunks::<2>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(|b| bf16_to_f32(u16::from_le_bytes(b)))
-                .collect(),
-        ),
-        (Some(DataType::Bfloat16), None) if t.int32_data.len() == n => floats(
+        (Some(DataType::Float16), None) if t.int32_data.len() == n => floats(Some(
+            t.int32_data.iter().map(|&v| f16_to_f32(v as u16)).collect(),
+        ))?,
+        (Some(DataType::Bfloat16), Some(r)) => {
+            floats(le_values(r, n, |b| bf16_to_f32(u16::from_le_bytes(b))))?
+        }
+        (Some(DataType::Bfloat16), None) if t.int32_data.len() == n => floats(Some(
             t.int32_data
                 .iter()
                 .map(|&v| bf16_to_f32(v as u16))
                 .collect(),
-        ),
-        (Some(DataType::Int64), Some(r)) => ints(
-            le_chunks::<8>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(i64::from_le_bytes)
-                .collect(),
-        ),
-        (Some(DataType::Int64), None) if t.int64_data.len() == n => ints(t.int64_data.clone()),
-        (Some(DataType::Int32), Some(r)) => ints(
-            le_chunks::<4>(r, n)
-                .ok_or_else(wrong_len)?
-                .map(|b| i32::from_le_bytes(b) as i64)
-                .collect(),
-        ),
+        ))?,
+        (Some(DataType::Int64), Some(r)) => ints(le_values(r, n, i64::from_le_bytes))?,
+        (Some(DataType::Int64), None) if t.int64_data.len() == n => {
+            ints(Some(t.int64_data.clone()))?
+        }
+        (Some(DataType::Int32), Some(r)) => {
+            ints(le_values(r, n, |b| i32::from_le_bytes(b) as i64))?
+        }
         (Some(DataType::Int32), None) if t.int32_data.len() == n => {
-            ints(t.int32_data.iter().map(|&v| v as i64).collect())
+            ints(Some(t.int32_data.iter().map(|&v| v as i64).collect()))?
         }
         (
             Some(
@@ -132,17 +122,23 @@ pub(super) fn tensor_const(t: &TensorProto, external: &mut ExternalReader<'_>) -
     Ok(value)
 }
 
-/// `raw` as `n` little-endian chunks of `W` bytes, if the length fits.
-pub(super) fn le_chunks<const W: usize>(
+/// `raw` as `n` little-endian values of `W` bytes each, read by `read`, if
+/// the length fits.
+fn le_values<const W: usize, T>(
     raw: &[u8],
     n: usize,
-) -> Option<impl Iterator<Item = [u8; W]> + '_> {
+    read: impl Fn([u8; W]) -> T,
+) -> Option<Vec<T>> {
     if n.checked_mul(W) != Some(raw.len()) {
         return None;
     }
-    Some(raw.chunks_exact(W).map(|c| {
-        let mut b = [0u8; W];
-        b.copy_from_slice(c);
-        b
-    }))
+    Some(
+        raw.chunks_exact(W)
+            .map(|c| {
+                let mut b = [0u8; W];
+                b.copy_from_slice(c);
+                read(b)
+            })
+            .collect(),
+    )
 }

@@ -1,15 +1,13 @@
 //! `BatchNormalization` in inference mode.
 
 use super::super::attributes::{attr_float, attr_int};
-use super::super::graph::{Importer, node_err};
+use super::super::graph::Importer;
 use crate::error::Result;
 use crate::model::{BatchNorm, Layer};
 
 impl<'g, 'r> Importer<'g, 'r> {
     pub(super) fn batch_norm(&mut self, index: usize) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         if attr_int(node, "training_mode").map_err(bad)?.unwrap_or(0) != 0 {
             return Err(bad("training_mode = 1 is not supported"));
         }

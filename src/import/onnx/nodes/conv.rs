@@ -3,15 +3,13 @@
 
 use super::super::attributes::{attr_int, attr_ints, attr_string, pad_dim};
 use super::super::constants::Const;
-use super::super::graph::{Importer, node_err};
+use super::super::graph::Importer;
 use crate::error::{Error, Result};
 use crate::model::{Conv2d, Layer, Tensor};
 
 impl<'g, 'r> Importer<'g, 'r> {
     pub(super) fn conv(&mut self, index: usize) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         if attr_int(node, "group").map_err(bad)?.unwrap_or(1) != 1 {
             return Err(bad(
                 "group != 1 (grouped or depthwise convolution) is not supported",
@@ -56,9 +54,7 @@ impl<'g, 'r> Importer<'g, 'r> {
     }
 
     pub(super) fn pad(&mut self, index: usize) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let mode = attr_string(node, "mode")
             .map_err(bad)?
             .unwrap_or(b"constant");

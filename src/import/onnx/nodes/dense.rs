@@ -2,7 +2,7 @@
 
 use super::super::attributes::{attr_float, attr_int};
 use super::super::constants::Const;
-use super::super::graph::{Importer, node_err};
+use super::super::graph::Importer;
 use crate::error::{Error, Result};
 use crate::model::{Dense, Layer, Tensor};
 
@@ -20,9 +20,7 @@ impl<'g, 'r> Importer<'g, 'r> {
     }
 
     pub(super) fn gemm(&mut self, index: usize) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let alpha = attr_float(node, "alpha").map_err(bad)?.unwrap_or(1.0);
         let beta = attr_float(node, "beta").map_err(bad)?.unwrap_or(1.0);
         if attr_int(node, "transA").map_err(bad)?.unwrap_or(0) != 0 {

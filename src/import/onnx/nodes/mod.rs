@@ -8,7 +8,7 @@ mod pool;
 mod shape;
 
 use super::attributes::attr_int;
-use super::graph::{Importer, node_err, node_label};
+use super::graph::{Importer, node_label};
 use super::nhwc::NHWC_PROBLEM;
 use crate::error::{Error, Result};
 use crate::import::report::ImportNote;
@@ -77,8 +77,7 @@ impl<'g, 'r> Importer<'g, 'r> {
             }
         }
         let foldable = std::mem::replace(&mut self.bias_foldable, false);
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (_, bad) = self.node_at(index);
         match op {
             "Identity" => self.bias_foldable = foldable,
             "Dropout" => {

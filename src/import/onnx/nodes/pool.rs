@@ -1,15 +1,13 @@
 //! `AveragePool` and `MaxPool`.
 
 use super::super::attributes::{attr_int, attr_ints, dim};
-use super::super::graph::{Importer, node_err};
+use super::super::graph::Importer;
 use crate::error::{Error, Result};
 use crate::model::{Layer, Pool2d};
 
 impl<'g, 'r> Importer<'g, 'r> {
     pub(super) fn pool(&mut self, index: usize, max: bool) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let kernel = match attr_ints(node, "kernel_shape").map_err(bad)? {
             Some(&[kh, kw]) => (
                 dim(kh).ok_or_else(|| bad("kernel_shape out of range"))?,

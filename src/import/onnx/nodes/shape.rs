@@ -1,16 +1,14 @@
 //! `Reshape` and `Squeeze`: flattening, or nothing.
 
 use super::super::attributes::{attr_int, attr_ints};
-use super::super::graph::{Importer, node_err};
+use super::super::graph::Importer;
 use crate::error::Result;
 use crate::import::report::{ImportNote, NhwcFold};
 use crate::model::Layer;
 
 impl<'g, 'r> Importer<'g, 'r> {
     pub(super) fn reshape(&mut self, index: usize, cur: &str) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let target = self.required_const(
             index,
             1,
@@ -71,9 +69,7 @@ impl<'g, 'r> Importer<'g, 'r> {
     /// `Squeeze` of the two trailing unit dimensions of `[N, C, 1, 1]`
     /// (after a global pool): a Flatten.
     pub(super) fn squeeze(&mut self, index: usize) -> Result<()> {
-        let node = &self.graph.node[index];
-        let g = self.graph;
-        let bad = move |problem| node_err(g, index, problem);
+        let (node, bad) = self.node_at(index);
         let axes = match self.const_input(index, 1)? {
             Some(c) => c.ints().map(<[i64]>::to_vec),
             None => attr_ints(node, "axes").map_err(bad)?.map(<[i64]>::to_vec),

@@ -77,7 +77,7 @@ fn build(input: &[i64], steps: &[(usize, Vec<usize>, Vec<usize>)]) -> Vec<u8> {
         nodes.push(node(op, &inputs, &out, attrs));
         cur = out;
     }
-    model(13, input, nodes, inits)
+    opset13(input, nodes, inits)
 }
 
 proptest! {

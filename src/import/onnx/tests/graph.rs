@@ -9,22 +9,12 @@ use crate::model::Tensor;
 
 #[test]
 fn opset_below_11_is_refused() {
-    let m = model(
-        10,
-        &[-1, 4],
-        vec![node("Relu", &["x"], "y", vec![])],
-        vec![],
-    );
+    let m = model(10, &[-1, 4], lone("Relu", vec![]), vec![]);
     assert!(matches!(
         from_bytes(&m),
         Err(Error::InvalidParameter { value: 10, .. })
     ));
-    let m = model(
-        18,
-        &[-1, 4],
-        vec![node("Relu", &["x"], "y", vec![])],
-        vec![],
-    );
+    let m = model(18, &[-1, 4], lone("Relu", vec![]), vec![]);
     assert_eq!(from_bytes(&m).unwrap().input_shape, [4]);
 }
 
@@ -33,8 +23,7 @@ fn nhwc_inputs_become_nchw() {
     // A Keras dense model on [2, 2, 3] images: Reshape to flat, MatMul.
     let w: Vec<f32> = (0..24).map(|v| (v as f32 - 11.0) / 7.0).collect();
     let mlp = |producer: Option<&str>| {
-        let bytes = model(
-            13,
+        let bytes = opset13(
             &[-1, 2, 2, 3],
             vec![
                 node("Reshape", &["x", "s"], "f", vec![]),
@@ -88,8 +77,7 @@ fn nhwc_inputs_become_nchw() {
     // Reshape [-1, 1, H, W] of a one-channel NHWC input is tf2onnx's
     // transpose; with two channels it is not a transpose and is refused.
     let conv = |c: i64| {
-        model(
-            13,
+        opset13(
             &[-1, 5, 5, c],
             vec![
                 node("Reshape", &["x", "s"], "r", vec![]),
@@ -106,8 +94,7 @@ fn nhwc_inputs_become_nchw() {
 
 #[test]
 fn unsupported_operators_name_the_fix() {
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 4],
         vec![
             node("Softmax", &["x"], "s", vec![]),
@@ -119,12 +106,7 @@ fn unsupported_operators_name_the_fix() {
     assert!(matches!(from_bytes(&m),
         Err(Error::UnsupportedOperator { op_type, hint, .. })
             if op_type == "Softmax" && hint.contains("last node")));
-    let m = model(
-        13,
-        &[-1, 4],
-        vec![node("Gelu", &["x"], "y", vec![])],
-        vec![],
-    );
+    let m = opset13(&[-1, 4], lone("Gelu", vec![]), vec![]);
     assert!(matches!(from_bytes(&m),
         Err(Error::UnsupportedOperator { hint, .. }) if hint.contains("polynomial")));
 }
@@ -132,8 +114,7 @@ fn unsupported_operators_name_the_fix() {
 #[test]
 fn hostile_graphs_end_with_errors() {
     // A data cycle: x -> a -> x.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 3],
         vec![
             node("Relu", &["x"], "a", vec![]),
@@ -143,8 +124,7 @@ fn hostile_graphs_end_with_errors() {
     );
     assert!(from_bytes(&m).is_err());
     // A constant cycle feeding Reshape.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 3],
         vec![
             node("Concat", &["s"], "s", vec![ai("axis", 0)]),
@@ -154,8 +134,7 @@ fn hostile_graphs_end_with_errors() {
     );
     assert!(from_bytes(&m).is_err());
     // A branch: x feeds two nodes.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 3],
         vec![
             node("Relu", &["x"], "y", vec![]),
@@ -165,46 +144,31 @@ fn hostile_graphs_end_with_errors() {
     );
     assert!(problem(&m).contains("chain"));
     // Output never reached.
-    let m = model(
-        13,
-        &[-1, 3],
-        vec![node("Relu", &["x"], "a", vec![])],
-        vec![],
-    );
+    let m = opset13(&[-1, 3], vec![node("Relu", &["x"], "a", vec![])], vec![]);
     assert!(matches!(from_bytes(&m), Err(Error::ImportGraph { .. })));
     // Huge dims in an attribute or an input.
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
-        vec![node(
-            "MaxPool",
-            &["x"],
-            "y",
-            vec![ais("kernel_shape", &[i64::MAX, 2])],
-        )],
+        lone("MaxPool", vec![ais("kernel_shape", &[i64::MAX, 2])]),
         vec![],
     );
     assert!(from_bytes(&m).is_err());
-    let m = model(
-        13,
+    let m = opset13(
         &[1, i64::MAX, 1 << 30, 1 << 30],
-        vec![node("Relu", &["x"], "y", vec![])],
+        lone("Relu", vec![]),
         vec![],
     );
     assert!(matches!(from_bytes(&m), Err(Error::ImportGraph { .. })));
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
-        vec![node(
+        lone(
             "AveragePool",
-            &["x"],
-            "y",
             vec![
                 ais("kernel_shape", &[2, 2]),
                 ais("pads", &[1 << 23, 1 << 23, 1 << 23, 1 << 23]),
                 ai("count_include_pad", 1),
             ],
-        )],
+        ),
         vec![],
     );
     assert!(from_bytes(&m).is_err());

@@ -133,6 +133,16 @@ pub(super) fn model(
     .encode_to_vec()
 }
 
+/// [`model`] at opset 13.
+pub(super) fn opset13(x: &[i64], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+    model(13, x, nodes, inits)
+}
+
+/// One node from `x` to `y`.
+pub(super) fn lone(op: &str, attrs: Vec<AttributeProto>) -> Vec<NodeProto> {
+    vec![node(op, &["x"], "y", attrs)]
+}
+
 pub(super) fn conv_w() -> TensorProto {
     floats("w", &[2, 1, 3, 3], (0..18).map(|v| v as f32).collect())
 }

@@ -7,8 +7,7 @@ use crate::model::{Activation, Layer, Pool2d};
 #[test]
 fn conv_attributes_the_ir_cannot_express() {
     let conv = |attrs| {
-        model(
-            13,
+        opset13(
             &[1, 1, 6, 6],
             vec![node("Conv", &["x", "w"], "y", attrs)],
             vec![conv_w()],
@@ -32,8 +31,7 @@ fn conv_attributes_the_ir_cannot_express() {
     );
     // SAME_UPPER with an even total pads symmetrically; odd is refused.
     let same = |n| {
-        model(
-            13,
+        opset13(
             &[1, 1, n, n],
             vec![node(
                 "Conv",
@@ -58,8 +56,7 @@ fn conv_attributes_the_ir_cannot_express() {
 fn pools_and_pads() {
     let pad = |p: i64| ints("p", &[0, 0, p, p, 0, 0, p, p]);
     let pool = |op: &str, attrs| {
-        model(
-            13,
+        opset13(
             &[1, 1, 6, 6],
             vec![
                 node("Pad", &["x", "p"], "a", vec![]),
@@ -83,19 +80,16 @@ fn pools_and_pads() {
     assert!(problem(&pool("MaxPool", k2())).contains("MaxPool"));
     // AveragePool's own padding: only when counted.
     let own = |include| {
-        model(
-            13,
+        opset13(
             &[1, 1, 6, 6],
-            vec![node(
+            lone(
                 "AveragePool",
-                &["x"],
-                "y",
                 vec![
                     ais("kernel_shape", &[3, 3]),
                     ais("pads", &[1, 1, 1, 1]),
                     ai("count_include_pad", include),
                 ],
-            )],
+            ),
             vec![],
         )
     };
@@ -104,34 +98,29 @@ fn pools_and_pads() {
     assert_eq!(net.shapes().unwrap()[0], [1, 6, 6]);
     // ceil_mode only when it does not change the size.
     let ceil = |n| {
-        model(
-            13,
+        opset13(
             &[1, 1, n, n],
-            vec![node(
+            lone(
                 "MaxPool",
-                &["x"],
-                "y",
                 vec![
                     ais("kernel_shape", &[2, 2]),
                     ais("strides", &[2, 2]),
                     ai("ceil_mode", 1),
                 ],
-            )],
+            ),
             vec![],
         )
     };
     assert!(from_bytes(&ceil(6)).is_ok());
     assert!(problem(&ceil(7)).contains("ceil_mode"));
     // A Pad that nothing takes, or one before a Relu.
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![node("Pad", &["x", "p"], "y", vec![])],
         vec![pad(1)],
     );
     assert!(problem(&m).contains("Pad"));
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![
             node("Pad", &["x", "p"], "a", vec![]),
@@ -141,8 +130,7 @@ fn pools_and_pads() {
     );
     assert!(problem(&m).contains("Pad"));
     // Reflect padding and channel padding are refused.
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![
             node(
@@ -159,8 +147,7 @@ fn pools_and_pads() {
         vec![pad(1), conv_w()],
     );
     assert!(problem(&m).contains("zero"));
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![
             node("Pad", &["x", "p"], "a", vec![]),
@@ -170,12 +157,7 @@ fn pools_and_pads() {
     );
     assert!(problem(&m).contains("channel"));
     // GlobalAveragePool is a full-window average.
-    let m = model(
-        13,
-        &[1, 3, 4, 5],
-        vec![node("GlobalAveragePool", &["x"], "y", vec![])],
-        vec![],
-    );
+    let m = opset13(&[1, 3, 4, 5], lone("GlobalAveragePool", vec![]), vec![]);
     assert_eq!(from_bytes(&m).unwrap().output_shape().unwrap(), [3, 1, 1]);
     // ... and Squeeze([2, 3]) after it is a Flatten; without axes it is refused.
     let squeeze = |axes: Option<&[i64]>| {
@@ -187,7 +169,7 @@ fn pools_and_pads() {
         } else {
             nodes.push(node("Squeeze", &["a"], "y", vec![]));
         }
-        model(13, &[-1, 3, 4, 5], nodes, inits)
+        opset13(&[-1, 3, 4, 5], nodes, inits)
     };
     let net = from_bytes(&squeeze(Some(&[-1, 2]))).unwrap();
     assert_eq!(net.layers.last(), Some(&Layer::Flatten));
@@ -201,8 +183,7 @@ fn gemm_alpha_beta_and_layouts() {
     // B is [in, out] = [2, 3] (transB = 0): the IR weight is alpha * B^T.
     let b = floats("b", &[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let c = floats("c", &[1, 3], vec![1.0, 1.0, 2.0]);
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 2],
         vec![node(
             "Gemm",
@@ -220,15 +201,13 @@ fn gemm_alpha_beta_and_layouts() {
     assert_eq!(d.weight.data(), [2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
     assert_eq!(d.bias, [0.5, 0.5, 1.0]);
     // transA is refused, a wrong input width is a shape mismatch.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 2],
         vec![node("Gemm", &["x", "b"], "y", vec![ai("transA", 1)])],
         vec![b.clone()],
     );
     assert!(problem(&m).contains("transA"));
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 5],
         vec![node("Gemm", &["x", "b"], "y", vec![])],
         vec![b.clone()],
@@ -238,8 +217,7 @@ fn gemm_alpha_beta_and_layouts() {
         Err(Error::ShapeMismatch { layer: 0, .. })
     ));
     // MatMul then Sub of a constant: folded into the bias.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 2],
         vec![
             node("MatMul", &["x", "b"], "a", vec![]),
@@ -253,8 +231,7 @@ fn gemm_alpha_beta_and_layouts() {
     };
     assert_eq!(d.bias, [-1.0, -1.0, -2.0]);
     // An Add that follows no affine layer is refused.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 3],
         vec![
             node("Relu", &["x"], "a", vec![]),
@@ -264,12 +241,7 @@ fn gemm_alpha_beta_and_layouts() {
     );
     assert!(problem(&m).contains("Add"));
     // Two data inputs, an unknown domain.
-    let m = model(
-        13,
-        &[-1, 3],
-        vec![node("Relu", &["x"], "y", vec![])],
-        vec![],
-    );
+    let m = opset13(&[-1, 3], lone("Relu", vec![]), vec![]);
     let mut two: ModelProto = ModelProto::decode(m.as_slice()).unwrap();
     two.graph.as_mut().unwrap().input.push(value("z", &[-1, 3]));
     assert!(matches!(
@@ -278,7 +250,7 @@ fn gemm_alpha_beta_and_layouts() {
     ));
     let mut custom = node("FusedGemm", &["x", "b"], "y", vec![]);
     custom.domain = Some("com.microsoft".into());
-    let m = model(13, &[-1, 2], vec![custom], vec![b]);
+    let m = opset13(&[-1, 2], vec![custom], vec![b]);
     assert!(
         matches!(from_bytes(&m), Err(Error::UnsupportedOperator { op_type, .. }) if op_type == "com.microsoft.FusedGemm")
     );
@@ -288,8 +260,7 @@ fn gemm_alpha_beta_and_layouts() {
 fn weights_and_reshape_errors() {
     let mut bad = conv_w();
     bad.float_data.pop();
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![node("Conv", &["x", "w"], "y", vec![])],
         vec![bad],
@@ -300,8 +271,7 @@ fn weights_and_reshape_errors() {
         raw_data: Some(vec![0u8; 18 * 4 - 1]),
         ..conv_w()
     };
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![node("Conv", &["x", "w"], "y", vec![])],
         vec![raw],
@@ -311,8 +281,7 @@ fn weights_and_reshape_errors() {
         data_location: Some(DataLocation::External as i32),
         ..conv_w()
     };
-    let m = model(
-        13,
+    let m = opset13(
         &[1, 1, 6, 6],
         vec![node("Conv", &["x", "w"], "y", vec![])],
         vec![ext],
@@ -322,8 +291,7 @@ fn weights_and_reshape_errors() {
     );
     // Reshape: to flat is fine, anything else is refused.
     let reshape = |target: &[i64]| {
-        model(
-            13,
+        opset13(
             &[-1, 2, 3, 4],
             vec![node("Reshape", &["x", "s"], "y", vec![])],
             vec![ints("s", target)],
@@ -336,16 +304,10 @@ fn weights_and_reshape_errors() {
         assert!(problem(&reshape(bad)).contains("Reshape"), "{bad:?}");
     }
     // Flatten with axis 2 is refused.
-    let m = model(
-        13,
-        &[-1, 2, 3, 4],
-        vec![node("Flatten", &["x"], "y", vec![ai("axis", 2)])],
-        vec![],
-    );
+    let m = opset13(&[-1, 2, 3, 4], lone("Flatten", vec![ai("axis", 2)]), vec![]);
     assert!(problem(&m).contains("Flatten"));
     // Dropout in training mode is refused.
-    let m = model(
-        13,
+    let m = opset13(
         &[-1, 3],
         vec![node("Dropout", &["x", "", "t"], "y", vec![])],
         vec![ints("t", &[1])],
