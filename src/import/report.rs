@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::data::Normalizer;
 use crate::model::Network;
 
 /// An imported network with the report of its import.
@@ -14,7 +15,7 @@ pub struct Imported {
 }
 
 /// The notes of one import, in graph order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportReport {
     /// The notes.
     pub notes: Vec<ImportNote>,
@@ -28,10 +29,21 @@ impl ImportReport {
             .iter()
             .any(|n| matches!(n, ImportNote::DroppedFinalSoftmax { .. }))
     }
+
+    /// The normaliser the client applies to each raw sample before
+    /// encryption, when the model scaled its input itself (a Keras
+    /// `Rescaling` or `Normalization` layer; see
+    /// [`ImportNote::InputNormalizer`]).
+    pub fn input_normalizer(&self) -> Option<&Normalizer> {
+        self.notes.iter().find_map(|n| match n {
+            ImportNote::InputNormalizer { normalizer, .. } => Some(normalizer),
+            _ => None,
+        })
+    }
 }
 
 /// One thing an import did that the user should know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ImportNote {
     /// The graph's last node, a `Softmax` or `LogSoftmax` over the classes,
@@ -54,6 +66,20 @@ pub enum ImportNote {
         /// tf2onnx writes for it when C = 1, or a Keras `Flatten` whose
         /// order was folded into the next dense layer.
         how: NhwcFold,
+    },
+    /// Constant `Mul` / `Add` / `Sub` / `Div` nodes on the data input (a
+    /// Keras `Rescaling` or `Normalization` layer, as tf2onnx writes it)
+    /// were taken out of the network: it takes the scaled input, and the
+    /// client applies `normalizer` (`x * scale + offset` written as
+    /// `(x - mean) / std`) to each raw sample before encryption, at no HE
+    /// cost. Skip it only if your samples are already scaled that way.
+    InputNormalizer {
+        /// The op types of the nodes taken out, in graph order.
+        ops: Vec<String>,
+        /// Their names.
+        nodes: Vec<String>,
+        /// What the client applies.
+        normalizer: Normalizer,
     },
     /// Weights were read from external data files next to the model.
     ExternalData {
@@ -109,11 +135,38 @@ impl fmt::Display for ImportNote {
                     }
                 )
             }
+            ImportNote::InputNormalizer {
+                ops,
+                nodes,
+                normalizer,
+            } => write!(
+                f,
+                "took the input scaling {} ({}) out of the network: apply its normaliser (mean \
+                 {}, std {}) to each raw sample before encryption \
+                 (ImportReport::input_normalizer)",
+                ops.join(" -> "),
+                nodes.join(", "),
+                Values(normalizer.mean()),
+                Values(normalizer.std())
+            ),
             ImportNote::ExternalData { files, bytes } => write!(
                 f,
                 "read {bytes} bytes of weights from external data: {}",
                 files.join(", ")
             ),
+        }
+    }
+}
+
+/// Statistics, shown as one value when they are all equal.
+struct Values<'a>(&'a [f32]);
+
+impl fmt::Display for Values<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [first, rest @ ..] if rest.iter().all(|v| v == first) => write!(f, "{first}"),
+            [first, .., last] => write!(f, "{first}..{last} ({} values)", self.0.len()),
+            _ => write!(f, "-"),
         }
     }
 }

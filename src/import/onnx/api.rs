@@ -9,7 +9,7 @@ use super::graph::Importer;
 use crate::error::{DecodeError, Error, Result};
 use crate::import::external_data::{ExternalDataSource, ExternalReader, Folder};
 use crate::import::onnx_proto::ModelProto;
-use crate::import::report::Imported;
+use crate::import::report::{ImportNote, Imported};
 use crate::model::Network;
 
 /// Largest ONNX file [`from_bytes`] accepts (protobuf's own limit is 2 GiB).
@@ -89,7 +89,7 @@ pub fn from_file(path: impl AsRef<Path>) -> Result<Network> {
 /// Reads an ONNX model file into a [`Network`] with `options`; see
 /// [`from_path`].
 pub fn from_file_with(path: impl AsRef<Path>, options: ImportOptions) -> Result<Network> {
-    from_path(path, options).map(|i| i.network)
+    network_only(from_path(path, options)?)
 }
 
 /// Reads an ONNX model file, with external data files (PyTorch's
@@ -144,7 +144,12 @@ pub fn from_path(path: impl AsRef<Path>, options: ImportOptions) -> Result<Impor
 /// [`Error::Weight`] for unreadable initializers,
 /// [`Error::ShapeMismatch`] / [`Error::InvalidLayer`] when the shapes do
 /// not chain, and [`Error::BudgetExceeded`] when one sample's activations
-/// exceed the budget ([`ImportOptions::budget`]).
+/// exceed the budget ([`ImportOptions::budget`]). A model that scales its
+/// data input (a Keras `Rescaling` or `Normalization` layer) gives
+/// [`Error::UnsupportedOperator`] here and in the other functions that
+/// return the [`Network`] alone: [`from_path`] and
+/// [`from_bytes_with_source`] import it, with the input normaliser in their
+/// report.
 pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
     from_bytes_with(bytes, ImportOptions::default())
 }
@@ -152,7 +157,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Network> {
 /// Reads ONNX model bytes into a [`Network`] with `options`; see
 /// [`from_bytes`].
 pub fn from_bytes_with(bytes: &[u8], options: ImportOptions) -> Result<Network> {
-    import(bytes, None, options).map(|i| i.network)
+    network_only(import(bytes, None, options)?)
 }
 
 /// Reads ONNX model bytes whose external data come from `source` (a
@@ -167,6 +172,23 @@ pub fn from_bytes_with_source(
     options: ImportOptions,
 ) -> Result<Imported> {
     import(bytes, Some(source), options)
+}
+
+/// The network of `imported`, refused when the client has a part to play
+/// that only the report tells (an input normaliser).
+fn network_only(imported: Imported) -> Result<Network> {
+    for note in imported.report.notes {
+        if let ImportNote::InputNormalizer { ops, nodes, .. } = note {
+            return Err(Error::UnsupportedOperator {
+                op_type: ops.into_iter().next().unwrap_or_default(),
+                node: nodes.into_iter().next().unwrap_or_default(),
+                hint: "a scaling of the data input (a Keras Rescaling or Normalization layer) is \
+                       imported by from_path or from_bytes_with_source: their ImportReport \
+                       carries the input normaliser the client applies before encryption",
+            });
+        }
+    }
+    Ok(imported.network)
 }
 
 /// Decodes and converts.
@@ -189,9 +211,9 @@ pub(super) fn import(
         reason: DecodeError::Invalid { format: "protobuf" },
     })?;
     let external = ExternalReader::new(source, options.max_external_bytes);
-    let imported = from_model(&model, options, external)?;
-    imported.network.check_budget(1, false, &options.budget)?;
-    Ok(imported)
+    // The budget is checked on the network before anything sized by its
+    // input is allocated.
+    from_model(&model, options, external)
 }
 
 /// Converts a decoded model.

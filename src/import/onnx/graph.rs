@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::api::ImportOptions;
 use super::attributes::MAX_DIM;
 use super::constants::Const;
+use super::input_scaling::InputAffine;
 use super::nhwc::{NHWC_PROBLEM, Nhwc};
 use crate::error::{Error, Result};
 use crate::import::external_data::ExternalReader;
@@ -62,6 +63,8 @@ pub(super) struct Importer<'g, 'r> {
     pub(super) external: ExternalReader<'r>,
     /// What the report will say.
     pub(super) notes: Vec<ImportNote>,
+    /// Constant arithmetic taken off the data input (see `input_scaling`).
+    pub(super) input_affine: Option<InputAffine>,
 }
 
 /// A printable name of node `index`.
@@ -134,6 +137,7 @@ impl<'g, 'r> Importer<'g, 'r> {
             nhwc_input: false,
             external,
             notes: Vec::new(),
+            input_affine: None,
         })
     }
 
@@ -254,7 +258,13 @@ impl<'g, 'r> Importer<'g, 'r> {
                 if let Some(t) = self.nhwc {
                     return Err(self.node_error(t.node, NHWC_PROBLEM));
                 }
-                let network = Network::new(self.input_shape, self.layers)?;
+                let network =
+                    Network::new(self.input_shape.clone(), std::mem::take(&mut self.layers))?;
+                network.check_budget(1, false, &self.options.budget)?;
+                // The input scaling comes first in graph order.
+                if let Some(note) = self.input_normalizer_note()? {
+                    self.notes.insert(0, note);
+                }
                 let (files, bytes) = self.external.summary();
                 if !files.is_empty() {
                     self.notes

@@ -22,6 +22,7 @@
 //! The files follow the import's jobs: `api` (the entry points and
 //! [`ImportOptions`]), `graph` (the walk along the chain), `nodes` (one
 //! converter per operator family), `nhwc` (the layouts tf2onnx writes),
+//! `input_scaling` (a Keras `Rescaling` / `Normalization` at the input),
 //! `constants` (constant folding), `tensor` (initializer decoding) and
 //! `attributes` (node attributes).
 
@@ -29,6 +30,7 @@ mod api;
 mod attributes;
 mod constants;
 mod graph;
+mod input_scaling;
 mod nhwc;
 mod nodes;
 mod tensor;

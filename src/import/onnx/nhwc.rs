@@ -34,6 +34,18 @@ impl<'g, 'r> Importer<'g, 'r> {
             && self.shape == self.input_shape
     }
 
+    /// The data input, `[H, W, C]` so far, is taken as `[C, H, W]` from now
+    /// on (the network's input); the report says `how`.
+    pub(super) fn input_to_chw(&mut self, [h, w, c]: [usize; 3], how: NhwcFold) {
+        self.shape = vec![c, h, w];
+        self.input_shape = self.shape.clone();
+        self.input_now_chw();
+        self.notes.push(ImportNote::NhwcInput {
+            hwc: [h, w, c],
+            how,
+        });
+    }
+
     /// A Flatten (or Reshape to flat) of an NHWC data input, as a Keras
     /// MLP on images starts: the network takes `[C, H, W]` and the next
     /// dense layer's columns are put in that order. `Ok(false)` when the
@@ -45,17 +57,12 @@ impl<'g, 'r> Importer<'g, 'r> {
         if !self.nhwc_input || !self.at_input(cur) {
             return Ok(false);
         }
-        self.shape = vec![c, h, w];
-        self.input_shape = self.shape.clone();
+        self.input_to_chw([h, w, c], NhwcFold::Flatten);
         self.push(Layer::Flatten)?;
         self.nhwc = Some(Nhwc {
             node: index,
             chw: (c, h, w),
             flat: true,
-        });
-        self.notes.push(ImportNote::NhwcInput {
-            hwc: [h, w, c],
-            how: NhwcFold::Flatten,
         });
         Ok(true)
     }
@@ -80,12 +87,7 @@ impl<'g, 'r> Importer<'g, 'r> {
                     && self.layers.is_empty()
                     && self.pending_pad.is_none() =>
             {
-                self.shape = vec![c, h, w];
-                self.input_shape = self.shape.clone();
-                self.notes.push(ImportNote::NhwcInput {
-                    hwc: [h, w, c],
-                    how: NhwcFold::Transpose,
-                });
+                self.input_to_chw([h, w, c], NhwcFold::Transpose);
                 Ok(())
             }
             ([0, 2, 3, 1], &[c, h, w]) if self.pending_pad.is_none() => {

@@ -78,6 +78,17 @@ impl<'g, 'r> Importer<'g, 'r> {
         }
         let foldable = std::mem::replace(&mut self.bias_foldable, false);
         let (_, bad) = self.node_at(index);
+        if matches!(op, "Mul" | "Add" | "Sub" | "Div")
+            && node.input.first() != node.input.get(1)
+            && self.before_first_layer()
+        {
+            // A Keras Rescaling / Normalization: an input normaliser.
+            self.input_scaling(index, op, 1 - data_slot.min(1))?;
+            if cur == self.input_name {
+                self.input_name = out;
+            }
+            return Ok(out);
+        }
         match op {
             "Identity" => self.bias_foldable = foldable,
             "Dropout" => {
@@ -95,7 +106,11 @@ impl<'g, 'r> Importer<'g, 'r> {
                 if node.input.len() == 2 && node.input[0] == node.input[1] {
                     self.push(Layer::Activation(Activation::Square))?;
                 } else {
-                    return Err(bad("Mul other than x * x (Square) is not supported"));
+                    return Err(bad(
+                        "Mul other than x * x (Square), or by a constant on the data input \
+                         (an input scaling), is not supported: fold the factor into the \
+                         neighbouring layer's weights before export",
+                    ));
                 }
             }
             "Pow" => {

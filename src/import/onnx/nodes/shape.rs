@@ -3,7 +3,7 @@
 use super::super::attributes::{attr_int, attr_ints};
 use super::super::graph::Importer;
 use crate::error::Result;
-use crate::import::report::{ImportNote, NhwcFold};
+use crate::import::report::NhwcFold;
 use crate::model::Layer;
 
 impl<'g, 'r> Importer<'g, 'r> {
@@ -41,12 +41,7 @@ impl<'g, 'r> Importer<'g, 'r> {
             && self.at_input(cur)
         {
             // tf2onnx's NHWC -> NCHW for one channel: the same pixel order.
-            self.shape = vec![1, h, w];
-            self.input_shape = self.shape.clone();
-            self.notes.push(ImportNote::NhwcInput {
-                hwc: [h, w, 1],
-                how: NhwcFold::Reshape,
-            });
+            self.input_to_chw([h, w, 1], NhwcFold::Reshape);
             return Ok(());
         }
         if flat {

@@ -3,6 +3,7 @@
 
 mod fuzz;
 mod graph;
+mod input_scaling;
 mod nodes;
 
 use prost::Message;
