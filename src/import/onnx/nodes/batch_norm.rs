@@ -9,7 +9,9 @@ impl<'g, 'r> Importer<'g, 'r> {
     pub(super) fn batch_norm(&mut self, index: usize) -> Result<()> {
         let (node, bad) = self.node_at(index);
         if attr_int(node, "training_mode").map_err(bad)?.unwrap_or(0) != 0 {
-            return Err(bad("training_mode = 1 is not supported"));
+            return Err(bad(
+                "training_mode = 1 is not supported: export in inference mode (model.eval())",
+            ));
         }
         let eps = attr_float(node, "epsilon").map_err(bad)?.unwrap_or(1e-5);
         let momentum = attr_float(node, "momentum").map_err(bad)?.unwrap_or(0.9);

@@ -12,14 +12,16 @@ impl<'g, 'r> Importer<'g, 'r> {
         let (node, bad) = self.node_at(index);
         if attr_int(node, "group").map_err(bad)?.unwrap_or(1) != 1 {
             return Err(bad(
-                "group != 1 (grouped or depthwise convolution) is not supported",
+                "group != 1 (grouped or depthwise convolution) is not supported: use a full convolution (groups = 1) before export",
             ));
         }
         if attr_ints(node, "dilations")
             .map_err(bad)?
             .is_some_and(|d| d.iter().any(|&v| v != 1))
         {
-            return Err(bad("dilations other than 1 are not supported"));
+            return Err(bad(
+                "dilations other than 1 are not supported: retrain without dilation",
+            ));
         }
         let w = self.required_const(index, 1, "Conv needs constant weights")?;
         let (Const::F32 { data, .. }, &[o, i, kh, kw]) = (&w, w.dims()) else {

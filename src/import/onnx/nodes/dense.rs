@@ -25,7 +25,7 @@ impl<'g, 'r> Importer<'g, 'r> {
         let beta = attr_float(node, "beta").map_err(bad)?.unwrap_or(1.0);
         if attr_int(node, "transA").map_err(bad)?.unwrap_or(0) != 0 {
             return Err(bad(
-                "transA = 1 (a transposed data matrix) is not supported",
+                "transA = 1 (a transposed data matrix) is not supported: export with the data as the untransposed first operand",
             ));
         }
         let trans_b = attr_int(node, "transB").map_err(bad)?.unwrap_or(0) != 0;
@@ -89,7 +89,7 @@ impl<'g, 'r> Importer<'g, 'r> {
             "Add/Sub of two data tensors is not supported (the graph must be a chain)",
         )?;
         if negate && const_slot == 0 {
-            return Err(self.node_error(index, "constant minus data is not supported"));
+            return Err(self.node_error(index, "constant minus data is not supported: write data minus constant, or fold the sign into the next layer"));
         }
         let sign = if negate { -1.0 } else { 1.0 };
         let err = self.node_error(

@@ -95,7 +95,9 @@ impl<'g, 'r> Importer<'g, 'r> {
                 if let Some(t) = self.const_input(index, 2)?
                     && t.to_f32().iter().any(|&v| v != 0.0)
                 {
-                    return Err(bad("training_mode is true"));
+                    return Err(bad(
+                        "training_mode is true: export in inference mode (model.eval())",
+                    ));
                 }
                 self.bias_foldable = foldable;
             }
@@ -118,7 +120,9 @@ impl<'g, 'r> Importer<'g, 'r> {
                 if e.len() == 1 && e.to_f32().first() == Some(&2.0) {
                     self.push(Layer::Activation(Activation::Square))?;
                 } else {
-                    return Err(bad("Pow with an exponent other than 2 is not supported"));
+                    return Err(bad(
+                        "Pow with an exponent other than 2 is not supported: use x * x, or a supported activation",
+                    ));
                 }
             }
             "Gemm" => self.gemm(index)?,
@@ -151,7 +155,9 @@ impl<'g, 'r> Importer<'g, 'r> {
                 let axis = attr_int(node, "axis").map_err(bad)?.unwrap_or(1);
                 let axis = if axis < 0 { axis + rank } else { axis };
                 if axis != 1 {
-                    return Err(bad("Flatten with an axis other than 1 is not supported"));
+                    return Err(bad(
+                        "Flatten with an axis other than 1 is not supported: flatten from axis 1 (x.flatten(1))",
+                    ));
                 }
                 if self.flatten_nhwc_input(index, cur)? {
                     return Ok(out);
@@ -217,6 +223,11 @@ pub(super) fn unsupported_hint(op: &str) -> &'static str {
         }
         "Concat" | "Split" | "Slice" | "Gather" => {
             "data-dependent tensor plumbing: the IR takes chain-shaped networks (see docs/import.md)"
+        }
+        "Div" => {
+            "Div by a constant is imported only on the data input (as an input normaliser, see \
+             ImportReport::input_normalizer); elsewhere fold the divisor into the neighbouring \
+             layer's weights before export"
         }
         "Cast" | "QuantizeLinear" | "DequantizeLinear" => {
             "export the float32 model (no quantisation, no dtype casts on the data path)"

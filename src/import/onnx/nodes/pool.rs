@@ -19,7 +19,9 @@ impl<'g, 'r> Importer<'g, 'r> {
             .map_err(bad)?
             .is_some_and(|d| d.iter().any(|&v| v != 1))
         {
-            return Err(bad("dilations other than 1 are not supported"));
+            return Err(bad(
+                "dilations other than 1 are not supported: retrain without dilation",
+            ));
         }
         let [_, h, w] = self.shape[..] else {
             return Err(Error::ShapeMismatch {

@@ -70,7 +70,7 @@ impl<'g, 'r> Importer<'g, 'r> {
             None => attr_ints(node, "axes").map_err(bad)?.map(<[i64]>::to_vec),
         };
         let mut axes: Vec<i64> = axes
-            .ok_or_else(|| bad("Squeeze without axes is not supported (it could drop the batch)"))?
+            .ok_or_else(|| bad("Squeeze without axes is not supported (it could drop the batch): give axes [2, 3], or flatten(1)"))?
             .iter()
             .map(|&a| if a < 0 { a + 4 } else { a })
             .collect();

@@ -109,6 +109,18 @@ fn unsupported_operators_name_the_fix() {
     let m = opset13(&[-1, 4], lone("Gelu", vec![]), vec![]);
     assert!(matches!(from_bytes(&m),
         Err(Error::UnsupportedOperator { hint, .. }) if hint.contains("polynomial")));
+    // Div after a layer: the hint says where a divisor can go.
+    let m = opset13(
+        &[-1, 4],
+        vec![
+            node("Relu", &["x"], "a", vec![]),
+            node("Div", &["a", "k"], "y", vec![]),
+        ],
+        vec![floats("k", &[], vec![2.0])],
+    );
+    assert!(matches!(from_bytes(&m),
+        Err(Error::UnsupportedOperator { op_type, hint, .. })
+            if op_type == "Div" && hint.contains("input normaliser")));
 }
 
 #[test]
