@@ -1,4 +1,4 @@
-//! ONNX import: a chain-shaped ONNX graph into a [`Network`].
+//! ONNX import: a chain-shaped ONNX graph into a [`Network`](crate::model::Network).
 //!
 //! Reads models as `torch.onnx.export` writes them (NCHW activations, OIHW
 //! convolution weights, `Gemm` with `transB = 1`, `Flatten`) and as the Keras
@@ -13,9 +13,9 @@
 //! (initializers, `Constant` nodes, or shape arithmetic on the data's shape
 //! such as `Shape -> Gather -> Unsqueeze -> Concat` feeding a `Reshape`).
 //! Operators the IR cannot express are refused with
-//! [`Error::UnsupportedOperator`]; attribute values it cannot express
+//! [`Error::UnsupportedOperator`](crate::Error::UnsupportedOperator); attribute values it cannot express
 //! (grouped convolution, dilation, asymmetric padding, ...) with
-//! [`Error::ImportNode`]. Untrusted bytes never panic.
+//! [`Error::ImportNode`](crate::Error::ImportNode). Untrusted bytes never panic.
 //!
 //! The mapping rules are in `docs/import.md`.
 //!
