@@ -6,68 +6,10 @@
 //! Variants carry structured fields (levels, steps, sizes) rather than
 //! free-form text so callers can match on them.
 
-use crate::he::{KeyId, Level, Rotation};
+use crate::he::{KeyId, Level, OpKind, Rotation};
 
 /// The result type of every fallible operation in the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What an operation on ciphertexts or a network was doing when it failed.
-///
-/// Used in errors to name the step that could not be carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub enum Op {
-    /// Encoding values into a plaintext.
-    Encode,
-    /// Encrypting a plaintext.
-    Encrypt,
-    /// Decrypting a ciphertext.
-    Decrypt,
-    /// Ciphertext + ciphertext (or minus).
-    Add,
-    /// Ciphertext + plaintext or + scalar.
-    AddPlain,
-    /// Ciphertext x plaintext.
-    MulPlain,
-    /// Ciphertext x scalar.
-    MulScalar,
-    /// Ciphertext x ciphertext.
-    Mul,
-    /// Relinearisation.
-    Relinearize,
-    /// Rescaling (CKKS) or modulus switching (BFV).
-    Rescale,
-    /// Dropping levels without rescaling.
-    DropLevel,
-    /// Slot rotation.
-    Rotate,
-    /// Complex conjugation.
-    Conjugate,
-    /// Key generation.
-    KeyGen,
-}
-
-impl std::fmt::Display for Op {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            Op::Encode => "encode",
-            Op::Encrypt => "encrypt",
-            Op::Decrypt => "decrypt",
-            Op::Add => "add",
-            Op::AddPlain => "add_plain",
-            Op::MulPlain => "mul_plain",
-            Op::MulScalar => "mul_scalar",
-            Op::Mul => "mul",
-            Op::Relinearize => "relinearize",
-            Op::Rescale => "rescale",
-            Op::DropLevel => "drop_level",
-            Op::Rotate => "rotate",
-            Op::Conjugate => "conjugate",
-            Op::KeyGen => "keygen",
-        };
-        f.write_str(s)
-    }
-}
 
 /// Every error mofhei returns.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +20,7 @@ pub enum Error {
     #[error("{op} needs level >= {needed} but the ciphertext is at level {level}")]
     LevelExhausted {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The operand's level.
         level: Level,
         /// The lowest level at which the operation can run.
@@ -88,7 +30,7 @@ pub enum Error {
     #[error("{op}: operands at different levels ({left} vs {right}); drop the higher one first")]
     LevelMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Level of the left operand.
         left: Level,
         /// Level of the right operand.
@@ -98,7 +40,7 @@ pub enum Error {
     #[error("{op}: level {requested} is out of range (maximum {max})")]
     LevelOutOfRange {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The requested level.
         requested: Level,
         /// The highest level allowed here.
@@ -108,7 +50,7 @@ pub enum Error {
     #[error("{op}: scales differ (2^{left_log2:.3} vs 2^{right_log2:.3})")]
     ScaleMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// log2 of the left operand's scale.
         left_log2: f64,
         /// log2 of the right operand's scale.
@@ -120,7 +62,7 @@ pub enum Error {
     )]
     ScaleOverflow {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// log2 of the resulting scale.
         scale_log2: f64,
         /// log2 of the ciphertext modulus at that level.
@@ -144,7 +86,7 @@ pub enum Error {
     #[error("{op}: ciphertext has {size} polynomials, expected {expected}")]
     CiphertextSize {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The ciphertext's size.
         size: usize,
         /// The size the operation needs.
@@ -162,7 +104,7 @@ pub enum Error {
     #[error("{op}: value {value} cannot be encoded")]
     ValueOutOfRange {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The value.
         value: f64,
     },
@@ -170,14 +112,14 @@ pub enum Error {
     #[error("{op}: operands or keys come from different parameters")]
     ParameterMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
     },
     /// Operands or keys belong to different secret keys (their
     /// [`KeyId`]s differ): checked before any ciphertext work.
     #[error("{op}: operands or keys belong to different secret keys (key {expected} vs {found})")]
     KeyMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The key id of the first operand, the key set or the secret key.
         expected: KeyId,
         /// The key id of the operand that does not match it.
@@ -187,7 +129,7 @@ pub enum Error {
     #[error("{op} is not supported by the {scheme} scheme")]
     Unsupported {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Name of the scheme.
         scheme: &'static str,
     },
@@ -313,7 +255,7 @@ pub enum Error {
     #[error("{op}: the {scheme} backend's library failed")]
     Backend {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Name of the scheme.
         scheme: &'static str,
         /// The library's error.
@@ -456,7 +398,7 @@ mod tests {
     #[test]
     fn display_texts() {
         let e = Error::LevelExhausted {
-            op: Op::Rescale,
+            op: OpKind::Rescale,
             level: Level(0),
             needed: Level(1),
         };
@@ -470,7 +412,7 @@ mod tests {
             "no rotation key for step -3; add it to the key requirements"
         );
         let e = Error::ScaleMismatch {
-            op: Op::Add,
+            op: OpKind::CtCtAdd,
             left_log2: 40.0,
             right_log2: 80.0,
         };
@@ -487,7 +429,7 @@ mod tests {
             "insecure parameters: log2(QP) = 300 exceeds the 128-bit limit of 218 for N = 2^13"
         );
         let e = Error::LevelMismatch {
-            op: Op::Add,
+            op: OpKind::CtCtAdd,
             left: Level(2),
             right: Level(1),
         };
@@ -516,7 +458,7 @@ mod tests {
             "layer 3: expected shape [1, 28, 28], found [1, 32, 32]"
         );
         let e = Error::Unsupported {
-            op: Op::Conjugate,
+            op: OpKind::Conjugate,
             scheme: "bfv",
         };
         assert_eq!(
@@ -524,7 +466,7 @@ mod tests {
             "conjugate is not supported by the bfv scheme"
         );
         let e = Error::Backend {
-            op: Op::Mul,
+            op: OpKind::CtCtMul,
             scheme: "bfv",
             source: "boom".into(),
         };

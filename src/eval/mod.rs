@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
-use crate::error::{Context, Error, Op, Result};
+use crate::error::{Context, Error, Result};
+use crate::he::OpKind;
 use crate::he::{
     Counted, EvaluationKeys, HeScheme, HeWire, Level, OpCounts, Rotation, Scale, SlotValue,
 };
@@ -141,7 +142,7 @@ fn check_backend<S: HeScheme>(scheme: &S, view: &ClientView) -> Result<()> {
     }
     if scheme.max_level() < Level(view.depth()) {
         return Err(Error::LevelOutOfRange {
-            op: Op::Encode,
+            op: OpKind::Encode,
             requested: Level(view.depth()),
             max: scheme.max_level(),
         });
@@ -882,14 +883,14 @@ impl<'a, S: HeScheme> Server<'a, S> {
 
     fn check_input_level(&self, ct: &S::Ciphertext) -> Result<()> {
         crate::he::checks::same_key(
-            Op::Encrypt,
+            OpKind::Encrypt,
             self.keys.key_id(),
             self.scheme.ciphertext_key_id(ct),
         )?;
         let want = Level(self.plan.depth());
         if self.scheme.level(ct) != want {
             return Err(Error::LevelMismatch {
-                op: Op::Encrypt,
+                op: OpKind::Encrypt,
                 left: self.scheme.level(ct),
                 right: want,
             });

@@ -29,21 +29,23 @@ use std::fmt;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Op, Result};
+use crate::error::{Error, Result};
 
 #[cfg(feature = "bfv")]
 pub mod bfv;
 pub mod ckks;
 pub mod counted;
 pub mod key_id;
+pub mod op;
 pub mod primes;
 pub mod security;
 pub mod sim;
 pub mod types;
 pub mod wire;
 
-pub use counted::{Counted, OpCounts, OpKind};
+pub use counted::Counted;
 pub use key_id::KeyId;
+pub use op::{OpCounts, OpKind};
 pub use types::{Level, Rotation, Scale};
 pub use wire::HeWire;
 
@@ -349,7 +351,7 @@ pub trait HeScheme: Send + Sync + Sized {
     fn conjugate(&self, a: &Self::Ciphertext, keys: &Self::EvalKeys) -> Result<Self::Ciphertext> {
         let _ = (a, keys);
         Err(Error::Unsupported {
-            op: Op::Conjugate,
+            op: OpKind::Conjugate,
             scheme: Self::NAME,
         })
     }
@@ -543,7 +545,8 @@ pub trait HeScheme: Send + Sync + Sized {
 /// same error.
 pub(crate) mod checks {
     use super::{KeyId, Level, Scale};
-    use crate::error::{Error, Op, Result};
+    use crate::error::{Error, Result};
+    use crate::he::OpKind;
 
     /// `values` fit in `slots` and `level` is at most `max`.
     pub(crate) fn encode_args(values: usize, slots: usize, level: Level, max: Level) -> Result<()> {
@@ -555,7 +558,7 @@ pub(crate) mod checks {
         }
         if level > max {
             return Err(Error::LevelOutOfRange {
-                op: Op::Encode,
+                op: OpKind::Encode,
                 requested: level,
                 max,
             });
@@ -565,7 +568,7 @@ pub(crate) mod checks {
 
     /// Two operands (or an operand and a key) of `op` under the same secret key.
     #[inline]
-    pub(crate) fn same_key(op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+    pub(crate) fn same_key(op: OpKind, expected: KeyId, found: KeyId) -> Result<()> {
         if expected == found {
             Ok(())
         } else {
@@ -578,7 +581,7 @@ pub(crate) mod checks {
     }
 
     /// Two operands of `op` at the same level.
-    pub(crate) fn same_level(op: Op, left: Level, right: Level) -> Result<()> {
+    pub(crate) fn same_level(op: OpKind, left: Level, right: Level) -> Result<()> {
         if left != right {
             return Err(Error::LevelMismatch { op, left, right });
         }
@@ -587,7 +590,7 @@ pub(crate) mod checks {
 
     /// Two operands of `op` at the same level and scale.
     pub(crate) fn same_level_scale(
-        op: Op,
+        op: OpKind,
         left: (Level, Scale),
         right: (Level, Scale),
     ) -> Result<()> {
@@ -624,7 +627,7 @@ pub(crate) mod checks {
     pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
         if target > current {
             return Err(Error::LevelOutOfRange {
-                op: Op::DropLevel,
+                op: OpKind::LevelDrop,
                 requested: target,
                 max: current,
             });

@@ -27,7 +27,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use mofhei::error::{Error, Op};
+use mofhei::error::Error;
+use mofhei::he::OpKind;
 use mofhei::he::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, SlotValue,
 };
@@ -571,7 +572,7 @@ impl<S: HeScheme> OtherKeys<S> {
     }
 }
 
-fn key_mismatch<T>(what: &str, r: Result<T, Error>, op: Op, expected: KeyId, found: KeyId) {
+fn key_mismatch<T>(what: &str, r: Result<T, Error>, op: OpKind, expected: KeyId, found: KeyId) {
     match r {
         Err(Error::KeyMismatch {
             op: o,
@@ -625,14 +626,14 @@ pub fn wrong_secret_key<S: HeScheme>(c: &Ctx<S>) {
     key_mismatch(
         "decrypt with another key",
         s.decrypt(&other.sk, &x),
-        Op::Decrypt,
+        OpKind::Decrypt,
         theirs,
         mine,
     );
     key_mismatch(
         "rotate with another key set",
         s.rotate(&x, Rotation(1), &other.keys),
-        Op::Rotate,
+        OpKind::Rotation,
         theirs,
         mine,
     );
@@ -640,28 +641,28 @@ pub fn wrong_secret_key<S: HeScheme>(c: &Ctx<S>) {
     key_mismatch(
         "relinearize with another key set",
         s.relinearize_assign(&mut sq, &other.keys),
-        Op::Relinearize,
+        OpKind::Relinearize,
         theirs,
         mine,
     );
     key_mismatch(
         "add two keys' ciphertexts",
         s.add(&x, &y),
-        Op::Add,
+        OpKind::CtCtAdd,
         mine,
         theirs,
     );
     key_mismatch(
         "sub two keys' ciphertexts",
         s.sub(&x, &y),
-        Op::Add,
+        OpKind::CtCtAdd,
         mine,
         theirs,
     );
     key_mismatch(
         "mul two keys' ciphertexts",
         s.mul(&x, &y),
-        Op::Mul,
+        OpKind::CtCtMul,
         mine,
         theirs,
     );

@@ -38,7 +38,8 @@ use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
 use super::fhe_error;
 use crate::budget::Budget;
-use crate::error::{Error, Op, Result};
+use crate::error::{Error, Result};
+use crate::he::OpKind;
 use crate::he::primes::is_prime;
 use crate::he::security::check_128_bit;
 
@@ -410,7 +411,7 @@ fn interned(degree: usize, t: u64, moduli: &[u64]) -> Result<Arc<BfvParameters>>
         .set_plaintext_modulus(t)
         .set_moduli(moduli)
         .build_arc()
-        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+        .map_err(|e| fhe_error(OpKind::KeyGen, e))?;
     cache.push((key, Arc::downgrade(&inner)));
     Ok(inner)
 }

@@ -42,7 +42,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Op, Result};
+use crate::error::{Error, Result};
+use crate::he::OpKind;
 use crate::he::{KeyId, Level, Scale};
 
 mod encoder;
@@ -245,11 +246,11 @@ impl Ckks {
     }
 
     /// `expected` and `found` are the same secret key's ([`Error::KeyMismatch`]).
-    fn check_key(&self, op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+    fn check_key(&self, op: OpKind, expected: KeyId, found: KeyId) -> Result<()> {
         crate::he::checks::same_key(op, expected, found)
     }
 
-    fn check_fp(&self, fp: u64, op: Op) -> Result<()> {
+    fn check_fp(&self, fp: u64, op: OpKind) -> Result<()> {
         if fp == self.fp {
             Ok(())
         } else {
@@ -259,7 +260,7 @@ impl Ckks {
 
     /// Errors as the simulator would when `scale` alone leaves no room at
     /// `level` (the simulator's bound for values of magnitude <= 1).
-    fn check_scale_room(&self, op: Op, level: Level, scale: Scale) -> Result<()> {
+    fn check_scale_room(&self, op: OpKind, level: Level, scale: Scale) -> Result<()> {
         let log_q = self.params.log_modulus_at(level);
         if scale.log2() + 1.0 >= log_q {
             return Err(Error::ScaleOverflow {

@@ -14,7 +14,8 @@ use super::rns::{
     take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
-use crate::error::{Error, Op, Result};
+use crate::error::{Error, Result};
+use crate::he::OpKind;
 use crate::he::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
 };
@@ -77,7 +78,7 @@ pub(crate) fn rotation_element(n: usize, k: usize) -> u64 {
 }
 
 /// The integer `round(c * scale)` as an exact integral `f64`.
-fn scaled_integer(op: Op, c: f64, scale: Scale) -> Result<f64> {
+fn scaled_integer(op: OpKind, c: f64, scale: Scale) -> Result<f64> {
     let k = (c * scale.value()).round();
     if !c.is_finite() || !k.is_finite() {
         return Err(Error::ValueOutOfRange { op, value: c });
@@ -88,7 +89,7 @@ fn scaled_integer(op: Op, c: f64, scale: Scale) -> Result<f64> {
 impl Ckks {
     fn check_same(
         &self,
-        op: Op,
+        op: OpKind,
         a: &CkksCiphertext,
         level: Level,
         scale: Scale,
@@ -215,12 +216,12 @@ impl Ckks {
         step: Rotation,
         keys: &'k CkksEvalKeys,
     ) -> Result<Option<&'k GaloisKey>> {
-        self.check_fp(a.fp, Op::Rotate)?;
-        self.check_fp(keys.fp, Op::Rotate)?;
-        self.check_key(Op::Rotate, keys.key, a.key)?;
+        self.check_fp(a.fp, OpKind::Rotation)?;
+        self.check_fp(keys.fp, OpKind::Rotation)?;
+        self.check_key(OpKind::Rotation, keys.key, a.key)?;
         if a.size() != 2 {
             return Err(Error::CiphertextSize {
-                op: Op::Rotate,
+                op: OpKind::Rotation,
                 size: a.size(),
                 expected: 2,
             });
@@ -274,13 +275,13 @@ impl Ckks {
         let mut ws = Vec::with_capacity(cts.len());
         let mut noise: Option<Noise> = None;
         for (i, (c, &x)) in cts.iter().zip(scalars).enumerate() {
-            self.check_fp(c.fp, Op::MulScalar)?;
-            self.check_key(Op::Add, cts[0].key, c.key)?;
-            let k = scaled_integer(Op::MulScalar, x, scale)?;
+            self.check_fp(c.fp, OpKind::CtScalarMul)?;
+            self.check_key(OpKind::CtCtAdd, cts[0].key, c.key)?;
+            let k = scaled_integer(OpKind::CtScalarMul, x, scale)?;
             let term = c.noise.mul_plain(k * k);
             noise = Some(noise.map_or(term, |n| n.add(term)));
             let s = c.scale * scale;
-            self.check_scale_room(Op::MulScalar, c.level, s)?;
+            self.check_scale_room(OpKind::CtScalarMul, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
                     polys: Vec::new(),
@@ -290,7 +291,7 @@ impl Ckks {
                     key: c.key,
                     noise: c.noise,
                 };
-                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+                self.check_same(OpKind::CtCtAdd, &acc, c.level, s, c.fp)?;
             }
             ws.push(
                 (0..=level.0 as usize)
@@ -681,7 +682,7 @@ impl HeScheme for Ckks {
     fn rescale_divisor(&self, level: Level) -> Result<f64> {
         if level.0 == 0 || level > self.max_level() {
             return Err(Error::LevelExhausted {
-                op: Op::Rescale,
+                op: OpKind::Rescale,
                 level,
                 needed: Level(1),
             });
@@ -720,7 +721,7 @@ impl HeScheme for Ckks {
         sk: &CkksSecretKey,
         rng: &mut R,
     ) -> Result<CkksPublicKey> {
-        self.check_fp(sk.fp, Op::KeyGen)?;
+        self.check_fp(sk.fp, OpKind::KeyGen)?;
         Ok(keys::public_key(&self.ring, &sk.ntt, self.fp, sk.key, rng))
     }
 
@@ -730,7 +731,7 @@ impl HeScheme for Ckks {
         req: &KeyRequirements,
         rng: &mut R,
     ) -> Result<CkksEvalKeys> {
-        self.check_fp(sk.fp, Op::KeyGen)?;
+        self.check_fp(sk.fp, OpKind::KeyGen)?;
         let ring = &*self.ring;
         let n = ring.n;
         let relin = if req.relinearization() {
@@ -769,7 +770,7 @@ impl HeScheme for Ckks {
         crate::he::checks::encode_args(values.len(), slots, level, self.max_level())?;
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::ValueOutOfRange {
-                op: Op::Encode,
+                op: OpKind::Encode,
                 value: *bad,
             });
         }
@@ -777,7 +778,7 @@ impl HeScheme for Ckks {
         let log_q = self.params.log_modulus_at(level);
         if scale.log2() + max.max(1.0).log2() + 1.0 >= log_q {
             return Err(Error::ScaleOverflow {
-                op: Op::Encode,
+                op: OpKind::Encode,
                 scale_log2: scale.log2(),
                 modulus_log2: log_q,
                 level,
@@ -818,7 +819,7 @@ impl HeScheme for Ckks {
     }
 
     fn decode(&self, pt: &CkksPlaintext) -> Result<Vec<f64>> {
-        self.check_fp(pt.fp, Op::Encode)?;
+        self.check_fp(pt.fp, OpKind::Encode)?;
         let l = pt.level.0 as usize;
         let mut coeffs = pt.poly.clone();
         let basis: Vec<usize> = (0..=l).collect();
@@ -833,8 +834,8 @@ impl HeScheme for Ckks {
         pt: &CkksPlaintext,
         rng: &mut R,
     ) -> Result<CkksCiphertext> {
-        self.check_fp(pk.fp, Op::Encrypt)?;
-        self.check_fp(pt.fp, Op::Encrypt)?;
+        self.check_fp(pk.fp, OpKind::Encrypt)?;
+        self.check_fp(pt.fp, OpKind::Encrypt)?;
         let ring = &*self.ring;
         let n = ring.n;
         let l = pt.level.0 as usize;
@@ -887,9 +888,9 @@ impl HeScheme for Ckks {
     }
 
     fn decrypt(&self, sk: &CkksSecretKey, ct: &CkksCiphertext) -> Result<CkksPlaintext> {
-        self.check_fp(sk.fp, Op::Decrypt)?;
-        self.check_fp(ct.fp, Op::Decrypt)?;
-        self.check_key(Op::Decrypt, sk.key, ct.key)?;
+        self.check_fp(sk.fp, OpKind::Decrypt)?;
+        self.check_fp(ct.fp, OpKind::Decrypt)?;
+        self.check_key(OpKind::Decrypt, sk.key, ct.key)?;
         let ring = &*self.ring;
         let n = ring.n;
         let l = ct.level.0 as usize;
@@ -955,12 +956,12 @@ impl HeScheme for Ckks {
     }
 
     fn check_eval_keys(&self, keys: &CkksEvalKeys) -> Result<()> {
-        self.check_fp(keys.fp, Op::KeyGen)
+        self.check_fp(keys.fp, OpKind::KeyGen)
     }
 
     fn add_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
-        self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
-        self.check_key(Op::Add, a.key, b.key)?;
+        self.check_same(OpKind::CtCtAdd, a, b.level, b.scale, b.fp)?;
+        self.check_key(OpKind::CtCtAdd, a.key, b.key)?;
         a.noise = a.noise.add(b.noise);
         for (x, y) in a.polys.iter_mut().zip(&b.polys) {
             add_assign_poly(&self.ring, x, y);
@@ -972,8 +973,8 @@ impl HeScheme for Ckks {
     }
 
     fn sub_assign(&self, a: &mut CkksCiphertext, b: &CkksCiphertext) -> Result<()> {
-        self.check_same(Op::Add, a, b.level, b.scale, b.fp)?;
-        self.check_key(Op::Add, a.key, b.key)?;
+        self.check_same(OpKind::CtCtAdd, a, b.level, b.scale, b.fp)?;
+        self.check_key(OpKind::CtCtAdd, a.key, b.key)?;
         a.noise = a.noise.add(b.noise);
         for (x, y) in a.polys.iter_mut().zip(&b.polys) {
             sub_assign_poly(&self.ring, x, y);
@@ -987,7 +988,7 @@ impl HeScheme for Ckks {
     }
 
     fn negate_assign(&self, a: &mut CkksCiphertext) -> Result<()> {
-        self.check_fp(a.fp, Op::Add)?;
+        self.check_fp(a.fp, OpKind::CtCtAdd)?;
         let ring = &*self.ring;
         for p in &mut a.polys {
             for_limbs(p, ring.n, |j, limb| {
@@ -999,18 +1000,18 @@ impl HeScheme for Ckks {
     }
 
     fn add_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
-        self.check_same(Op::AddPlain, a, p.level, p.scale, p.fp)?;
+        self.check_same(OpKind::CtPtAdd, a, p.level, p.scale, p.fp)?;
         add_assign_poly(&self.ring, &mut a.polys[0], &p.poly);
         a.noise = a.noise.add_plain(p.norm_sq);
         Ok(())
     }
 
     fn mul_plain_assign(&self, a: &mut CkksCiphertext, p: &CkksPlaintext) -> Result<()> {
-        self.check_fp(a.fp, Op::MulPlain)?;
-        self.check_fp(p.fp, Op::MulPlain)?;
-        crate::he::checks::same_level(Op::MulPlain, a.level, p.level)?;
+        self.check_fp(a.fp, OpKind::CtPtMul)?;
+        self.check_fp(p.fp, OpKind::CtPtMul)?;
+        crate::he::checks::same_level(OpKind::CtPtMul, a.level, p.level)?;
         let scale = a.scale * p.scale;
-        self.check_scale_room(Op::MulPlain, a.level, scale)?;
+        self.check_scale_room(OpKind::CtPtMul, a.level, scale)?;
         for x in &mut a.polys {
             mul_assign_poly(&self.ring, x, &p.poly);
         }
@@ -1020,10 +1021,10 @@ impl HeScheme for Ckks {
     }
 
     fn mul_scalar_assign(&self, a: &mut CkksCiphertext, c: f64, scale: Scale) -> Result<()> {
-        self.check_fp(a.fp, Op::MulScalar)?;
-        let k = scaled_integer(Op::MulScalar, c, scale)?;
+        self.check_fp(a.fp, OpKind::CtScalarMul)?;
+        let k = scaled_integer(OpKind::CtScalarMul, c, scale)?;
         let new_scale = a.scale * scale;
-        self.check_scale_room(Op::MulScalar, a.level, new_scale)?;
+        self.check_scale_room(OpKind::CtScalarMul, a.level, new_scale)?;
         let ring = &*self.ring;
         let ws: Vec<Shoup> = (0..=a.level.0 as usize)
             .map(|j| {
@@ -1044,12 +1045,12 @@ impl HeScheme for Ckks {
     }
 
     fn add_scalar_assign(&self, a: &mut CkksCiphertext, c: f64) -> Result<()> {
-        self.check_fp(a.fp, Op::AddPlain)?;
-        let k = scaled_integer(Op::AddPlain, c, a.scale)?;
+        self.check_fp(a.fp, OpKind::CtPtAdd)?;
+        let k = scaled_integer(OpKind::CtPtAdd, c, a.scale)?;
         let log_q = self.params.log_modulus_at(a.level);
         if a.scale.log2() + c.abs().max(1.0).log2() + 1.0 >= log_q {
             return Err(Error::ScaleOverflow {
-                op: Op::AddPlain,
+                op: OpKind::CtPtAdd,
                 scale_log2: a.scale.log2(),
                 modulus_log2: log_q,
                 level: a.level,
@@ -1067,21 +1068,21 @@ impl HeScheme for Ckks {
     }
 
     fn mul(&self, a: &CkksCiphertext, b: &CkksCiphertext) -> Result<CkksCiphertext> {
-        self.check_fp(a.fp, Op::Mul)?;
-        self.check_fp(b.fp, Op::Mul)?;
-        self.check_key(Op::Mul, a.key, b.key)?;
+        self.check_fp(a.fp, OpKind::CtCtMul)?;
+        self.check_fp(b.fp, OpKind::CtCtMul)?;
+        self.check_key(OpKind::CtCtMul, a.key, b.key)?;
         for ct in [a, b] {
             if ct.size() != 2 {
                 return Err(Error::CiphertextSize {
-                    op: Op::Mul,
+                    op: OpKind::CtCtMul,
                     size: ct.size(),
                     expected: 2,
                 });
             }
         }
-        crate::he::checks::same_level(Op::Mul, a.level, b.level)?;
+        crate::he::checks::same_level(OpKind::CtCtMul, a.level, b.level)?;
         let scale = a.scale * b.scale;
-        self.check_scale_room(Op::Mul, a.level, scale)?;
+        self.check_scale_room(OpKind::CtCtMul, a.level, scale)?;
         let ring = &*self.ring;
         let n = ring.n;
         let (a0, a1, b0, b1) = (&a.polys[0], &a.polys[1], &b.polys[0], &b.polys[1]);
@@ -1121,16 +1122,16 @@ impl HeScheme for Ckks {
     }
 
     fn relinearize_assign(&self, a: &mut CkksCiphertext, keys: &CkksEvalKeys) -> Result<()> {
-        self.check_fp(a.fp, Op::Relinearize)?;
-        self.check_fp(keys.fp, Op::Relinearize)?;
-        self.check_key(Op::Relinearize, keys.key, a.key)?;
+        self.check_fp(a.fp, OpKind::Relinearize)?;
+        self.check_fp(keys.fp, OpKind::Relinearize)?;
+        self.check_key(OpKind::Relinearize, keys.key, a.key)?;
         let key = keys
             .relin
             .as_ref()
             .ok_or(Error::MissingRelinearizationKey)?;
         if a.size() != 3 {
             return Err(Error::CiphertextSize {
-                op: Op::Relinearize,
+                op: OpKind::Relinearize,
                 size: a.size(),
                 expected: 3,
             });
@@ -1147,7 +1148,7 @@ impl HeScheme for Ckks {
     }
 
     fn rescale_assign(&self, a: &mut CkksCiphertext) -> Result<()> {
-        self.check_fp(a.fp, Op::Rescale)?;
+        self.check_fp(a.fp, OpKind::Rescale)?;
         let q = self.rescale_divisor(a.level)?;
         let l = a.level.0 as usize;
         if parallel(a.polys.len() * a.polys[0].len() / 2) {
@@ -1162,9 +1163,9 @@ impl HeScheme for Ckks {
     }
 
     fn drop_level_assign(&self, a: &mut CkksCiphertext, level: Level) -> Result<()> {
-        self.check_fp(a.fp, Op::DropLevel)?;
+        self.check_fp(a.fp, OpKind::LevelDrop)?;
         crate::he::checks::drop_target(a.level, level)?;
-        self.check_scale_room(Op::DropLevel, level, a.scale)?;
+        self.check_scale_room(OpKind::LevelDrop, level, a.scale)?;
         let len = (level.0 as usize + 1) * self.n();
         a.polys.iter_mut().for_each(|p| p.truncate(len));
         a.level = level;
@@ -1185,13 +1186,13 @@ impl HeScheme for Ckks {
     }
 
     fn conjugate(&self, a: &CkksCiphertext, keys: &CkksEvalKeys) -> Result<CkksCiphertext> {
-        self.check_fp(a.fp, Op::Conjugate)?;
-        self.check_fp(keys.fp, Op::Conjugate)?;
-        self.check_key(Op::Conjugate, keys.key, a.key)?;
+        self.check_fp(a.fp, OpKind::Conjugate)?;
+        self.check_fp(keys.fp, OpKind::Conjugate)?;
+        self.check_key(OpKind::Conjugate, keys.key, a.key)?;
         let key = keys.conj.as_ref().ok_or(Error::MissingConjugationKey)?;
         if a.size() != 2 {
             return Err(Error::CiphertextSize {
-                op: Op::Conjugate,
+                op: OpKind::Conjugate,
                 size: a.size(),
                 expected: 2,
             });
@@ -1220,12 +1221,12 @@ impl HeScheme for Ckks {
         let (level, scale) = (cts[0].level, cts[0].scale * pts[0].scale);
         let mut noise = cts[0].noise.mul_plain(pts[0].norm_sq);
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
-            self.check_fp(c.fp, Op::MulPlain)?;
-            self.check_fp(p.fp, Op::MulPlain)?;
-            self.check_key(Op::Add, cts[0].key, c.key)?;
-            crate::he::checks::same_level(Op::MulPlain, c.level, p.level)?;
+            self.check_fp(c.fp, OpKind::CtPtMul)?;
+            self.check_fp(p.fp, OpKind::CtPtMul)?;
+            self.check_key(OpKind::CtCtAdd, cts[0].key, c.key)?;
+            crate::he::checks::same_level(OpKind::CtPtMul, c.level, p.level)?;
             let s = c.scale * p.scale;
-            self.check_scale_room(Op::MulPlain, c.level, s)?;
+            self.check_scale_room(OpKind::CtPtMul, c.level, s)?;
             if i > 0 {
                 let acc = CkksCiphertext {
                     polys: Vec::new(),
@@ -1235,7 +1236,7 @@ impl HeScheme for Ckks {
                     key: c.key,
                     noise,
                 };
-                self.check_same(Op::Add, &acc, c.level, s, c.fp)?;
+                self.check_same(OpKind::CtCtAdd, &acc, c.level, s, c.fp)?;
                 noise = noise.add(c.noise.mul_plain(p.norm_sq));
             }
         }
