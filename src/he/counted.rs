@@ -15,7 +15,7 @@ use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{HeScheme, HeWire, KeyId, KeyRequirements, Level, OpCounts, OpKind, Rotation, Scale};
-use crate::error::Result;
+use crate::he::error::Result;
 
 /// A backend that forwards to `S` and counts every operation.
 #[derive(Debug)]

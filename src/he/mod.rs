@@ -29,12 +29,11 @@ use std::fmt;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-
 #[cfg(feature = "bfv")]
 pub mod bfv;
 pub mod ckks;
 pub mod counted;
+pub mod error;
 pub mod key_id;
 pub mod op;
 pub mod primes;
@@ -44,6 +43,7 @@ pub mod types;
 pub mod wire;
 
 pub use counted::Counted;
+pub use error::{DecodeError, Error, Result};
 pub use key_id::KeyId;
 pub use op::{OpCounts, OpKind};
 pub use types::{Level, Rotation, Scale};
@@ -459,9 +459,10 @@ pub trait HeScheme: Send + Sync + Sized {
         keys: &Self::EvalKeys,
     ) -> Result<Self::Ciphertext> {
         if !n.is_power_of_two() {
-            return Err(Error::InvalidArgument {
-                name: "rotate_and_sum n (a power of two)",
-                value: n as f64,
+            return Err(Error::InvalidParameter {
+                name: "rotate_and_sum n",
+                value: i64::try_from(n).unwrap_or(i64::MAX),
+                allowed: "a power of two",
             });
         }
         let mut acc = a.clone();
@@ -476,9 +477,8 @@ pub trait HeScheme: Send + Sync + Sized {
 
     /// Sum of ciphertexts (at least one).
     fn sum(&self, terms: &[&Self::Ciphertext]) -> Result<Self::Ciphertext> {
-        let (first, rest) = terms.split_first().ok_or(Error::InvalidArgument {
-            name: "number of terms",
-            value: 0.0,
+        let (first, rest) = terms.split_first().ok_or(Error::EmptyOperands {
+            op: OpKind::CtCtAdd,
         })?;
         let mut acc = (*first).clone();
         for t in rest {
@@ -494,7 +494,7 @@ pub trait HeScheme: Send + Sync + Sized {
         cts: &[&Self::Ciphertext],
         pts: &[&Self::Plaintext],
     ) -> Result<Self::Ciphertext> {
-        check_terms(cts.len(), pts.len())?;
+        check_terms(OpKind::CtPtMul, cts.len(), pts.len())?;
         let mut acc = self.mul_plain(cts[0], pts[0])?;
         for (c, p) in cts.iter().zip(pts).skip(1) {
             let t = self.mul_plain(c, p)?;
@@ -511,7 +511,7 @@ pub trait HeScheme: Send + Sync + Sized {
         scalars: &[Self::Value],
         scale: Scale,
     ) -> Result<Self::Ciphertext> {
-        check_terms(cts.len(), scalars.len())?;
+        check_terms(OpKind::CtScalarMul, cts.len(), scalars.len())?;
         let mut acc = self.mul_scalar(cts[0], scalars[0], scale)?;
         for (c, &s) in cts.iter().zip(scalars).skip(1) {
             let t = self.mul_scalar(c, s, scale)?;
@@ -525,7 +525,7 @@ pub trait HeScheme: Send + Sync + Sized {
     /// `sum_t cts[rows[r][t].0] * rows[r][t].1`, e.g. every output of a
     /// convolution window. Backends override it to read each input once for
     /// all rows (cache blocking); by default one row at a time. An index
-    /// outside `cts` is [`Error::InvalidArgument`].
+    /// outside `cts` is [`Error::TermIndexOutOfRange`].
     fn dot_scalar_many(
         &self,
         cts: &[&Self::Ciphertext],
@@ -545,8 +545,8 @@ pub trait HeScheme: Send + Sync + Sized {
 /// same error.
 pub(crate) mod checks {
     use super::{KeyId, Level, Scale};
-    use crate::error::{Error, Result};
     use crate::he::OpKind;
+    use crate::he::error::{Error, Result};
 
     /// `values` fit in `slots` and `level` is at most `max`.
     pub(crate) fn encode_args(values: usize, slots: usize, level: Level, max: Level) -> Result<()> {
@@ -605,7 +605,6 @@ pub(crate) mod checks {
         Ok(())
     }
 
-    /// A drop from `current` to `target` goes down (or stays).
     /// The ciphertexts and weights of one row of
     /// [`HeScheme::dot_scalar_many`](super::HeScheme::dot_scalar_many).
     pub(crate) fn row_terms<'c, C, V: Copy>(
@@ -615,15 +614,17 @@ pub(crate) mod checks {
         let terms = row
             .iter()
             .map(|&(i, _)| {
-                cts.get(i).copied().ok_or(Error::InvalidArgument {
-                    name: "dot_scalar_many term index",
-                    value: i as f64,
+                cts.get(i).copied().ok_or(Error::TermIndexOutOfRange {
+                    op: OpKind::CtScalarMul,
+                    index: i,
+                    len: cts.len(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((terms, row.iter().map(|&(_, w)| w).collect()))
     }
 
+    /// A drop from `current` to `target` goes down (or stays).
     pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
         if target > current {
             return Err(Error::LevelOutOfRange {
@@ -637,18 +638,12 @@ pub(crate) mod checks {
 }
 
 /// Checks the operand counts of a dot product.
-pub(crate) fn check_terms(left: usize, right: usize) -> Result<()> {
+pub(crate) fn check_terms(op: OpKind, left: usize, right: usize) -> Result<()> {
     if left == 0 {
-        return Err(Error::InvalidArgument {
-            name: "number of terms",
-            value: 0.0,
-        });
+        return Err(Error::EmptyOperands { op });
     }
     if left != right {
-        return Err(Error::InvalidArgument {
-            name: "terms on the right (must equal the left)",
-            value: right as f64,
-        });
+        return Err(Error::OperandCountMismatch { op, left, right });
     }
     Ok(())
 }

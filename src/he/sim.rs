@@ -19,9 +19,9 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::{EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};
-use crate::error::{Error, Result};
 use crate::he::OpKind;
 use crate::he::checks::same_key;
+use crate::he::error::{Error, Result};
 
 /// Parameters of the simulator: slot count, the modulus chain (values, not
 /// bits) and the default scale.

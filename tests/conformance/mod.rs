@@ -27,8 +27,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use mofhei::error::Error;
-use mofhei::he::OpKind;
+use mofhei::he::{Error, OpKind};
 use mofhei::he::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, SlotValue,
 };
@@ -539,13 +538,23 @@ pub fn empty_dot_product<S: HeScheme>(c: &Ctx<S>) {
         .scheme
         .dot_scalar(&[], &[], c.scheme.default_scale())
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(matches!(err, Error::EmptyOperands { .. }), "{err}");
     let ct = c.encrypt(&c.values(6, 4), 6);
     let err = c
         .scheme
         .dot_scalar(&[&ct], &[], c.scheme.default_scale())
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::OperandCountMismatch {
+                left: 1,
+                right: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A second secret key (with public and evaluation keys) of the same backend.

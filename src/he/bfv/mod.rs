@@ -45,8 +45,8 @@ use super::checks::same_key;
 use super::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
 };
-use crate::error::{Error, Result};
 use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 
 const NAME: &str = "bfv";
 
@@ -194,7 +194,7 @@ impl Bfv {
     /// The backend for the smallest 128-bit-secure parameters a quantised
     /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
     /// modulus its accumulators cannot overflow, one modulus per level).
-    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Bfv> {
+    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Bfv> {
         Ok(Bfv::new(BfvParams::for_plan(plan)?))
     }
 
@@ -225,13 +225,14 @@ impl Bfv {
         }
     }
 
-    fn check_scale(&self, scale: Scale) -> Result<()> {
+    fn check_scale(&self, op: OpKind, scale: Scale) -> Result<()> {
         if scale.approx_eq(Scale::ONE) {
             Ok(())
         } else {
-            Err(Error::InvalidArgument {
-                name: "scale (bfv supports only Scale::ONE)",
-                value: scale.value(),
+            Err(Error::ScaleMismatch {
+                op,
+                left_log2: scale.log2(),
+                right_log2: Scale::ONE.log2(),
             })
         }
     }
@@ -453,7 +454,7 @@ impl HeScheme for Bfv {
     fn encode(&self, values: &[i64], level: Level, scale: Scale) -> Result<BfvPlaintext> {
         let slots = self.slot_count();
         crate::he::checks::encode_args(values.len(), slots, level, self.max_level())?;
-        self.check_scale(scale)?;
+        self.check_scale(OpKind::Encode, scale)?;
         for &v in values {
             self.check_value(OpKind::Encode, v)?;
         }
@@ -590,7 +591,7 @@ impl HeScheme for Bfv {
 
     fn mul_scalar_assign(&self, a: &mut BfvCiphertext, c: i64, scale: Scale) -> Result<()> {
         self.check_id(a.id, OpKind::CtScalarMul)?;
-        self.check_scale(scale)?;
+        self.check_scale(OpKind::CtScalarMul, scale)?;
         self.check_value(OpKind::CtScalarMul, c)?;
         // Multiplying every coefficient by the integer c multiplies every slot
         // by c (no plaintext to encode); a negative c is |c| then a negation.
@@ -696,7 +697,7 @@ impl HeScheme for Bfv {
     }
 
     fn dot_plain(&self, cts: &[&BfvCiphertext], pts: &[&BfvPlaintext]) -> Result<BfvCiphertext> {
-        check_terms(cts.len(), pts.len())?;
+        check_terms(OpKind::CtPtMul, cts.len(), pts.len())?;
         let (level, size) = (cts[0].level, cts[0].size());
         for (c, p) in cts.iter().zip(pts) {
             self.check_id(c.id, OpKind::CtPtMul)?;

@@ -37,9 +37,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
 use super::fhe_error;
-use crate::budget::Budget;
-use crate::error::{Error, Result};
+
 use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 use crate::he::primes::is_prime;
 use crate::he::security::check_128_bit;
 
@@ -314,11 +314,13 @@ impl BfvParamsBuilder {
         }
         let moduli = ciphertext_primes(&self.moduli_sizes, self.degree, t)?;
         let cost = self.build_cost();
-        Budget::check(
-            "bfv parameter build bytes",
-            cost.bytes,
-            self.max_build_bytes,
-        )?;
+        if cost.bytes > self.max_build_bytes {
+            return Err(Error::BudgetExceeded {
+                what: "bfv parameter build bytes",
+                needed: cost.bytes,
+                limit: self.max_build_bytes,
+            });
+        }
         let inner = interned(self.degree, t, &moduli)?;
         Ok(BfvParams {
             degree: self.degree,

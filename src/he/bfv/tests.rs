@@ -121,7 +121,10 @@ fn encode_decode_round_trip_and_range() {
     ));
     assert!(matches!(
         he.encode(&[1], Level(0), Scale::from_log2(20.0)),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::ScaleMismatch {
+            op: OpKind::Encode,
+            ..
+        })
     ));
 }
 
@@ -167,7 +170,10 @@ fn encrypt_decrypt_and_linear_ops() {
     }
     assert!(matches!(
         s.he.mul_scalar(&ca, 2, Scale::from_log2(10.0)),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::ScaleMismatch {
+            op: OpKind::CtScalarMul,
+            ..
+        })
     ));
     assert!(matches!(
         s.he.mul_scalar(&ca, 40000, Scale::ONE),

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Bfv, BfvCiphertext, BfvEvalKeys, BfvParams, BfvPublicKey, BfvSecretKey};
-use crate::error::{DecodeError, Error, Result};
 use crate::he::OpKind;
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::wire::{Envelope, HEADER_LEN, HeWire, check_keys_meet, switching_keys_required};
 use crate::he::{HeScheme, KeyId, KeyRequirements, Level};
 

@@ -7,7 +7,7 @@
 //! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
 //!   from bit sizes, special primes for hybrid key switching; the builder
 //!   refuses anything below 128-bit security
-//!   ([`crate::Error::InsecureParameters`]).
+//!   ([`Error::InsecureParameters`](crate::he::Error::InsecureParameters)).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
 //!   the NTT is our own (Harvey butterflies, AVX2 / AVX-512 through `pulp`).
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
@@ -42,8 +42,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
 use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 use crate::he::{KeyId, Level, Scale};
 
 mod encoder;
@@ -233,8 +233,8 @@ impl Ckks {
     /// The backend for the smallest 128-bit-secure parameters a plan fits,
     /// from the backend-neutral requirements it records (depth, slots,
     /// scale and prime sizes: [`crate::compile::Plan::params`]).
-    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Ckks> {
-        Ckks::new(plan.params().ckks_params()?)
+    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Ckks> {
+        Ok(Ckks::new(plan.params().ckks_params()?)?)
     }
 
     fn n(&self) -> usize {

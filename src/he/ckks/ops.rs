@@ -14,8 +14,8 @@ use super::rns::{
     take_zeroed,
 };
 use super::{Ckks, CkksCiphertext, CkksParams, CkksPlaintext};
-use crate::error::{Error, Result};
 use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 use crate::he::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
 };
@@ -270,7 +270,7 @@ impl Ckks {
         scalars: &[f64],
         scale: Scale,
     ) -> Result<(Level, Scale, Vec<Vec<u64>>, Noise)> {
-        check_terms(cts.len(), scalars.len())?;
+        check_terms(OpKind::CtScalarMul, cts.len(), scalars.len())?;
         let (level, out_scale) = (cts[0].level, cts[0].scale * scale);
         let mut ws = Vec::with_capacity(cts.len());
         let mut noise: Option<Noise> = None;
@@ -1217,7 +1217,7 @@ impl HeScheme for Ckks {
     }
 
     fn dot_plain(&self, cts: &[&CkksCiphertext], pts: &[&CkksPlaintext]) -> Result<CkksCiphertext> {
-        check_terms(cts.len(), pts.len())?;
+        check_terms(OpKind::CtPtMul, cts.len(), pts.len())?;
         let (level, scale) = (cts[0].level, cts[0].scale * pts[0].scale);
         let mut noise = cts[0].noise.mul_plain(pts[0].norm_sq);
         for (i, (c, p)) in cts.iter().zip(pts).enumerate() {
@@ -1261,13 +1261,12 @@ impl HeScheme for Ckks {
         scale: Scale,
     ) -> Result<CkksCiphertext> {
         // One row of the blocked multiply-accumulate: a single scalar path.
-        check_terms(cts.len(), scalars.len())?;
+        check_terms(OpKind::CtScalarMul, cts.len(), scalars.len())?;
         let row: Vec<(usize, f64)> = scalars.iter().copied().enumerate().collect();
         self.dot_scalar_many(cts, &[row], scale)?
             .pop()
-            .ok_or(Error::InvalidArgument {
-                name: "dot_scalar terms",
-                value: 0.0,
+            .ok_or(Error::Internal {
+                invariant: "dot_scalar_many returns one output per row",
             })
     }
 

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use super::modulus::Modulus;
 use super::ntt::{GaloisTables, Ntt, new_ntt};
 use super::params::CkksParams;
-use crate::error::Result;
+use crate::he::error::Result;
 
 /// Standard deviation of the error distribution.
 pub(crate) const SIGMA: f64 = 3.2;

@@ -11,8 +11,8 @@ use zeroize::Zeroize;
 use super::noise::Noise;
 use super::rns::{Ring, recycle, sample_error, sample_uniform, take_zeroed};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSecretKey, CkksSeededCiphertext};
-use crate::error::Result;
 use crate::he::OpKind;
+use crate::he::error::Result;
 
 /// ChaCha20 stream of ciphertext `a` parts (keys use streams 0 and 1).
 const CIPHERTEXT_STREAM: u64 = 2;

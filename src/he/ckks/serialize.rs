@@ -29,7 +29,7 @@ use super::keys::{
 use super::noise::Noise;
 use super::params::{CkksParams, ParamSpec};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSeededCiphertext};
-use crate::error::{DecodeError, Error, Result};
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::{HeScheme, KeyId, Level, Scale};
 
 const MAGIC: &[u8; 8] = b"MOFHCKKS";

@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 use super::keys::{CkksSecretKey, digit_count};
 use super::serialize::FORMAT_VERSION;
 use super::{Ckks, CkksCiphertext, CkksEvalKeys, CkksParams, CkksPlaintext, CkksPublicKey};
-use crate::error::{DecodeError, Error, Result};
 use crate::he::OpKind;
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::wire::{Envelope, HeWire, check_keys_meet, switching_keys_required};
 use crate::he::{HeScheme, KeyRequirements};
 
