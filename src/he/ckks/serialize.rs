@@ -481,7 +481,7 @@ impl Ckks {
             if step == 0 || step >= slots as u64 || rotations.contains_key(&(step as usize)) {
                 return Err(Ckks::not_conforming(Kind::EvalKeys, "rotation step"));
             }
-            let g = super::ops::rotation_element(n, step as usize);
+            let g = super::rotate::rotation_element(n, step as usize);
             rotations.insert(
                 step as usize,
                 GaloisKey {
