@@ -10,7 +10,7 @@
 
 use std::sync::Mutex;
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 
 use zeroize::Zeroizing;
 

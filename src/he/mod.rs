@@ -22,11 +22,16 @@
 //!
 //! The server side needs only [`HeScheme::EvalKeys`] and the public key: no
 //! operation but [`HeScheme::decrypt`] takes a [`HeScheme::SecretKey`].
+//!
+//! Randomness is passed as `R: rand_core::RngCore + rand_core::CryptoRng`
+//! (`rand_core` 0.9, the traits `rand` 0.9 re-exports), so callers need not
+//! use our `rand` version. Errors are this layer's own [`Error`]; a backend
+//! needs nothing outside `mofhei::he`.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "bfv")]

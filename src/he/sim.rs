@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::{EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};

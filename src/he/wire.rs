@@ -17,7 +17,7 @@
 //! header, then the payload against the parameters. Untrusted bytes give
 //! [`Error::Decode`], never a panic.
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{EvaluationKeys, HeScheme, KeyRequirements};

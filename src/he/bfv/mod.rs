@@ -36,7 +36,7 @@ use fhe::bfv::{
 };
 use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as _};
 use num_bigint::BigUint;
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 
 pub use crate::he::primes::smallest_simd_plaintext_modulus;
 pub use params::{BfvParams, BfvParamsBuilder, BuildCost, DEFAULT_MAX_BUILD_BYTES};

@@ -1,7 +1,7 @@
 //! [`HeScheme`] for [`Ckks`]: keys, encoding, encryption and the
 //! homomorphic operations, with the simulator's error behaviour.
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
 use super::kernels_mac::{BlockRow, blocked_mac};

@@ -6,7 +6,7 @@
 //! otherwise. Key-switching temporaries use the *extended* basis
 //! `q_0 .. q_l, p_0 .. p_{K-1}` (the special primes appended).
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
 use super::modulus::Modulus;

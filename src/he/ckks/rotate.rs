@@ -1,7 +1,7 @@
 //! Slot rotations: Galois elements, rotation keys, and hoisted rotations
 //! (one decomposition of `c_1` shared by every step).
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 
 use super::keys::{self, CkksEvalKeys, CkksSecretKey, GaloisKey};
 use super::ntt::permute;

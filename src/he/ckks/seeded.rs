@@ -4,8 +4,8 @@
 //! Same construction as the compressed keys (`keys::expand_public_a`), on
 //! its own ChaCha20 stream.
 
-use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use zeroize::Zeroize;
 
 use super::noise::Noise;

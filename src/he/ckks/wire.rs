@@ -6,7 +6,7 @@
 //! format version, the parameter fingerprint) and `N` bytes, coefficient
 //! `c` in `{-1, 0, 1}` written as `c + 1`.
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::keys::{CkksSecretKey, digit_count};
