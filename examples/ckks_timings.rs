@@ -26,7 +26,10 @@ fn process_cpu_ns() -> Option<u64> {
 /// `reps` batches of calls lasting >= 20 ms each), wall time otherwise.
 /// The first call must succeed: a failing operation is an error, not a
 /// (fast) timing.
-fn median_ms<T>(reps: usize, mut f: impl FnMut() -> mofhei::Result<T>) -> mofhei::Result<f64> {
+fn median_ms<T>(
+    reps: usize,
+    mut f: impl FnMut() -> mofhei::he::Result<T>,
+) -> mofhei::he::Result<f64> {
     f()?;
     let wall = Instant::now();
     std::hint::black_box(f()?);
@@ -52,7 +55,7 @@ fn sq_err(got: &[f64], want: &[f64]) -> f64 {
     got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum()
 }
 
-fn time_set(log_n: u32, moduli: &[u32], reps: usize, seed: u64) -> mofhei::Result<String> {
+fn time_set(log_n: u32, moduli: &[u32], reps: usize, seed: u64) -> mofhei::he::Result<String> {
     let params = CkksParams::builder()
         .log_n(log_n)
         .moduli_bits(moduli)
@@ -78,7 +81,7 @@ fn time_set(log_n: u32, moduli: &[u32], reps: usize, seed: u64) -> mofhei::Resul
     let prod = ckks.mul_relin(&ct, &ct2, &keys)?;
     let terms = (0..16)
         .map(|_| ckks.encrypt(&pk, &pt, &mut rng))
-        .collect::<mofhei::Result<Vec<_>>>()?;
+        .collect::<mofhei::he::Result<Vec<_>>>()?;
     let refs: Vec<_> = terms.iter().collect();
     let scalars: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 - 0.75).collect();
     let mut rows = vec![
@@ -152,7 +155,7 @@ fn time_set(log_n: u32, moduli: &[u32], reps: usize, seed: u64) -> mofhei::Resul
     Ok(format!("\"{log_n}\": {{{}}}", body.join(", ")))
 }
 
-fn main() -> mofhei::Result<()> {
+fn main() -> mofhei::he::Result<()> {
     let reps: usize = std::env::var("REPS")
         .ok()
         .and_then(|s| s.parse().ok())

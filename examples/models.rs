@@ -184,9 +184,10 @@ fn main() {
         (None, _) => run_all(),
         (Some("--model"), Some(i)) => match i.parse::<usize>() {
             Ok(i) => run_one(i),
-            Err(_) => Err(mofhei::Error::InvalidArgument {
+            Err(_) => Err(mofhei::Error::InvalidValue {
                 name: "--model",
                 value: f64::NAN,
+                allowed: "a model index",
             }),
         },
         _ => {
@@ -284,15 +285,17 @@ fn run_one(which: usize) -> mofhei::Result<()> {
             autoencoder: true,
         },
     ];
+    let models_len = models.len();
     let Some(Model {
         name,
         mut net,
         autoencoder,
     }) = models.into_iter().nth(which)
     else {
-        return Err(mofhei::Error::InvalidArgument {
-            name: "--model",
-            value: which as f64,
+        return Err(mofhei::Error::IndexOutOfRange {
+            what: "--model",
+            index: which,
+            len: models_len,
         });
     };
     {

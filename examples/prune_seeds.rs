@@ -46,7 +46,11 @@ fn parse() -> mofhei::Result<Args> {
         shift: None,
         set: Vec::new(),
     };
-    let bad = |name: &'static str| mofhei::Error::InvalidArgument { name, value: 0.0 };
+    let bad = |name: &'static str| mofhei::Error::InvalidParameter {
+        name,
+        value: 0,
+        allowed: "see the example's documentation",
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {

@@ -5,69 +5,17 @@
 //! wrong shape are ordinary outcomes with a typed variant, never a panic.
 //! Variants carry structured fields (levels, steps, sizes) rather than
 //! free-form text so callers can match on them.
+//!
+//! The HE layer has its own [`he::Error`](crate::he::Error) (so a backend
+//! needs nothing from the rest of the crate); each of its variants converts
+//! to the variant of the same name and fields here, so `?` carries HE errors
+//! up unchanged and callers match on one type.
 
-use crate::he::{KeyId, Level, Rotation};
+pub use crate::he::error::DecodeError;
+use crate::he::{self, KeyId, Level, OpKind, Rotation};
 
 /// The result type of every fallible operation in the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What an operation on ciphertexts or a network was doing when it failed.
-///
-/// Used in errors to name the step that could not be carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub enum Op {
-    /// Encoding values into a plaintext.
-    Encode,
-    /// Encrypting a plaintext.
-    Encrypt,
-    /// Decrypting a ciphertext.
-    Decrypt,
-    /// Ciphertext + ciphertext (or minus).
-    Add,
-    /// Ciphertext + plaintext or + scalar.
-    AddPlain,
-    /// Ciphertext x plaintext.
-    MulPlain,
-    /// Ciphertext x scalar.
-    MulScalar,
-    /// Ciphertext x ciphertext.
-    Mul,
-    /// Relinearisation.
-    Relinearize,
-    /// Rescaling (CKKS) or modulus switching (BFV).
-    Rescale,
-    /// Dropping levels without rescaling.
-    DropLevel,
-    /// Slot rotation.
-    Rotate,
-    /// Complex conjugation.
-    Conjugate,
-    /// Key generation.
-    KeyGen,
-}
-
-impl std::fmt::Display for Op {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            Op::Encode => "encode",
-            Op::Encrypt => "encrypt",
-            Op::Decrypt => "decrypt",
-            Op::Add => "add",
-            Op::AddPlain => "add_plain",
-            Op::MulPlain => "mul_plain",
-            Op::MulScalar => "mul_scalar",
-            Op::Mul => "mul",
-            Op::Relinearize => "relinearize",
-            Op::Rescale => "rescale",
-            Op::DropLevel => "drop_level",
-            Op::Rotate => "rotate",
-            Op::Conjugate => "conjugate",
-            Op::KeyGen => "keygen",
-        };
-        f.write_str(s)
-    }
-}
 
 /// Every error mofhei returns.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +26,7 @@ pub enum Error {
     #[error("{op} needs level >= {needed} but the ciphertext is at level {level}")]
     LevelExhausted {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The operand's level.
         level: Level,
         /// The lowest level at which the operation can run.
@@ -88,7 +36,7 @@ pub enum Error {
     #[error("{op}: operands at different levels ({left} vs {right}); drop the higher one first")]
     LevelMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Level of the left operand.
         left: Level,
         /// Level of the right operand.
@@ -98,7 +46,7 @@ pub enum Error {
     #[error("{op}: level {requested} is out of range (maximum {max})")]
     LevelOutOfRange {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The requested level.
         requested: Level,
         /// The highest level allowed here.
@@ -108,7 +56,7 @@ pub enum Error {
     #[error("{op}: scales differ (2^{left_log2:.3} vs 2^{right_log2:.3})")]
     ScaleMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// log2 of the left operand's scale.
         left_log2: f64,
         /// log2 of the right operand's scale.
@@ -120,7 +68,7 @@ pub enum Error {
     )]
     ScaleOverflow {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// log2 of the resulting scale.
         scale_log2: f64,
         /// log2 of the ciphertext modulus at that level.
@@ -144,7 +92,7 @@ pub enum Error {
     #[error("{op}: ciphertext has {size} polynomials, expected {expected}")]
     CiphertextSize {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The ciphertext's size.
         size: usize,
         /// The size the operation needs.
@@ -162,7 +110,7 @@ pub enum Error {
     #[error("{op}: value {value} cannot be encoded")]
     ValueOutOfRange {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The value.
         value: f64,
     },
@@ -170,14 +118,14 @@ pub enum Error {
     #[error("{op}: operands or keys come from different parameters")]
     ParameterMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
     },
     /// Operands or keys belong to different secret keys (their
     /// [`KeyId`]s differ): checked before any ciphertext work.
     #[error("{op}: operands or keys belong to different secret keys (key {expected} vs {found})")]
     KeyMismatch {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// The key id of the first operand, the key set or the secret key.
         expected: KeyId,
         /// The key id of the operand that does not match it.
@@ -187,7 +135,7 @@ pub enum Error {
     #[error("{op} is not supported by the {scheme} scheme")]
     Unsupported {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Name of the scheme.
         scheme: &'static str,
     },
@@ -299,21 +247,13 @@ pub enum Error {
         /// What is wrong.
         reason: DecodeError,
     },
-    /// An argument is empty or out of range.
-    #[error("invalid argument {name}: {value}")]
-    InvalidArgument {
-        /// The argument's name.
-        name: &'static str,
-        /// The offending value.
-        value: f64,
-    },
     /// The HE library under a backend adapter (e.g. `fhe` under `bfv`) failed
     /// in a way the adapter's own checks did not foresee; the library's error
     /// is the source.
     #[error("{op}: the {scheme} backend's library failed")]
     Backend {
         /// The operation that was attempted.
-        op: Op,
+        op: OpKind,
         /// Name of the scheme.
         scheme: &'static str,
         /// The library's error.
@@ -376,6 +316,127 @@ pub enum Error {
         /// What is wrong.
         problem: &'static str,
     },
+    // ---- added in the error reorganisation -----------------------------
+    /// A list of operands (a sum, a dot product) is empty.
+    #[error("{op}: no operands")]
+    EmptyOperands {
+        /// The operation that was attempted.
+        op: OpKind,
+    },
+    /// The two sides of a dot product have different lengths.
+    #[error("{op}: {left} ciphertexts but {right} weights")]
+    OperandCountMismatch {
+        /// The operation that was attempted.
+        op: OpKind,
+        /// Number of ciphertexts.
+        left: usize,
+        /// Number of plaintexts or scalars.
+        right: usize,
+    },
+    /// A term of a dot product names a ciphertext outside the list given.
+    #[error("{op}: term index {index} is out of range ({len} ciphertexts)")]
+    TermIndexOutOfRange {
+        /// The operation that was attempted.
+        op: OpKind,
+        /// The index named by the term.
+        index: usize,
+        /// Number of ciphertexts given.
+        len: usize,
+    },
+    /// An internal invariant does not hold: a bug in mofhei, not in the
+    /// caller's input.
+    #[error("internal error: {invariant}")]
+    Internal {
+        /// The invariant that does not hold.
+        invariant: &'static str,
+    },
+    /// A list that needs at least one element is empty.
+    #[error("no {what} given")]
+    EmptyInput {
+        /// What is missing (`"batches"`, `"candidates"`, ...).
+        what: &'static str,
+    },
+    /// A real-valued argument is out of its valid range.
+    #[error("invalid {name}: {value} (allowed: {allowed})")]
+    InvalidValue {
+        /// The argument's name.
+        name: &'static str,
+        /// The offending value.
+        value: f64,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+    /// An index names an element past the end of its list.
+    #[error("{what} index {index} is out of range (length {len})")]
+    IndexOutOfRange {
+        /// What the index points into.
+        what: &'static str,
+        /// The index.
+        index: usize,
+        /// The list's length.
+        len: usize,
+    },
+    /// A number of items differs from the number expected.
+    #[error("{found} {what}, expected {expected}")]
+    CountMismatch {
+        /// What is counted.
+        what: &'static str,
+        /// The number expected.
+        expected: usize,
+        /// The number found.
+        found: usize,
+    },
+    /// Two arguments cannot be used together.
+    #[error("{what} cannot be used with {with}")]
+    Incompatible {
+        /// The first argument.
+        what: &'static str,
+        /// The argument it does not go with (and what to do instead).
+        with: &'static str,
+    },
+}
+
+/// Moves an HE-layer error to the crate variant of the same name and fields.
+macro_rules! from_he {
+    ($e:expr; $($unit:ident),*; $($v:ident { $($f:ident),* }),* $(,)?) => {
+        match $e {
+            $(he::Error::$unit => Error::$unit,)*
+            $(he::Error::$v { $($f),* } => Error::$v { $($f),* },)*
+        }
+    };
+}
+
+/// Every HE-layer error is the crate variant of the same name, so matching
+/// on [`Error`] works the same whether the failure came from a backend or
+/// from code above it.
+impl From<he::Error> for Error {
+    fn from(e: he::Error) -> Error {
+        from_he!(e;
+            MissingConjugationKey, MissingRelinearizationKey;
+            LevelExhausted { op, level, needed },
+            LevelMismatch { op, left, right },
+            LevelOutOfRange { op, requested, max },
+            ScaleMismatch { op, left_log2, right_log2 },
+            ScaleOverflow { op, scale_log2, modulus_log2, level },
+            MissingRotationKey { step },
+            CiphertextSize { op, size, expected },
+            TooManyValues { given, slots },
+            ValueOutOfRange { op, value },
+            ParameterMismatch { op },
+            KeyMismatch { op, expected, found },
+            Unsupported { op, scheme },
+            InsecureParameters { log_n, log_qp, max_log_qp },
+            InvalidParameter { name, value, allowed },
+            Decode { what, reason },
+            Encode { what },
+            Backend { op, scheme, source },
+            BudgetExceeded { what, needed, limit },
+            EmptyOperands { op },
+            OperandCountMismatch { op, left, right },
+            TermIndexOutOfRange { op, index, len },
+            Internal { invariant },
+        )
+    }
 }
 
 /// What a [`Error::WrongContext`] artefact does not belong to.
@@ -400,55 +461,6 @@ impl std::fmt::Display for Context {
     }
 }
 
-/// Why bytes could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input is longer than the allowed limit.
-    #[error("input of {len} bytes exceeds the limit of {limit}")]
-    TooLarge {
-        /// The input's length.
-        len: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// The header does not name this type.
-    #[error("wrong magic bytes")]
-    BadMagic,
-    /// The format version is not one this build reads.
-    #[error("format version {found} is not supported (this build reads {supported})")]
-    Version {
-        /// Version found.
-        found: u32,
-        /// Version supported.
-        supported: u32,
-    },
-    /// The input ended early or is otherwise malformed.
-    #[error("malformed input at byte {offset}")]
-    Malformed {
-        /// Byte offset (approximate) where decoding failed.
-        offset: u64,
-    },
-    /// The decoded value does not fit the parameters it is checked against.
-    #[error("does not match the parameters ({what})")]
-    NotConforming {
-        /// Which property does not match.
-        what: &'static str,
-    },
-    /// Trailing bytes after a complete value.
-    #[error("{count} trailing bytes")]
-    TrailingBytes {
-        /// Number of trailing bytes.
-        count: u64,
-    },
-    /// The bytes are not valid in the named container format.
-    #[error("not valid {format}")]
-    Invalid {
-        /// The format (`"protobuf"`, `"safetensors"`, ...).
-        format: &'static str,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,7 +468,7 @@ mod tests {
     #[test]
     fn display_texts() {
         let e = Error::LevelExhausted {
-            op: Op::Rescale,
+            op: OpKind::Rescale,
             level: Level(0),
             needed: Level(1),
         };
@@ -470,7 +482,7 @@ mod tests {
             "no rotation key for step -3; add it to the key requirements"
         );
         let e = Error::ScaleMismatch {
-            op: Op::Add,
+            op: OpKind::CtCtAdd,
             left_log2: 40.0,
             right_log2: 80.0,
         };
@@ -487,7 +499,7 @@ mod tests {
             "insecure parameters: log2(QP) = 300 exceeds the 128-bit limit of 218 for N = 2^13"
         );
         let e = Error::LevelMismatch {
-            op: Op::Add,
+            op: OpKind::CtCtAdd,
             left: Level(2),
             right: Level(1),
         };
@@ -516,7 +528,7 @@ mod tests {
             "layer 3: expected shape [1, 28, 28], found [1, 32, 32]"
         );
         let e = Error::Unsupported {
-            op: Op::Conjugate,
+            op: OpKind::Conjugate,
             scheme: "bfv",
         };
         assert_eq!(
@@ -524,7 +536,7 @@ mod tests {
             "conjugate is not supported by the bfv scheme"
         );
         let e = Error::Backend {
-            op: Op::Mul,
+            op: OpKind::CtCtMul,
             scheme: "bfv",
             source: "boom".into(),
         };
@@ -591,5 +603,45 @@ mod tests {
             e.to_string(),
             "no relinearization key; enable relinearization in the key requirements"
         );
+    }
+
+    #[test]
+    fn he_errors_keep_their_variant() {
+        let e: Error = he::Error::MissingRotationKey { step: Rotation(5) }.into();
+        assert!(matches!(e, Error::MissingRotationKey { step: Rotation(5) }));
+        let e: Error = he::Error::Decode {
+            what: "ciphertext",
+            reason: DecodeError::BadMagic,
+        }
+        .into();
+        assert!(matches!(
+            e,
+            Error::Decode {
+                what: "ciphertext",
+                reason: DecodeError::BadMagic
+            }
+        ));
+        let e: Error = he::Error::OperandCountMismatch {
+            op: OpKind::CtPtMul,
+            left: 3,
+            right: 2,
+        }
+        .into();
+        assert_eq!(e.to_string(), "mul_plain: 3 ciphertexts but 2 weights");
+        let e: Error = he::Error::EmptyOperands {
+            op: OpKind::CtCtAdd,
+        }
+        .into();
+        assert_eq!(e.to_string(), "add: no operands");
+        let e: Error = he::Error::Internal { invariant: "x" }.into();
+        assert_eq!(e.to_string(), "internal error: x");
+        // The same text on both layers.
+        let he_e = he::Error::LevelExhausted {
+            op: OpKind::Rescale,
+            level: Level(0),
+            needed: Level(1),
+        };
+        let text = he_e.to_string();
+        assert_eq!(Error::from(he_e).to_string(), text);
     }
 }

@@ -239,5 +239,5 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
     // A real-valued plan is refused by an integer scheme.
     let float_plan = mofhei::compile::compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let err = Client::new(&he, &float_plan, &mut rng).err().unwrap();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
 }

@@ -9,7 +9,7 @@ fn my_model<S: HeScheme>(
     s: &S,
     keys: &S::EvalKeys,
     x: &S::Ciphertext,
-) -> mofhei::Result<S::Ciphertext> {
+) -> mofhei::he::Result<S::Ciphertext> {
     let three = <S::Value as mofhei::he::SlotValue>::from_f64(3.0);
     let mut y = s.mul_scalar(x, three, s.default_scale())?;
     s.rescale_assign(&mut y)?;
@@ -54,6 +54,6 @@ fn generic_function_runs_on_counted_sim_and_reads_counts() {
     assert_eq!(back, counts);
     // A level-exhausted misuse is an error, not a panic, and is not counted.
     let err = s.rescale(&out).unwrap_err();
-    assert!(matches!(err, mofhei::Error::LevelExhausted { .. }));
+    assert!(matches!(err, mofhei::he::Error::LevelExhausted { .. }));
     assert_eq!(s.counts().get(OpKind::Rescale), 2);
 }

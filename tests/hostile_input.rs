@@ -397,7 +397,10 @@ fn ckks_param_bit_sums_are_checked() {
         .moduli_bits(&[u32::MAX, u32::MAX])
         .special_bits(&[60])
         .build();
-    assert!(matches!(r, Err(Error::InsecureParameters { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(mofhei::he::Error::InsecureParameters { .. })),
+        "{r:?}"
+    );
     // The same from bytes: header of valid bytes, body with two u32::MAX sizes.
     let good = CkksParams::builder().build().unwrap().to_bytes().unwrap();
     let mut bytes = good[..13].to_vec();
@@ -408,7 +411,10 @@ fn ckks_param_bit_sums_are_checked() {
     }
     bytes.extend_from_slice(&[1, 60, 40]);
     let r = CkksParams::from_bytes(&bytes);
-    assert!(matches!(r, Err(Error::InsecureParameters { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(mofhei::he::Error::InsecureParameters { .. })),
+        "{r:?}"
+    );
 }
 
 /// Tile-tensor shapes whose tile count or slots overflow are errors.
@@ -460,7 +466,7 @@ fn eval_keys_limit_saturates() {
 
 #[cfg(feature = "bfv")]
 mod bfv {
-    use mofhei::error::Error;
+    use mofhei::he::Error;
     use mofhei::he::bfv::BfvParams;
 
     /// fhe's generator picked `q = t` for these and panicked; the chain is

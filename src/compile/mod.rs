@@ -668,9 +668,8 @@ impl Builder {
         integer: Option<IntegerPlan>,
     ) -> Result<Plan> {
         self.defer_relinearization();
-        let input = self.input.take().ok_or(Error::InvalidArgument {
-            name: "packing declared no inputs",
-            value: 0.0,
+        let input = self.input.take().ok_or(Error::Internal {
+            invariant: "a packing declares its input",
         })?;
         let n_values = self.consumed.len();
         let scheduled = schedule::schedule(
@@ -718,7 +717,7 @@ impl Builder {
 /// ([`Plan::estimated_seconds`] over [`Plan::samples`]; ties go to the
 /// earlier candidate). A candidate that cannot compile the network (e.g. an
 /// unsupported layer) is skipped; if none compiles, its first error is
-/// returned, and an empty list is [`Error::InvalidArgument`].
+/// returned, and an empty list is [`Error::EmptyInput`].
 ///
 /// Typical candidates: the tile packing's two interleaved transitions
 /// ([`crate::packing::tile::Transition`]), several tile shapes, or batch vs
@@ -750,9 +749,8 @@ pub fn compile_cheapest(
     match (best, first_err) {
         (Some((i, plan, _)), _) => Ok((i, plan)),
         (None, Some(e)) => Err(e),
-        (None, None) => Err(Error::InvalidArgument {
-            name: "compile_cheapest candidates",
-            value: 0.0,
+        (None, None) => Err(Error::EmptyInput {
+            what: "compile_cheapest candidates",
         }),
     }
 }

@@ -84,12 +84,13 @@ impl CkksChoice {
             .special_bits(&self.special_bits)
             .scale_bits(self.scale_bits)
             .build()
+            .map_err(Error::from)
     }
 
     /// Simulator parameters with the same modulus chain and scale, and
     /// `slots` slots (fewer than N / 2 keeps tests fast).
     pub fn sim_params(&self, slots: usize) -> Result<SimParams> {
-        SimParams::new(slots, &self.moduli_bits, self.scale_bits)
+        Ok(SimParams::new(slots, &self.moduli_bits, self.scale_bits)?)
     }
 }
 

@@ -32,9 +32,8 @@ pub struct IntegerPlan {
 impl IntegerPlan {
     /// The integer facts of a quantised network.
     pub fn new(q: &QuantizedNetwork) -> Result<IntegerPlan> {
-        let input_bound = u64::try_from(q.input_bound()).map_err(|_| Error::InvalidArgument {
-            name: "input bound",
-            value: q.input_bound() as f64,
+        let input_bound = u64::try_from(q.input_bound()).map_err(|_| Error::Internal {
+            invariant: "a quantised input bound is non-negative",
         })?;
         Ok(IntegerPlan {
             input_scale: q.input_scale(),

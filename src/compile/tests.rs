@@ -496,13 +496,13 @@ fn compile_cheapest_picks_the_lowest_estimate_per_sample() {
         plan.steps().len(),
         compile(&net, cands[i], &opts).unwrap().steps().len()
     );
-    // No candidate compiles: the first error; none given: InvalidArgument.
+    // No candidate compiles: the first error; none given: EmptyInput.
     assert!(matches!(
         compile_cheapest(&net, &[&both], &opts, &model),
         Err(Error::InvalidParameter { .. })
     ));
     assert!(matches!(
         compile_cheapest(&net, &[], &opts, &model),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::EmptyInput { .. })
     ));
 }

@@ -286,9 +286,10 @@ pub fn encode(dims: &[usize], data: &[u8]) -> Result<Vec<u8>> {
         || dims.iter().any(|&d| d > u32::MAX as usize)
         || crate::model::checked_product(dims) != Some(data.len())
     {
-        return Err(Error::InvalidArgument {
-            name: "dims",
-            value: dims.len() as f64,
+        return Err(Error::InvalidParameter {
+            name: "idx dims",
+            value: i64::try_from(dims.len()).unwrap_or(i64::MAX),
+            allowed: "1..=255 dimensions below 2^32 whose product is the data length",
         });
     }
     let mut out = vec![0, 0, 0x08, dims.len() as u8];

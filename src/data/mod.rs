@@ -48,8 +48,12 @@ pub struct Dataset {
     targets: Targets,
 }
 
-fn invalid(name: &'static str, value: f64) -> Error {
-    Error::InvalidArgument { name, value }
+fn invalid(name: &'static str, value: f64, allowed: &'static str) -> Error {
+    Error::InvalidValue {
+        name,
+        value,
+        allowed,
+    }
 }
 
 impl Dataset {
@@ -64,7 +68,7 @@ impl Dataset {
             });
         }
         if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
-            return Err(invalid("label", *bad as f64));
+            return Err(invalid("label", *bad as f64, "below the number of classes"));
         }
         Ok(Dataset {
             inputs,
@@ -167,7 +171,7 @@ impl Dataset {
     pub fn subset(&self, indices: &[usize]) -> Result<Dataset> {
         let n = self.len();
         if let Some(bad) = indices.iter().find(|&&i| i >= n) {
-            return Err(invalid("index", *bad as f64));
+            return Err(invalid("index", *bad as f64, "below the number of samples"));
         }
         Ok(Dataset {
             inputs: gather(&self.inputs, indices),
@@ -199,7 +203,7 @@ impl Dataset {
     /// train/test 80/20).
     pub fn split(&self, fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(invalid("fraction", f64::from(fraction)));
+            return Err(invalid("fraction", f64::from(fraction), "0..=1"));
         }
         let idx = self.permutation(seed);
         let k = ((self.len() as f64) * f64::from(fraction)).round() as usize;
@@ -279,10 +283,18 @@ impl Dataset {
         }
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
         let (Some(oh), Some(ow)) = (h.checked_mul(factor), w.checked_mul(factor)) else {
-            return Err(invalid("factor", factor as f64));
+            return Err(invalid(
+                "factor",
+                factor as f64,
+                "a size that fits in memory",
+            ));
         };
         let Some(total) = crate::model::checked_product(&[n, c, oh, ow]) else {
-            return Err(invalid("factor", factor as f64));
+            return Err(invalid(
+                "factor",
+                factor as f64,
+                "a size that fits in memory",
+            ));
         };
         let mut out = vec![0.0f32; total];
         let x = self.inputs.data();
@@ -313,10 +325,10 @@ impl Dataset {
         let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
         let grow = |d: usize| pad.checked_mul(2).and_then(|p2| d.checked_add(p2));
         let (Some(oh), Some(ow)) = (grow(h), grow(w)) else {
-            return Err(invalid("pad", pad as f64));
+            return Err(invalid("pad", pad as f64, "a size that fits in memory"));
         };
         let Some(total) = crate::model::checked_product(&[n, c, oh, ow]) else {
-            return Err(invalid("pad", pad as f64));
+            return Err(invalid("pad", pad as f64, "a size that fits in memory"));
         };
         let mut out = vec![0.0f32; total];
         let x = self.inputs.data();

@@ -50,8 +50,12 @@ pub struct Normalizer {
     std: Vec<f32>,
 }
 
-fn bad_value(name: &'static str, value: f64) -> Error {
-    Error::InvalidArgument { name, value }
+fn bad_value(name: &'static str, value: f64, allowed: &'static str) -> Error {
+    Error::InvalidValue {
+        name,
+        value,
+        allowed,
+    }
 }
 
 impl Normalizer {
@@ -80,10 +84,10 @@ impl Normalizer {
         };
         let (mean, std) = (widen(mean)?, widen(std)?);
         if let Some(m) = mean.iter().find(|m| !m.is_finite()) {
-            return Err(bad_value("mean", f64::from(*m)));
+            return Err(bad_value("mean", f64::from(*m), "finite"));
         }
         if let Some(s) = std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(bad_value("std", f64::from(*s)));
+            return Err(bad_value("std", f64::from(*s), "finite and > 0"));
         }
         Ok(Normalizer {
             over,
@@ -97,11 +101,13 @@ impl Normalizer {
     /// and, per channel, the positions) of `train`'s inputs.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an empty set, [`Error::ShapeMismatch`]
+    /// [`Error::EmptyInput`] for an empty set, [`Error::ShapeMismatch`]
     /// when `over = Channel` and the samples have no channel dimension.
     pub fn fit(train: &Dataset, over: NormalizeOver) -> Result<Normalizer> {
         if train.is_empty() {
-            return Err(bad_value("training samples", 0.0));
+            return Err(Error::EmptyInput {
+                what: "training samples",
+            });
         }
         let shape = train.sample_shape().to_vec();
         let groups = group_count(over, &shape)?;
@@ -277,7 +283,13 @@ fn group_count(over: NormalizeOver, shape: &[usize]) -> Result<usize> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n > 0 && n <= 1 << 31)
-        .ok_or_else(|| bad_value("sample size", shape.iter().product::<usize>() as f64))?;
+        .ok_or_else(|| {
+            bad_value(
+                "sample size",
+                shape.iter().product::<usize>() as f64,
+                "1..=2^31",
+            )
+        })?;
     match over {
         NormalizeOver::Feature => Ok(features),
         NormalizeOver::Channel => match shape {

@@ -10,7 +10,11 @@ use crate::model::init::normal;
 
 fn check(name: &'static str, v: usize) -> Result<()> {
     if v == 0 {
-        return Err(Error::InvalidArgument { name, value: 0.0 });
+        return Err(Error::InvalidParameter {
+            name,
+            value: 0,
+            allowed: "at least 1",
+        });
     }
     Ok(())
 }

@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
-use crate::error::{Context, Error, Op, Result};
+use crate::error::{Context, Error, Result};
+use crate::he::OpKind;
 use crate::he::{
     Counted, EvaluationKeys, HeScheme, HeWire, Level, OpCounts, Rotation, Scale, SlotValue,
 };
@@ -132,16 +133,16 @@ fn check_backend<S: HeScheme>(scheme: &S, view: &ClientView) -> Result<()> {
         match view.integer() {
             Some(q) => q.check_plaintext_modulus(t)?,
             None => {
-                return Err(Error::InvalidArgument {
-                    name: "plan for an integer scheme (compile a quantised network with compile_quantized)",
-                    value: t as f64,
+                return Err(Error::Incompatible {
+                    what: "a real-valued plan",
+                    with: "an integer scheme (compile a quantised network with compile_quantized)",
                 });
             }
         }
     }
     if scheme.max_level() < Level(view.depth()) {
         return Err(Error::LevelOutOfRange {
-            op: Op::Encode,
+            op: OpKind::Encode,
             requested: Level(view.depth()),
             max: scheme.max_level(),
         });
@@ -238,6 +239,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
     pub fn generate_eval_keys<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<S::EvalKeys> {
         self.scheme
             .generate_eval_keys(&self.sk, self.view.key_requirements(), rng)
+            .map_err(Error::from)
     }
 
     /// The public key.
@@ -324,9 +326,10 @@ impl<'a, S: HeScheme> Client<'a, S> {
             .input_layout()
             .cts
             .get(index)
-            .ok_or(Error::InvalidArgument {
-                name: "input ciphertext index",
-                value: index as f64,
+            .ok_or(Error::IndexOutOfRange {
+                what: "input ciphertext",
+                index,
+                len: self.view.input_layout().cts.len(),
             })?;
         let n = x.shape()[0];
         let dim: usize = self.view.input_shape().iter().product();
@@ -360,6 +363,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
         let v = self.input_values(x, index)?;
         self.scheme
             .encode(&v, Level(self.view.depth()), self.scheme.default_scale())
+            .map_err(Error::from)
     }
 
     /// Encode and encrypt input ciphertext `index` of the plan's layout for
@@ -371,7 +375,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
         rng: &mut R,
     ) -> Result<S::Ciphertext> {
         let pt = self.input_plaintext(x, index)?;
-        self.scheme.encrypt_secret(&self.sk, &pt, rng)
+        Ok(self.scheme.encrypt_secret(&self.sk, &pt, rng)?)
     }
 
     /// One 32-byte seed per input ciphertext, drawn from `rng`.
@@ -438,9 +442,10 @@ impl<'a, S: HeScheme> Client<'a, S> {
             });
         }
         if out.cts.len() != self.view.output_count() {
-            return Err(Error::InvalidArgument {
-                name: "number of output ciphertexts",
-                value: out.cts.len() as f64,
+            return Err(Error::CountMismatch {
+                what: "output ciphertexts",
+                expected: self.view.output_count(),
+                found: out.cts.len(),
             });
         }
         Ok(())
@@ -459,7 +464,7 @@ impl<'a, S: HeScheme> Client<'a, S> {
                     }
                     None => self.scheme.decrypt(&self.sk, ct)?,
                 };
-                self.scheme.decode(&pt)
+                Ok(self.scheme.decode(&pt)?)
             })
             .collect()
     }
@@ -565,7 +570,7 @@ impl<'a, S: HeWire> Client<'a, S> {
     /// dropped). Whoever holds them can decrypt everything encrypted under
     /// this key: never send them to a server.
     pub fn export_secret_key(&self) -> Result<Zeroizing<Vec<u8>>> {
-        self.scheme.secret_key_to_bytes(&self.sk)
+        Ok(self.scheme.secret_key_to_bytes(&self.sk)?)
     }
 
     /// Encode and encrypt a batch (as [`Client::encrypt`]) straight to the
@@ -584,11 +589,11 @@ impl<'a, S: HeWire> Client<'a, S> {
             .enumerate()
             .map(|(j, seed)| {
                 let pt = self.input_plaintext(x, j)?;
-                self.scheme.encrypt_secret_to_bytes(
+                Ok(self.scheme.encrypt_secret_to_bytes(
                     &self.sk,
                     &pt,
                     &mut ChaCha20Rng::from_seed(seed),
-                )
+                )?)
             })
             .collect::<Result<Vec<_>>>()?;
         wire::seal(
@@ -614,7 +619,7 @@ impl<'a, S: HeWire> Client<'a, S> {
         let (samples, parts) = wire::open(&wire::OUTPUT, bytes, limit, &expect)?;
         let cts = parts
             .into_par_iter()
-            .map(|b| self.scheme.ciphertext_from_bytes(b))
+            .map(|b| Ok(self.scheme.ciphertext_from_bytes(b)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(EncryptedOutput {
             cts,
@@ -633,10 +638,7 @@ impl<'a, S: HeWire> Client<'a, S> {
 /// Concatenates per-inference output batches along the sample axis (the
 /// outputs of [`Client::split_batch`]'s chunks, in order).
 pub fn concat_batches(parts: &[Tensor]) -> Result<Tensor> {
-    let first = parts.first().ok_or(Error::InvalidArgument {
-        name: "number of batches",
-        value: 0.0,
-    })?;
+    let first = parts.first().ok_or(Error::EmptyInput { what: "batches" })?;
     let mut shape = first.shape().to_vec();
     let mut data = Vec::new();
     let mut n = 0usize;
@@ -820,7 +822,7 @@ impl<'a, S: HeScheme> Server<'a, S> {
             .map(|(p, at)| {
                 let (lvl, sc) = at.unwrap_or((Level(0), scheme.default_scale()));
                 let v: Vec<S::Value> = replicate(&p.values, plan.period(), slots);
-                scheme.encode(&v, lvl, sc)
+                Ok(scheme.encode(&v, lvl, sc)?)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Server {
@@ -847,9 +849,10 @@ impl<'a, S: HeScheme> Server<'a, S> {
             });
         }
         if input.cts.len() != plan.input_layout().cts.len() {
-            return Err(Error::InvalidArgument {
-                name: "number of input ciphertexts",
-                value: input.cts.len() as f64,
+            return Err(Error::CountMismatch {
+                what: "input ciphertexts",
+                expected: plan.input_layout().cts.len(),
+                found: input.cts.len(),
             });
         }
         let samples = input.samples;
@@ -882,14 +885,14 @@ impl<'a, S: HeScheme> Server<'a, S> {
 
     fn check_input_level(&self, ct: &S::Ciphertext) -> Result<()> {
         crate::he::checks::same_key(
-            Op::Encrypt,
+            OpKind::Encrypt,
             self.keys.key_id(),
             self.scheme.ciphertext_key_id(ct),
         )?;
         let want = Level(self.plan.depth());
         if self.scheme.level(ct) != want {
             return Err(Error::LevelMismatch {
-                op: Op::Encrypt,
+                op: OpKind::Encrypt,
                 left: self.scheme.level(ct),
                 right: want,
             });
@@ -975,9 +978,8 @@ impl<'a, S: HeScheme> Server<'a, S> {
                 None => match fetch {
                     Some(f) => f(o as usize)?,
                     None => {
-                        return Err(Error::InvalidArgument {
-                            name: "plan output value",
-                            value: f64::from(o),
+                        return Err(Error::Internal {
+                            invariant: "a validated plan's outputs are defined values",
                         });
                     }
                 },
@@ -1021,16 +1023,14 @@ impl<'a, S: HeScheme> Server<'a, S> {
         values
             .get(id as usize)
             .and_then(Option::as_ref)
-            .ok_or(Error::InvalidArgument {
-                name: "plan value (undefined or freed)",
-                value: f64::from(id),
+            .ok_or(Error::Internal {
+                invariant: "a validated plan reads only live values",
             })
     }
 
     fn plain(&self, id: u32) -> Result<&S::Plaintext> {
-        self.plains.get(id as usize).ok_or(Error::InvalidArgument {
-            name: "plan plaintext id",
-            value: f64::from(id),
+        self.plains.get(id as usize).ok_or(Error::Internal {
+            invariant: "a validated plan names only its own plaintexts",
         })
     }
 
@@ -1078,11 +1078,9 @@ impl<'a, S: HeScheme> Server<'a, S> {
                     rows.push(row);
                 }
             }
-            let scale =
-                Scale::new(s.rescale_divisor(Level(lvl))?).ok_or(Error::InvalidArgument {
-                    name: "rescale divisor",
-                    value: 0.0,
-                })?;
+            let scale = Scale::new(s.rescale_divisor(Level(lvl))?).ok_or(Error::Internal {
+                invariant: "a rescale divisor is a positive prime",
+            })?;
             let cts = s.dot_scalar_many(&pool, &rows, scale)?;
             let done = cts
                 .into_par_iter()

@@ -214,7 +214,7 @@ impl ClientView {
         let config = bincode::config::standard().with_limit::<{ VIEW_BYTES_LIMIT as usize }>();
         let (view, used): (ClientView, usize) = bincode::serde::decode_from_slice(body, config)
             .map_err(|_| {
-                VIEW.error(DecodeError::Malformed {
+                VIEW.error::<Error>(DecodeError::Malformed {
                     offset: crate::he::wire::HEADER_LEN as u64 + 8,
                 })
             })?;

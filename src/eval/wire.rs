@@ -86,7 +86,7 @@ pub(crate) fn seal_ciphertexts<S: HeWire>(
 ) -> Result<Vec<u8>> {
     let bytes = cts
         .iter()
-        .map(|c| scheme.ciphertext_to_bytes(c))
+        .map(|c| Ok(scheme.ciphertext_to_bytes(c)?))
         .collect::<Result<Vec<_>>>()?;
     seal(env, scheme.fingerprint(), plan_hash, samples, &bytes)
 }
@@ -105,7 +105,7 @@ pub(crate) fn open<'b>(
 ) -> Result<(usize, Vec<&'b [u8]>)> {
     let (fp, body) = env.open(bytes, limit)?;
     let malformed = |offset: usize| {
-        env.error(DecodeError::Malformed {
+        env.error::<Error>(DecodeError::Malformed {
             offset: (HEADER_LEN + 8 + offset) as u64,
         })
     };

@@ -1,6 +1,6 @@
 //! Key identity: the [`KeyId`] of a secret key, carried by everything that
 //! belongs to that key (public key, evaluation keys, ciphertexts) so that a
-//! mismatch is a typed error ([`crate::Error::KeyMismatch`]) instead of a
+//! mismatch is a typed error ([`Error::KeyMismatch`](super::Error::KeyMismatch)) instead of a
 //! decryption to garbage.
 //!
 //! A key id is SHA-256 over a domain tag (naming the scheme and the version

@@ -22,111 +22,37 @@
 //!
 //! The server side needs only [`HeScheme::EvalKeys`] and the public key: no
 //! operation but [`HeScheme::decrypt`] takes a [`HeScheme::SecretKey`].
+//!
+//! Randomness is passed as `R: rand_core::RngCore + rand_core::CryptoRng`
+//! (`rand_core` 0.9, the traits `rand` 0.9 re-exports), so callers need not
+//! use our `rand` version. Errors are this layer's own [`Error`]; a backend
+//! needs nothing outside `mofhei::he`.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Op, Result};
 
 #[cfg(feature = "bfv")]
 pub mod bfv;
 pub mod ckks;
 pub mod counted;
+pub mod error;
 pub mod key_id;
+pub mod op;
 pub mod primes;
 pub mod security;
 pub mod sim;
+pub mod types;
 pub mod wire;
 
-pub use counted::{Counted, OpCounts, OpKind};
+pub use counted::Counted;
+pub use error::{DecodeError, Error, Result};
 pub use key_id::KeyId;
+pub use op::{OpCounts, OpKind};
+pub use types::{Level, Rotation, Scale};
 pub use wire::HeWire;
-
-/// The number of rescales a ciphertext still has: a fresh ciphertext is at the
-/// parameters' maximum level; level 0 cannot be rescaled again.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-pub struct Level(pub u32);
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A slot rotation step. `Rotation(k)` moves slot `i + k` to slot `i`
-/// (left rotation for positive `k`); negative steps rotate right.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Rotation(pub i64);
-
-impl Rotation {
-    /// The equivalent left rotation in `0..slots` (`slots` must be non-zero).
-    pub fn normalized(self, slots: usize) -> usize {
-        let s = slots as i64;
-        (((self.0 % s) + s) % s) as usize
-    }
-}
-
-impl fmt::Display for Rotation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A CKKS-style scale: the real factor by which slot values are multiplied
-/// before rounding to integers. Stored as an `f64` value (not log2).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub struct Scale(f64);
-
-impl Scale {
-    /// Scale 1: values are encoded as they are (integer schemes, exact integer factors).
-    pub const ONE: Scale = Scale(1.0);
-
-    /// A scale from its value; `None` unless finite and positive.
-    pub fn new(value: f64) -> Option<Scale> {
-        (value.is_finite() && value > 0.0).then_some(Scale(value))
-    }
-
-    /// The scale `2^bits`.
-    pub fn from_log2(bits: f64) -> Scale {
-        Scale(bits.exp2())
-    }
-
-    /// The factor itself.
-    pub fn value(self) -> f64 {
-        self.0
-    }
-
-    /// log2 of the factor.
-    pub fn log2(self) -> f64 {
-        self.0.log2()
-    }
-
-    /// Whether two scales are equal up to a relative 1e-9 (floating bookkeeping).
-    pub fn approx_eq(self, other: Scale) -> bool {
-        ((self.0 - other.0) / self.0.max(other.0)).abs() < 1e-9
-    }
-}
-
-/// Product of two scales (the scale of a product of ciphertexts).
-impl std::ops::Mul for Scale {
-    type Output = Scale;
-    fn mul(self, other: Scale) -> Scale {
-        Scale(self.0 * other.0)
-    }
-}
-
-/// The scale divided by a modulus (the scale after a rescale).
-impl std::ops::Div<f64> for Scale {
-    type Output = Scale;
-    fn div(self, divisor: f64) -> Scale {
-        Scale(self.0 / divisor)
-    }
-}
 
 /// A value held in one slot: `f64` for CKKS and the simulator, `i64` for BFV.
 pub trait SlotValue: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
@@ -430,7 +356,7 @@ pub trait HeScheme: Send + Sync + Sized {
     fn conjugate(&self, a: &Self::Ciphertext, keys: &Self::EvalKeys) -> Result<Self::Ciphertext> {
         let _ = (a, keys);
         Err(Error::Unsupported {
-            op: Op::Conjugate,
+            op: OpKind::Conjugate,
             scheme: Self::NAME,
         })
     }
@@ -538,9 +464,10 @@ pub trait HeScheme: Send + Sync + Sized {
         keys: &Self::EvalKeys,
     ) -> Result<Self::Ciphertext> {
         if !n.is_power_of_two() {
-            return Err(Error::InvalidArgument {
-                name: "rotate_and_sum n (a power of two)",
-                value: n as f64,
+            return Err(Error::InvalidParameter {
+                name: "rotate_and_sum n",
+                value: i64::try_from(n).unwrap_or(i64::MAX),
+                allowed: "a power of two",
             });
         }
         let mut acc = a.clone();
@@ -555,9 +482,8 @@ pub trait HeScheme: Send + Sync + Sized {
 
     /// Sum of ciphertexts (at least one).
     fn sum(&self, terms: &[&Self::Ciphertext]) -> Result<Self::Ciphertext> {
-        let (first, rest) = terms.split_first().ok_or(Error::InvalidArgument {
-            name: "number of terms",
-            value: 0.0,
+        let (first, rest) = terms.split_first().ok_or(Error::EmptyOperands {
+            op: OpKind::CtCtAdd,
         })?;
         let mut acc = (*first).clone();
         for t in rest {
@@ -573,7 +499,7 @@ pub trait HeScheme: Send + Sync + Sized {
         cts: &[&Self::Ciphertext],
         pts: &[&Self::Plaintext],
     ) -> Result<Self::Ciphertext> {
-        check_terms(cts.len(), pts.len())?;
+        check_terms(OpKind::CtPtMul, cts.len(), pts.len())?;
         let mut acc = self.mul_plain(cts[0], pts[0])?;
         for (c, p) in cts.iter().zip(pts).skip(1) {
             let t = self.mul_plain(c, p)?;
@@ -590,7 +516,7 @@ pub trait HeScheme: Send + Sync + Sized {
         scalars: &[Self::Value],
         scale: Scale,
     ) -> Result<Self::Ciphertext> {
-        check_terms(cts.len(), scalars.len())?;
+        check_terms(OpKind::CtScalarMul, cts.len(), scalars.len())?;
         let mut acc = self.mul_scalar(cts[0], scalars[0], scale)?;
         for (c, &s) in cts.iter().zip(scalars).skip(1) {
             let t = self.mul_scalar(c, s, scale)?;
@@ -604,7 +530,7 @@ pub trait HeScheme: Send + Sync + Sized {
     /// `sum_t cts[rows[r][t].0] * rows[r][t].1`, e.g. every output of a
     /// convolution window. Backends override it to read each input once for
     /// all rows (cache blocking); by default one row at a time. An index
-    /// outside `cts` is [`Error::InvalidArgument`].
+    /// outside `cts` is [`Error::TermIndexOutOfRange`].
     fn dot_scalar_many(
         &self,
         cts: &[&Self::Ciphertext],
@@ -624,7 +550,8 @@ pub trait HeScheme: Send + Sync + Sized {
 /// same error.
 pub(crate) mod checks {
     use super::{KeyId, Level, Scale};
-    use crate::error::{Error, Op, Result};
+    use crate::he::OpKind;
+    use crate::he::error::{Error, Result};
 
     /// `values` fit in `slots` and `level` is at most `max`.
     pub(crate) fn encode_args(values: usize, slots: usize, level: Level, max: Level) -> Result<()> {
@@ -636,7 +563,7 @@ pub(crate) mod checks {
         }
         if level > max {
             return Err(Error::LevelOutOfRange {
-                op: Op::Encode,
+                op: OpKind::Encode,
                 requested: level,
                 max,
             });
@@ -646,7 +573,7 @@ pub(crate) mod checks {
 
     /// Two operands (or an operand and a key) of `op` under the same secret key.
     #[inline]
-    pub(crate) fn same_key(op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+    pub(crate) fn same_key(op: OpKind, expected: KeyId, found: KeyId) -> Result<()> {
         if expected == found {
             Ok(())
         } else {
@@ -659,7 +586,7 @@ pub(crate) mod checks {
     }
 
     /// Two operands of `op` at the same level.
-    pub(crate) fn same_level(op: Op, left: Level, right: Level) -> Result<()> {
+    pub(crate) fn same_level(op: OpKind, left: Level, right: Level) -> Result<()> {
         if left != right {
             return Err(Error::LevelMismatch { op, left, right });
         }
@@ -668,7 +595,7 @@ pub(crate) mod checks {
 
     /// Two operands of `op` at the same level and scale.
     pub(crate) fn same_level_scale(
-        op: Op,
+        op: OpKind,
         left: (Level, Scale),
         right: (Level, Scale),
     ) -> Result<()> {
@@ -683,7 +610,6 @@ pub(crate) mod checks {
         Ok(())
     }
 
-    /// A drop from `current` to `target` goes down (or stays).
     /// The ciphertexts and weights of one row of
     /// [`HeScheme::dot_scalar_many`](super::HeScheme::dot_scalar_many).
     pub(crate) fn row_terms<'c, C, V: Copy>(
@@ -693,19 +619,21 @@ pub(crate) mod checks {
         let terms = row
             .iter()
             .map(|&(i, _)| {
-                cts.get(i).copied().ok_or(Error::InvalidArgument {
-                    name: "dot_scalar_many term index",
-                    value: i as f64,
+                cts.get(i).copied().ok_or(Error::TermIndexOutOfRange {
+                    op: OpKind::CtScalarMul,
+                    index: i,
+                    len: cts.len(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((terms, row.iter().map(|&(_, w)| w).collect()))
     }
 
+    /// A drop from `current` to `target` goes down (or stays).
     pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
         if target > current {
             return Err(Error::LevelOutOfRange {
-                op: Op::DropLevel,
+                op: OpKind::LevelDrop,
                 requested: target,
                 max: current,
             });
@@ -715,18 +643,12 @@ pub(crate) mod checks {
 }
 
 /// Checks the operand counts of a dot product.
-pub(crate) fn check_terms(left: usize, right: usize) -> Result<()> {
+pub(crate) fn check_terms(op: OpKind, left: usize, right: usize) -> Result<()> {
     if left == 0 {
-        return Err(Error::InvalidArgument {
-            name: "number of terms",
-            value: 0.0,
-        });
+        return Err(Error::EmptyOperands { op });
     }
     if left != right {
-        return Err(Error::InvalidArgument {
-            name: "terms on the right (must equal the left)",
-            value: right as f64,
-        });
+        return Err(Error::OperandCountMismatch { op, left, right });
     }
     Ok(())
 }

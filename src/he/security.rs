@@ -15,7 +15,7 @@
 //! | 2^15 | 881 |
 //! | 2^16 | 1762 (not in the standard; a conservative doubling of 2^15, below the lattice-estimator figures other libraries use) |
 
-use crate::error::{Error, Result};
+use crate::he::error::{Error, Result};
 
 /// `(log2 N, max log2(QP))` pairs at 128-bit security, ternary secret.
 pub const HE_STANDARD_128_TERNARY: [(u32, u32); 7] = [

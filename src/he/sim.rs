@@ -15,12 +15,13 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::{EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale};
-use crate::error::{Error, Op, Result};
+use crate::he::OpKind;
 use crate::he::checks::same_key;
+use crate::he::error::{Error, Result};
 
 /// Parameters of the simulator: slot count, the modulus chain (values, not
 /// bits) and the default scale.
@@ -113,7 +114,7 @@ pub struct Sim {
 impl Sim {
     /// A fresh ciphertext of `pt` under key `key` (what either encryption gives).
     fn fresh(&self, pt: &SimPlaintext, key: KeyId) -> Result<SimCiphertext> {
-        self.check_id(pt.id, Op::Encrypt)?;
+        self.check_id(pt.id, OpKind::Encrypt)?;
         Ok(SimCiphertext {
             values: pt.values.clone(),
             level: pt.level,
@@ -133,7 +134,7 @@ impl Sim {
         }
     }
 
-    fn check_id(&self, id: u64, op: Op) -> Result<()> {
+    fn check_id(&self, id: u64, op: OpKind) -> Result<()> {
         if id == self.id {
             Ok(())
         } else {
@@ -143,7 +144,7 @@ impl Sim {
 
     fn check_pair(
         &self,
-        op: Op,
+        op: OpKind,
         a: &SimCiphertext,
         level: Level,
         scale: Scale,
@@ -159,7 +160,7 @@ impl Sim {
     }
 
     /// Errors if some value times the scale reaches half the modulus at this level.
-    fn check_room(&self, op: Op, values: &[f64], level: Level, scale: Scale) -> Result<()> {
+    fn check_room(&self, op: OpKind, values: &[f64], level: Level, scale: Scale) -> Result<()> {
         let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if !max.is_finite() {
             return Err(Error::ValueOutOfRange { op, value: max });
@@ -281,7 +282,7 @@ impl HeScheme for Sim {
     fn rescale_divisor(&self, level: Level) -> Result<f64> {
         if level.0 == 0 || level > self.max_level() {
             return Err(Error::LevelExhausted {
-                op: Op::Rescale,
+                op: OpKind::Rescale,
                 level,
                 needed: Level(1),
             });
@@ -314,7 +315,7 @@ impl HeScheme for Sim {
         sk: &SimSecretKey,
         _rng: &mut R,
     ) -> Result<SimPublicKey> {
-        self.check_id(sk.id, Op::KeyGen)?;
+        self.check_id(sk.id, OpKind::KeyGen)?;
         Ok(SimPublicKey {
             id: self.id,
             key: sk.key,
@@ -326,7 +327,7 @@ impl HeScheme for Sim {
         req: &KeyRequirements,
         _rng: &mut R,
     ) -> Result<SimEvalKeys> {
-        self.check_id(sk.id, Op::KeyGen)?;
+        self.check_id(sk.id, OpKind::KeyGen)?;
         Ok(SimEvalKeys {
             id: self.id,
             key: sk.key,
@@ -341,11 +342,11 @@ impl HeScheme for Sim {
         crate::he::checks::encode_args(values.len(), self.params.slots, level, self.max_level())?;
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::ValueOutOfRange {
-                op: Op::Encode,
+                op: OpKind::Encode,
                 value: *bad,
             });
         }
-        self.check_room(Op::Encode, values, level, scale)?;
+        self.check_room(OpKind::Encode, values, level, scale)?;
         let mut v = values.to_vec();
         v.resize(self.params.slots, 0.0);
         Ok(SimPlaintext {
@@ -357,7 +358,7 @@ impl HeScheme for Sim {
     }
 
     fn decode(&self, pt: &SimPlaintext) -> Result<Vec<f64>> {
-        self.check_id(pt.id, Op::Encode)?;
+        self.check_id(pt.id, OpKind::Encode)?;
         Ok(pt.values.clone())
     }
 
@@ -367,7 +368,7 @@ impl HeScheme for Sim {
         pt: &SimPlaintext,
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
-        self.check_id(pk.id, Op::Encrypt)?;
+        self.check_id(pk.id, OpKind::Encrypt)?;
         self.fresh(pt, pk.key)
     }
 
@@ -377,14 +378,14 @@ impl HeScheme for Sim {
         pt: &SimPlaintext,
         _rng: &mut R,
     ) -> Result<SimCiphertext> {
-        self.check_id(sk.id, Op::Encrypt)?;
+        self.check_id(sk.id, OpKind::Encrypt)?;
         self.fresh(pt, sk.key)
     }
 
     fn decrypt(&self, sk: &SimSecretKey, ct: &SimCiphertext) -> Result<SimPlaintext> {
-        self.check_id(sk.id, Op::Decrypt)?;
-        self.check_id(ct.id, Op::Decrypt)?;
-        same_key(Op::Decrypt, sk.key, ct.key)?;
+        self.check_id(sk.id, OpKind::Decrypt)?;
+        self.check_id(ct.id, OpKind::Decrypt)?;
+        same_key(OpKind::Decrypt, sk.key, ct.key)?;
         Ok(SimPlaintext {
             values: ct.values.clone(),
             level: ct.level,
@@ -394,58 +395,58 @@ impl HeScheme for Sim {
     }
 
     fn add_assign(&self, a: &mut SimCiphertext, b: &SimCiphertext) -> Result<()> {
-        self.check_pair(Op::Add, a, b.level, b.scale, b.id, Some(b.key))?;
+        self.check_pair(OpKind::CtCtAdd, a, b.level, b.scale, b.id, Some(b.key))?;
         a.values
             .iter_mut()
             .zip(&b.values)
             .for_each(|(x, y)| *x += y);
         a.size = a.size.max(b.size);
-        self.check_room(Op::Add, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtCtAdd, &a.values, a.level, a.scale)
     }
 
     fn sub_assign(&self, a: &mut SimCiphertext, b: &SimCiphertext) -> Result<()> {
-        self.check_pair(Op::Add, a, b.level, b.scale, b.id, Some(b.key))?;
+        self.check_pair(OpKind::CtCtAdd, a, b.level, b.scale, b.id, Some(b.key))?;
         a.values
             .iter_mut()
             .zip(&b.values)
             .for_each(|(x, y)| *x -= y);
         a.size = a.size.max(b.size);
-        self.check_room(Op::Add, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtCtAdd, &a.values, a.level, a.scale)
     }
 
     fn negate_assign(&self, a: &mut SimCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Add)?;
+        self.check_id(a.id, OpKind::CtCtAdd)?;
         a.values.iter_mut().for_each(|x| *x = -*x);
         Ok(())
     }
 
     fn add_plain_assign(&self, a: &mut SimCiphertext, p: &SimPlaintext) -> Result<()> {
-        self.check_pair(Op::AddPlain, a, p.level, p.scale, p.id, None)?;
+        self.check_pair(OpKind::CtPtAdd, a, p.level, p.scale, p.id, None)?;
         a.values
             .iter_mut()
             .zip(&p.values)
             .for_each(|(x, y)| *x += y);
-        self.check_room(Op::AddPlain, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtPtAdd, &a.values, a.level, a.scale)
     }
 
     fn mul_plain_assign(&self, a: &mut SimCiphertext, p: &SimPlaintext) -> Result<()> {
-        self.check_id(a.id, Op::MulPlain)?;
-        self.check_id(p.id, Op::MulPlain)?;
-        crate::he::checks::same_level(Op::MulPlain, a.level, p.level)?;
+        self.check_id(a.id, OpKind::CtPtMul)?;
+        self.check_id(p.id, OpKind::CtPtMul)?;
+        crate::he::checks::same_level(OpKind::CtPtMul, a.level, p.level)?;
         let scale = a.scale * p.scale;
         a.values
             .iter_mut()
             .zip(&p.values)
             .for_each(|(x, y)| *x *= y);
         a.scale = scale;
-        self.check_room(Op::MulPlain, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtPtMul, &a.values, a.level, a.scale)
     }
 
     fn mul_scalar_assign(&self, a: &mut SimCiphertext, c: f64, scale: Scale) -> Result<()> {
-        self.check_id(a.id, Op::MulScalar)?;
+        self.check_id(a.id, OpKind::CtScalarMul)?;
         if !c.is_finite() {
             return Err(Error::ValueOutOfRange {
-                op: Op::MulScalar,
+                op: OpKind::CtScalarMul,
                 value: c,
             });
         }
@@ -453,38 +454,38 @@ impl HeScheme for Sim {
         let c = (c * scale.value()).round() / scale.value();
         a.values.iter_mut().for_each(|x| *x *= c);
         a.scale = a.scale * scale;
-        self.check_room(Op::MulScalar, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtScalarMul, &a.values, a.level, a.scale)
     }
 
     fn add_scalar_assign(&self, a: &mut SimCiphertext, c: f64) -> Result<()> {
-        self.check_id(a.id, Op::AddPlain)?;
+        self.check_id(a.id, OpKind::CtPtAdd)?;
         if !c.is_finite() {
             return Err(Error::ValueOutOfRange {
-                op: Op::AddPlain,
+                op: OpKind::CtPtAdd,
                 value: c,
             });
         }
         a.values.iter_mut().for_each(|x| *x += c);
-        self.check_room(Op::AddPlain, &a.values, a.level, a.scale)
+        self.check_room(OpKind::CtPtAdd, &a.values, a.level, a.scale)
     }
 
     fn mul(&self, a: &SimCiphertext, b: &SimCiphertext) -> Result<SimCiphertext> {
-        self.check_id(a.id, Op::Mul)?;
-        self.check_id(b.id, Op::Mul)?;
-        same_key(Op::Mul, a.key, b.key)?;
+        self.check_id(a.id, OpKind::CtCtMul)?;
+        self.check_id(b.id, OpKind::CtCtMul)?;
+        same_key(OpKind::CtCtMul, a.key, b.key)?;
         for ct in [a, b] {
             if ct.size != 2 {
                 return Err(Error::CiphertextSize {
-                    op: Op::Mul,
+                    op: OpKind::CtCtMul,
                     size: ct.size,
                     expected: 2,
                 });
             }
         }
-        crate::he::checks::same_level(Op::Mul, a.level, b.level)?;
+        crate::he::checks::same_level(OpKind::CtCtMul, a.level, b.level)?;
         let values: Vec<f64> = a.values.iter().zip(&b.values).map(|(x, y)| x * y).collect();
         let scale = a.scale * b.scale;
-        self.check_room(Op::Mul, &values, a.level, scale)?;
+        self.check_room(OpKind::CtCtMul, &values, a.level, scale)?;
         Ok(SimCiphertext {
             values,
             level: a.level,
@@ -496,15 +497,15 @@ impl HeScheme for Sim {
     }
 
     fn relinearize_assign(&self, a: &mut SimCiphertext, keys: &SimEvalKeys) -> Result<()> {
-        self.check_id(a.id, Op::Relinearize)?;
-        self.check_id(keys.id, Op::Relinearize)?;
-        same_key(Op::Relinearize, keys.key, a.key)?;
+        self.check_id(a.id, OpKind::Relinearize)?;
+        self.check_id(keys.id, OpKind::Relinearize)?;
+        same_key(OpKind::Relinearize, keys.key, a.key)?;
         if !keys.relin {
             return Err(Error::MissingRelinearizationKey);
         }
         if a.size != 3 {
             return Err(Error::CiphertextSize {
-                op: Op::Relinearize,
+                op: OpKind::Relinearize,
                 size: a.size,
                 expected: 3,
             });
@@ -514,7 +515,7 @@ impl HeScheme for Sim {
     }
 
     fn rescale_assign(&self, a: &mut SimCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Rescale)?;
+        self.check_id(a.id, OpKind::Rescale)?;
         let q = self.rescale_divisor(a.level)?;
         a.level = Level(a.level.0 - 1);
         a.scale = a.scale / q;
@@ -522,10 +523,10 @@ impl HeScheme for Sim {
     }
 
     fn drop_level_assign(&self, a: &mut SimCiphertext, level: Level) -> Result<()> {
-        self.check_id(a.id, Op::DropLevel)?;
+        self.check_id(a.id, OpKind::LevelDrop)?;
         crate::he::checks::drop_target(a.level, level)?;
         a.level = level;
-        self.check_room(Op::DropLevel, &a.values, a.level, a.scale)
+        self.check_room(OpKind::LevelDrop, &a.values, a.level, a.scale)
     }
 
     fn rotate(
@@ -534,12 +535,12 @@ impl HeScheme for Sim {
         step: Rotation,
         keys: &SimEvalKeys,
     ) -> Result<SimCiphertext> {
-        self.check_id(a.id, Op::Rotate)?;
-        self.check_id(keys.id, Op::Rotate)?;
-        same_key(Op::Rotate, keys.key, a.key)?;
+        self.check_id(a.id, OpKind::Rotation)?;
+        self.check_id(keys.id, OpKind::Rotation)?;
+        same_key(OpKind::Rotation, keys.key, a.key)?;
         if a.size != 2 {
             return Err(Error::CiphertextSize {
-                op: Op::Rotate,
+                op: OpKind::Rotation,
                 size: a.size,
                 expected: 2,
             });
@@ -563,13 +564,13 @@ impl HeScheme for Sim {
         ct.key
     }
     fn check_eval_keys(&self, keys: &SimEvalKeys) -> Result<()> {
-        self.check_id(keys.id, Op::KeyGen)
+        self.check_id(keys.id, OpKind::KeyGen)
     }
 
     fn conjugate(&self, a: &SimCiphertext, keys: &SimEvalKeys) -> Result<SimCiphertext> {
-        self.check_id(a.id, Op::Conjugate)?;
-        self.check_id(keys.id, Op::Conjugate)?;
-        same_key(Op::Conjugate, keys.key, a.key)?;
+        self.check_id(a.id, OpKind::Conjugate)?;
+        self.check_id(keys.id, OpKind::Conjugate)?;
+        same_key(OpKind::Conjugate, keys.key, a.key)?;
         if !keys.conj {
             return Err(Error::MissingConjugationKey);
         }

@@ -17,11 +17,11 @@
 //! header, then the payload against the parameters. Untrusted bytes give
 //! [`Error::Decode`], never a panic.
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{EvaluationKeys, HeScheme, KeyRequirements};
-use crate::error::{DecodeError, Error, Result};
+use crate::he::error::{DecodeError, Error, Result};
 
 /// Bytes of the common envelope header: magic (8), kind (1), version (4).
 pub const HEADER_LEN: usize = 13;
@@ -143,12 +143,13 @@ pub(crate) struct Envelope {
 }
 
 impl Envelope {
-    /// The error for bytes of this kind.
-    pub(crate) fn error(&self, reason: DecodeError) -> Error {
-        Error::Decode {
+    /// The error for bytes of this kind (an HE-layer error, or the crate's
+    /// own for callers above the HE layer).
+    pub(crate) fn error<E: From<Error>>(&self, reason: DecodeError) -> E {
+        E::from(Error::Decode {
             what: self.what,
             reason,
-        }
+        })
     }
 
     /// `header || fingerprint (u64 LE) || body`.

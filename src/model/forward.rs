@@ -29,9 +29,8 @@ impl Network {
     /// [`Network::forward`] with the caller's [`Budget`].
     pub fn forward_with_budget(&self, input: &Tensor, budget: &Budget) -> Result<Tensor> {
         let mut all = self.forward_impl(input, false, budget)?;
-        all.pop().ok_or(Error::InvalidArgument {
-            name: "input",
-            value: 0.0,
+        all.pop().ok_or(Error::Internal {
+            invariant: "a forward pass yields the output activation",
         })
     }
 

@@ -65,9 +65,10 @@ pub fn lenet_mofhei(act: Activation, seed: u64) -> Network {
 /// e.g. `&[64, 32, 10]` for the 8x8 digits.
 pub fn mlp(sizes: &[usize], act: Activation, seed: u64) -> Result<Network> {
     if sizes.len() < 2 || sizes.contains(&0) {
-        return Err(Error::InvalidArgument {
-            name: "sizes",
-            value: sizes.len() as f64,
+        return Err(Error::InvalidParameter {
+            name: "mlp sizes",
+            value: i64::try_from(sizes.len()).unwrap_or(i64::MAX),
+            allowed: "at least two sizes, none zero",
         });
     }
     let mut layers = Vec::new();

@@ -206,9 +206,10 @@ pub fn apply(net: &Network, perm: &Permutation) -> Result<Network> {
             .zip(&sizes)
             .any(|(p, &n)| !is_permutation(p, n))
     {
-        return Err(Error::InvalidArgument {
-            name: "permutation",
-            value: perm.spaces.len() as f64,
+        return Err(Error::InvalidParameter {
+            name: "permutation spaces",
+            value: i64::try_from(perm.spaces.len()).unwrap_or(i64::MAX),
+            allowed: "one permutation of each dense space",
         });
     }
     let mut out = net.clone();

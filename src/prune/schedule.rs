@@ -143,9 +143,10 @@ pub fn run(
     check_target(config.target)?;
     let per_epoch = tune.steps_per_epoch();
     if per_epoch == 0 {
-        return Err(Error::InvalidArgument {
+        return Err(Error::InvalidParameter {
             name: "steps per epoch",
-            value: 0.0,
+            value: 0,
+            allowed: "at least 1",
         });
     }
     let mut current = f64::NAN;
@@ -190,10 +191,7 @@ pub fn run(
         let m = tune.validate(net)?;
         best = Some((m, net.clone(), keep.clone()));
     }
-    let (best_metric, best_net, best_keep) = best.ok_or(Error::InvalidArgument {
-        name: "epochs",
-        value: 0.0,
-    })?;
+    let (best_metric, best_net, best_keep) = best.ok_or(Error::EmptyInput { what: "epochs" })?;
     *net = best_net;
     Ok(ScheduleReport {
         steps: t,

@@ -145,9 +145,10 @@ impl Ord for Entry {
 /// Checks a target fraction.
 pub(crate) fn check_target(target: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&target) || target.is_nan() {
-        return Err(Error::InvalidArgument {
+        return Err(Error::InvalidValue {
             name: "target sparsity",
             value: target,
+            allowed: "0..=1",
         });
     }
     Ok(())

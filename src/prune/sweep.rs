@@ -457,10 +457,7 @@ pub fn mofhei_prune(
     match best {
         Some((_, n, Some(r))) => Ok((n, r)),
         Some((_, n, None)) => retrain_stage(net, &n, cfg, train, validation),
-        None => Err(Error::InvalidArgument {
-            name: "candidates",
-            value: 0.0,
-        }),
+        None => Err(Error::EmptyInput { what: "candidates" }),
     }
 }
 

@@ -50,9 +50,10 @@ pub fn total_blocks(net: &Network, blocks: &LayerBlocks) -> Vec<usize> {
 /// in `blocks` keep their non-zeros.
 pub fn prune_sparse(net: &Network, blocks: &LayerBlocks, threshold: f64) -> Result<Masks> {
     if !(0.0..=1.0).contains(&threshold) || threshold.is_nan() {
-        return Err(Error::InvalidArgument {
+        return Err(Error::InvalidValue {
             name: "tile density threshold",
             value: threshold,
+            allowed: "0..=1",
         });
     }
     let mut sel = Masks::from_nonzero(net);

@@ -229,9 +229,10 @@ impl QuantizedNetwork {
         check_bits("weight_bits", cfg.weight_bits)?;
         check_bits("input_bits", cfg.input_bits)?;
         if !(cfg.input_range.is_finite() && cfg.input_range > 0.0) {
-            return Err(Error::InvalidArgument {
+            return Err(Error::InvalidValue {
                 name: "input_range",
                 value: f64::from(cfg.input_range),
+                allowed: "finite and > 0",
             });
         }
         let shapes = net.shapes()?;

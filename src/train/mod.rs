@@ -550,13 +550,13 @@ fn check_data(net: &Network, data: &Dataset, loss: Loss) -> Result<usize> {
             }
             Ok(0)
         }
-        (Targets::Values(_), Loss::CrossEntropy) => Err(Error::InvalidArgument {
-            name: "loss (cross-entropy needs class labels)",
-            value: 0.0,
+        (Targets::Values(_), Loss::CrossEntropy) => Err(Error::Incompatible {
+            what: "cross-entropy loss",
+            with: "target values (it needs class labels)",
         }),
-        (Targets::Classes { .. }, Loss::Mse) => Err(Error::InvalidArgument {
-            name: "loss (MSE needs target values)",
-            value: 0.0,
+        (Targets::Classes { .. }, Loss::Mse) => Err(Error::Incompatible {
+            what: "MSE loss",
+            with: "class labels (it needs target values)",
         }),
     }
 }
@@ -749,9 +749,10 @@ impl Trainer {
     fn trainable(&self, net: &Network) -> Result<(Vec<Vec<bool>>, Vec<bool>)> {
         let layers = net.layers.len();
         if let Some(&bad) = self.config.freeze.layers.iter().find(|&&i| i >= layers) {
-            return Err(Error::InvalidArgument {
-                name: "frozen layer index",
-                value: bad as f64,
+            return Err(Error::IndexOutOfRange {
+                what: "frozen layer",
+                index: bad,
+                len: layers,
             });
         }
         let frozen: Vec<bool> = (0..layers)
@@ -777,9 +778,8 @@ impl Trainer {
             })
             .collect();
         if !trainable.iter().flatten().any(|t| *t) {
-            return Err(Error::InvalidArgument {
-                name: "trainable parameters",
-                value: 0.0,
+            return Err(Error::EmptyInput {
+                what: "trainable parameters",
             });
         }
         Ok((trainable, frozen))
@@ -981,9 +981,8 @@ impl Trainer {
             check_data(net, v, loss)?;
         }
         if train.is_empty() || self.config.batch_size == 0 {
-            return Err(Error::InvalidArgument {
-                name: "training set size or batch size",
-                value: 0.0,
+            return Err(Error::EmptyInput {
+                what: "training samples or batch size",
             });
         }
         net.check_budget(

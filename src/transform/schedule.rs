@@ -149,9 +149,8 @@ pub fn make_he_friendly(
 ) -> Result<(Network, TransformReport)> {
     config.replacement.validate()?;
     if validation.is_empty() {
-        return Err(Error::InvalidArgument {
-            name: "validation set size",
-            value: 0.0,
+        return Err(Error::EmptyInput {
+            what: "validation samples",
         });
     }
     let start = Instant::now();

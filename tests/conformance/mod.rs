@@ -27,7 +27,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use mofhei::error::{Error, Op};
+use mofhei::he::{Error, OpKind};
 use mofhei::he::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, SlotValue,
 };
@@ -538,13 +538,23 @@ pub fn empty_dot_product<S: HeScheme>(c: &Ctx<S>) {
         .scheme
         .dot_scalar(&[], &[], c.scheme.default_scale())
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(matches!(err, Error::EmptyOperands { .. }), "{err}");
     let ct = c.encrypt(&c.values(6, 4), 6);
     let err = c
         .scheme
         .dot_scalar(&[&ct], &[], c.scheme.default_scale())
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::OperandCountMismatch {
+                left: 1,
+                right: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A second secret key (with public and evaluation keys) of the same backend.
@@ -571,7 +581,7 @@ impl<S: HeScheme> OtherKeys<S> {
     }
 }
 
-fn key_mismatch<T>(what: &str, r: Result<T, Error>, op: Op, expected: KeyId, found: KeyId) {
+fn key_mismatch<T>(what: &str, r: Result<T, Error>, op: OpKind, expected: KeyId, found: KeyId) {
     match r {
         Err(Error::KeyMismatch {
             op: o,
@@ -625,14 +635,14 @@ pub fn wrong_secret_key<S: HeScheme>(c: &Ctx<S>) {
     key_mismatch(
         "decrypt with another key",
         s.decrypt(&other.sk, &x),
-        Op::Decrypt,
+        OpKind::Decrypt,
         theirs,
         mine,
     );
     key_mismatch(
         "rotate with another key set",
         s.rotate(&x, Rotation(1), &other.keys),
-        Op::Rotate,
+        OpKind::Rotation,
         theirs,
         mine,
     );
@@ -640,28 +650,28 @@ pub fn wrong_secret_key<S: HeScheme>(c: &Ctx<S>) {
     key_mismatch(
         "relinearize with another key set",
         s.relinearize_assign(&mut sq, &other.keys),
-        Op::Relinearize,
+        OpKind::Relinearize,
         theirs,
         mine,
     );
     key_mismatch(
         "add two keys' ciphertexts",
         s.add(&x, &y),
-        Op::Add,
+        OpKind::CtCtAdd,
         mine,
         theirs,
     );
     key_mismatch(
         "sub two keys' ciphertexts",
         s.sub(&x, &y),
-        Op::Add,
+        OpKind::CtCtAdd,
         mine,
         theirs,
     );
     key_mismatch(
         "mul two keys' ciphertexts",
         s.mul(&x, &y),
-        Op::Mul,
+        OpKind::CtCtMul,
         mine,
         theirs,
     );

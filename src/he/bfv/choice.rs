@@ -78,7 +78,8 @@ impl BfvParams {
                     .degree(degree)
                     .plaintext_modulus(t)
                     .moduli_sizes(&sizes)
-                    .build();
+                    .build()
+                    .map_err(Error::from);
             }
             if log_n >= MAX_LOG_N {
                 return Err(Error::InsecureParameters {

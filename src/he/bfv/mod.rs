@@ -36,7 +36,7 @@ use fhe::bfv::{
 };
 use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as _};
 use num_bigint::BigUint;
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 
 pub use crate::he::primes::smallest_simd_plaintext_modulus;
 pub use params::{BfvParams, BfvParamsBuilder, BuildCost, DEFAULT_MAX_BUILD_BYTES};
@@ -45,12 +45,13 @@ use super::checks::same_key;
 use super::{
     EvaluationKeys, HeScheme, KeyId, KeyRequirements, Level, Rotation, Scale, check_terms,
 };
-use crate::error::{Error, Op, Result};
+use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 
 const NAME: &str = "bfv";
 
 /// Wraps an `fhe` error the adapter did not foresee.
-pub(crate) fn fhe_error(op: Op, e: fhe::Error) -> Error {
+pub(crate) fn fhe_error(op: OpKind, e: fhe::Error) -> Error {
     Error::Backend {
         op,
         scheme: NAME,
@@ -193,7 +194,7 @@ impl Bfv {
     /// The backend for the smallest 128-bit-secure parameters a quantised
     /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
     /// modulus its accumulators cannot overflow, one modulus per level).
-    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Bfv> {
+    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Bfv> {
         Ok(Bfv::new(BfvParams::for_plan(plan)?))
     }
 
@@ -208,7 +209,7 @@ impl Bfv {
         k
     }
 
-    fn check_id(&self, id: u64, op: Op) -> Result<()> {
+    fn check_id(&self, id: u64, op: OpKind) -> Result<()> {
         if id == self.id {
             Ok(())
         } else {
@@ -216,7 +217,7 @@ impl Bfv {
         }
     }
 
-    fn check_levels(&self, op: Op, left: Level, right: Level) -> Result<()> {
+    fn check_levels(&self, op: OpKind, left: Level, right: Level) -> Result<()> {
         if left == right {
             Ok(())
         } else {
@@ -224,18 +225,19 @@ impl Bfv {
         }
     }
 
-    fn check_scale(&self, scale: Scale) -> Result<()> {
+    fn check_scale(&self, op: OpKind, scale: Scale) -> Result<()> {
         if scale.approx_eq(Scale::ONE) {
             Ok(())
         } else {
-            Err(Error::InvalidArgument {
-                name: "scale (bfv supports only Scale::ONE)",
-                value: scale.value(),
+            Err(Error::ScaleMismatch {
+                op,
+                left_log2: scale.log2(),
+                right_log2: Scale::ONE.log2(),
             })
         }
     }
 
-    fn check_value(&self, op: Op, v: i64) -> Result<()> {
+    fn check_value(&self, op: OpKind, v: i64) -> Result<()> {
         if v.unsigned_abs() <= self.params.max_value() as u64 {
             Ok(())
         } else {
@@ -246,7 +248,7 @@ impl Bfv {
         }
     }
 
-    fn check_size(&self, op: Op, ct: &BfvCiphertext, expected: usize) -> Result<()> {
+    fn check_size(&self, op: OpKind, ct: &BfvCiphertext, expected: usize) -> Result<()> {
         if ct.size() == expected {
             Ok(())
         } else {
@@ -285,7 +287,7 @@ impl Bfv {
     }
 
     /// The constant polynomial `c` (every SIMD slot `c`) at a level.
-    fn constant(&self, op: Op, c: i64, level: Level) -> Result<Plaintext> {
+    fn constant(&self, op: OpKind, c: i64, level: Level) -> Result<Plaintext> {
         Plaintext::try_encode(
             &[c][..],
             Encoding::poly_at_level(self.fhe_level(level)),
@@ -317,7 +319,8 @@ impl Bfv {
             };
             polys.push(p);
         }
-        a.inner = Ciphertext::new(polys, self.params.inner()).map_err(|e| fhe_error(Op::Add, e))?;
+        a.inner = Ciphertext::new(polys, self.params.inner())
+            .map_err(|e| fhe_error(OpKind::CtCtAdd, e))?;
         Ok(())
     }
 }
@@ -351,7 +354,7 @@ impl HeScheme for Bfv {
     fn rescale_divisor(&self, level: Level) -> Result<f64> {
         if level.0 == 0 || level > self.max_level() {
             return Err(Error::LevelExhausted {
-                op: Op::Rescale,
+                op: OpKind::Rescale,
                 level,
                 needed: Level(1),
             });
@@ -387,7 +390,7 @@ impl HeScheme for Bfv {
         sk: &BfvSecretKey,
         rng: &mut R,
     ) -> Result<BfvPublicKey> {
-        self.check_id(sk.id, Op::KeyGen)?;
+        self.check_id(sk.id, OpKind::KeyGen)?;
         Ok(BfvPublicKey {
             inner: PublicKey::new(&sk.inner, rng),
             id: self.id,
@@ -401,10 +404,10 @@ impl HeScheme for Bfv {
         req: &KeyRequirements,
         rng: &mut R,
     ) -> Result<BfvEvalKeys> {
-        self.check_id(sk.id, Op::KeyGen)?;
+        self.check_id(sk.id, OpKind::KeyGen)?;
         if req.conjugation() {
             return Err(Error::Unsupported {
-                op: Op::Conjugate,
+                op: OpKind::Conjugate,
                 scheme: NAME,
             });
         }
@@ -416,7 +419,7 @@ impl HeScheme for Bfv {
             for l in levels.clone() {
                 let key =
                     RelinearizationKey::new_leveled(&sk.inner, self.fhe_level(Level(l)), 0, rng)
-                        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+                        .map_err(|e| fhe_error(OpKind::KeyGen, e))?;
                 relin.push(key);
             }
         }
@@ -425,13 +428,17 @@ impl HeScheme for Bfv {
             for l in levels {
                 let mut builder =
                     EvaluationKeyBuilder::new_leveled(&sk.inner, self.fhe_level(Level(l)), 0)
-                        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+                        .map_err(|e| fhe_error(OpKind::KeyGen, e))?;
                 for &k in &rotations {
                     builder
                         .enable_column_rotation(self.column_step(k))
-                        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+                        .map_err(|e| fhe_error(OpKind::KeyGen, e))?;
                 }
-                galois.push(builder.build(rng).map_err(|e| fhe_error(Op::KeyGen, e))?);
+                galois.push(
+                    builder
+                        .build(rng)
+                        .map_err(|e| fhe_error(OpKind::KeyGen, e))?,
+                );
             }
         }
         Ok(BfvEvalKeys {
@@ -447,9 +454,9 @@ impl HeScheme for Bfv {
     fn encode(&self, values: &[i64], level: Level, scale: Scale) -> Result<BfvPlaintext> {
         let slots = self.slot_count();
         crate::he::checks::encode_args(values.len(), slots, level, self.max_level())?;
-        self.check_scale(scale)?;
+        self.check_scale(OpKind::Encode, scale)?;
         for &v in values {
-            self.check_value(Op::Encode, v)?;
+            self.check_value(OpKind::Encode, v)?;
         }
         // Row 0 holds the values, row 1 a copy (see the module docs).
         let mut matrix = vec![0i64; 2 * slots];
@@ -460,7 +467,7 @@ impl HeScheme for Bfv {
             Encoding::simd_at_level(self.fhe_level(level)),
             self.params.inner(),
         )
-        .map_err(|e| fhe_error(Op::Encode, e))?;
+        .map_err(|e| fhe_error(OpKind::Encode, e))?;
         Ok(BfvPlaintext {
             inner,
             level,
@@ -469,10 +476,10 @@ impl HeScheme for Bfv {
     }
 
     fn decode(&self, pt: &BfvPlaintext) -> Result<Vec<i64>> {
-        self.check_id(pt.id, Op::Encode)?;
+        self.check_id(pt.id, OpKind::Encode)?;
         let v =
             Vec::<u64>::try_decode(&pt.inner, Encoding::simd_at_level(self.fhe_level(pt.level)))
-                .map_err(|e| fhe_error(Op::Encode, e))?;
+                .map_err(|e| fhe_error(OpKind::Encode, e))?;
         // Centre into [-(t-1)/2, (t-1)/2] (fhe's own centring is off by one at the top).
         let t = self.params.plaintext_modulus();
         let half = (t - 1) / 2;
@@ -494,12 +501,12 @@ impl HeScheme for Bfv {
         pt: &BfvPlaintext,
         rng: &mut R,
     ) -> Result<BfvCiphertext> {
-        self.check_id(pk.id, Op::Encrypt)?;
-        self.check_id(pt.id, Op::Encrypt)?;
+        self.check_id(pk.id, OpKind::Encrypt)?;
+        self.check_id(pt.id, OpKind::Encrypt)?;
         let inner = pk
             .inner
             .try_encrypt(&pt.inner, rng)
-            .map_err(|e| fhe_error(Op::Encrypt, e))?;
+            .map_err(|e| fhe_error(OpKind::Encrypt, e))?;
         Ok(self.wrap(inner, pt.level, pk.key))
     }
 
@@ -509,23 +516,23 @@ impl HeScheme for Bfv {
         pt: &BfvPlaintext,
         rng: &mut R,
     ) -> Result<BfvCiphertext> {
-        self.check_id(sk.id, Op::Encrypt)?;
-        self.check_id(pt.id, Op::Encrypt)?;
+        self.check_id(sk.id, OpKind::Encrypt)?;
+        self.check_id(pt.id, OpKind::Encrypt)?;
         let inner = sk
             .inner
             .try_encrypt(&pt.inner, rng)
-            .map_err(|e| fhe_error(Op::Encrypt, e))?;
+            .map_err(|e| fhe_error(OpKind::Encrypt, e))?;
         Ok(self.wrap(inner, pt.level, sk.key))
     }
 
     fn decrypt(&self, sk: &BfvSecretKey, ct: &BfvCiphertext) -> Result<BfvPlaintext> {
-        self.check_id(sk.id, Op::Decrypt)?;
-        self.check_id(ct.id, Op::Decrypt)?;
-        same_key(Op::Decrypt, sk.key, ct.key)?;
+        self.check_id(sk.id, OpKind::Decrypt)?;
+        self.check_id(ct.id, OpKind::Decrypt)?;
+        same_key(OpKind::Decrypt, sk.key, ct.key)?;
         let inner = sk
             .inner
             .try_decrypt(&ct.inner)
-            .map_err(|e| fhe_error(Op::Decrypt, e))?;
+            .map_err(|e| fhe_error(OpKind::Decrypt, e))?;
         Ok(BfvPlaintext {
             inner,
             level: ct.level,
@@ -534,10 +541,10 @@ impl HeScheme for Bfv {
     }
 
     fn add_assign(&self, a: &mut BfvCiphertext, b: &BfvCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Add)?;
-        self.check_id(b.id, Op::Add)?;
-        same_key(Op::Add, a.key, b.key)?;
-        self.check_levels(Op::Add, a.level, b.level)?;
+        self.check_id(a.id, OpKind::CtCtAdd)?;
+        self.check_id(b.id, OpKind::CtCtAdd)?;
+        same_key(OpKind::CtCtAdd, a.key, b.key)?;
+        self.check_levels(OpKind::CtCtAdd, a.level, b.level)?;
         if a.size() == b.size() {
             a.inner += &b.inner;
             Ok(())
@@ -547,10 +554,10 @@ impl HeScheme for Bfv {
     }
 
     fn sub_assign(&self, a: &mut BfvCiphertext, b: &BfvCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Add)?;
-        self.check_id(b.id, Op::Add)?;
-        same_key(Op::Add, a.key, b.key)?;
-        self.check_levels(Op::Add, a.level, b.level)?;
+        self.check_id(a.id, OpKind::CtCtAdd)?;
+        self.check_id(b.id, OpKind::CtCtAdd)?;
+        same_key(OpKind::CtCtAdd, a.key, b.key)?;
+        self.check_levels(OpKind::CtCtAdd, a.level, b.level)?;
         if a.size() == b.size() {
             a.inner -= &b.inner;
             Ok(())
@@ -560,32 +567,32 @@ impl HeScheme for Bfv {
     }
 
     fn negate_assign(&self, a: &mut BfvCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Add)?;
+        self.check_id(a.id, OpKind::CtCtAdd)?;
         let c = std::mem::replace(&mut a.inner, Ciphertext::zero(self.params.inner()));
         a.inner = -c;
         Ok(())
     }
 
     fn add_plain_assign(&self, a: &mut BfvCiphertext, p: &BfvPlaintext) -> Result<()> {
-        self.check_id(a.id, Op::AddPlain)?;
-        self.check_id(p.id, Op::AddPlain)?;
-        self.check_levels(Op::AddPlain, a.level, p.level)?;
+        self.check_id(a.id, OpKind::CtPtAdd)?;
+        self.check_id(p.id, OpKind::CtPtAdd)?;
+        self.check_levels(OpKind::CtPtAdd, a.level, p.level)?;
         a.inner += &p.inner;
         Ok(())
     }
 
     fn mul_plain_assign(&self, a: &mut BfvCiphertext, p: &BfvPlaintext) -> Result<()> {
-        self.check_id(a.id, Op::MulPlain)?;
-        self.check_id(p.id, Op::MulPlain)?;
-        self.check_levels(Op::MulPlain, a.level, p.level)?;
+        self.check_id(a.id, OpKind::CtPtMul)?;
+        self.check_id(p.id, OpKind::CtPtMul)?;
+        self.check_levels(OpKind::CtPtMul, a.level, p.level)?;
         a.inner *= &p.inner;
         Ok(())
     }
 
     fn mul_scalar_assign(&self, a: &mut BfvCiphertext, c: i64, scale: Scale) -> Result<()> {
-        self.check_id(a.id, Op::MulScalar)?;
-        self.check_scale(scale)?;
-        self.check_value(Op::MulScalar, c)?;
+        self.check_id(a.id, OpKind::CtScalarMul)?;
+        self.check_scale(OpKind::CtScalarMul, scale)?;
+        self.check_value(OpKind::CtScalarMul, c)?;
         // Multiplying every coefficient by the integer c multiplies every slot
         // by c (no plaintext to encode); a negative c is |c| then a negation.
         let factor = BigUint::from(c.unsigned_abs());
@@ -593,58 +600,58 @@ impl HeScheme for Bfv {
         if c < 0 {
             polys = polys.into_iter().map(|p| -p).collect();
         }
-        a.inner =
-            Ciphertext::new(polys, self.params.inner()).map_err(|e| fhe_error(Op::MulScalar, e))?;
+        a.inner = Ciphertext::new(polys, self.params.inner())
+            .map_err(|e| fhe_error(OpKind::CtScalarMul, e))?;
         Ok(())
     }
 
     fn add_scalar_assign(&self, a: &mut BfvCiphertext, c: i64) -> Result<()> {
-        self.check_id(a.id, Op::AddPlain)?;
-        self.check_value(Op::AddPlain, c)?;
-        let pt = self.constant(Op::AddPlain, c, a.level)?;
+        self.check_id(a.id, OpKind::CtPtAdd)?;
+        self.check_value(OpKind::CtPtAdd, c)?;
+        let pt = self.constant(OpKind::CtPtAdd, c, a.level)?;
         a.inner += &pt;
         Ok(())
     }
 
     fn mul(&self, a: &BfvCiphertext, b: &BfvCiphertext) -> Result<BfvCiphertext> {
-        self.check_id(a.id, Op::Mul)?;
-        self.check_id(b.id, Op::Mul)?;
-        same_key(Op::Mul, a.key, b.key)?;
-        self.check_size(Op::Mul, a, 2)?;
-        self.check_size(Op::Mul, b, 2)?;
-        self.check_levels(Op::Mul, a.level, b.level)?;
+        self.check_id(a.id, OpKind::CtCtMul)?;
+        self.check_id(b.id, OpKind::CtCtMul)?;
+        same_key(OpKind::CtCtMul, a.key, b.key)?;
+        self.check_size(OpKind::CtCtMul, a, 2)?;
+        self.check_size(OpKind::CtCtMul, b, 2)?;
+        self.check_levels(OpKind::CtCtMul, a.level, b.level)?;
         Ok(self.wrap(&a.inner * &b.inner, a.level, a.key))
     }
 
     fn relinearize_assign(&self, a: &mut BfvCiphertext, keys: &BfvEvalKeys) -> Result<()> {
-        self.check_id(a.id, Op::Relinearize)?;
-        self.check_id(keys.id, Op::Relinearize)?;
-        same_key(Op::Relinearize, keys.key, a.key)?;
+        self.check_id(a.id, OpKind::Relinearize)?;
+        self.check_id(keys.id, OpKind::Relinearize)?;
+        same_key(OpKind::Relinearize, keys.key, a.key)?;
         let key = keys
             .relin
             .get(a.level.0 as usize)
             .ok_or(Error::MissingRelinearizationKey)?;
-        self.check_size(Op::Relinearize, a, 3)?;
+        self.check_size(OpKind::Relinearize, a, 3)?;
         key.relinearizes(&mut a.inner)
-            .map_err(|e| fhe_error(Op::Relinearize, e))
+            .map_err(|e| fhe_error(OpKind::Relinearize, e))
     }
 
     fn rescale_assign(&self, a: &mut BfvCiphertext) -> Result<()> {
-        self.check_id(a.id, Op::Rescale)?;
+        self.check_id(a.id, OpKind::Rescale)?;
         self.rescale_divisor(a.level)?;
         a.inner
             .switch_down()
-            .map_err(|e| fhe_error(Op::Rescale, e))?;
+            .map_err(|e| fhe_error(OpKind::Rescale, e))?;
         a.level = Level(a.level.0 - 1);
         Ok(())
     }
 
     fn drop_level_assign(&self, a: &mut BfvCiphertext, level: Level) -> Result<()> {
-        self.check_id(a.id, Op::DropLevel)?;
+        self.check_id(a.id, OpKind::LevelDrop)?;
         crate::he::checks::drop_target(a.level, level)?;
         a.inner
             .switch_to_level(self.fhe_level(level))
-            .map_err(|e| fhe_error(Op::DropLevel, e))?;
+            .map_err(|e| fhe_error(OpKind::LevelDrop, e))?;
         a.level = level;
         Ok(())
     }
@@ -655,10 +662,10 @@ impl HeScheme for Bfv {
         step: Rotation,
         keys: &BfvEvalKeys,
     ) -> Result<BfvCiphertext> {
-        self.check_id(a.id, Op::Rotate)?;
-        self.check_id(keys.id, Op::Rotate)?;
-        same_key(Op::Rotate, keys.key, a.key)?;
-        self.check_size(Op::Rotate, a, 2)?;
+        self.check_id(a.id, OpKind::Rotation)?;
+        self.check_id(keys.id, OpKind::Rotation)?;
+        same_key(OpKind::Rotation, keys.key, a.key)?;
+        self.check_size(OpKind::Rotation, a, 2)?;
         if !keys.supports_rotation(step) {
             return Err(Error::MissingRotationKey { step });
         }
@@ -672,7 +679,7 @@ impl HeScheme for Bfv {
             .ok_or(Error::MissingRotationKey { step })?;
         let inner = key
             .rotates_columns_by(&a.inner, self.column_step(k))
-            .map_err(|e| fhe_error(Op::Rotate, e))?;
+            .map_err(|e| fhe_error(OpKind::Rotation, e))?;
         Ok(self.wrap(inner, a.level, a.key))
     }
 
@@ -686,21 +693,21 @@ impl HeScheme for Bfv {
         ct.key
     }
     fn check_eval_keys(&self, keys: &BfvEvalKeys) -> Result<()> {
-        self.check_id(keys.id, Op::KeyGen)
+        self.check_id(keys.id, OpKind::KeyGen)
     }
 
     fn dot_plain(&self, cts: &[&BfvCiphertext], pts: &[&BfvPlaintext]) -> Result<BfvCiphertext> {
-        check_terms(cts.len(), pts.len())?;
+        check_terms(OpKind::CtPtMul, cts.len(), pts.len())?;
         let (level, size) = (cts[0].level, cts[0].size());
         for (c, p) in cts.iter().zip(pts) {
-            self.check_id(c.id, Op::MulPlain)?;
-            self.check_id(p.id, Op::MulPlain)?;
-            same_key(Op::Add, cts[0].key, c.key)?;
-            self.check_levels(Op::MulPlain, c.level, p.level)?;
-            self.check_levels(Op::Add, level, c.level)?;
+            self.check_id(c.id, OpKind::CtPtMul)?;
+            self.check_id(p.id, OpKind::CtPtMul)?;
+            same_key(OpKind::CtCtAdd, cts[0].key, c.key)?;
+            self.check_levels(OpKind::CtPtMul, c.level, p.level)?;
+            self.check_levels(OpKind::CtCtAdd, level, c.level)?;
             if c.size() != size {
                 return Err(Error::CiphertextSize {
-                    op: Op::Add,
+                    op: OpKind::CtCtAdd,
                     size: c.size(),
                     expected: size,
                 });
@@ -711,7 +718,7 @@ impl HeScheme for Bfv {
             cts.iter().map(|c| &c.inner),
             pts.iter().map(|p| &p.inner),
         )
-        .map_err(|e| fhe_error(Op::MulPlain, e))?;
+        .map_err(|e| fhe_error(OpKind::CtPtMul, e))?;
         Ok(self.wrap(inner, level, cts[0].key))
     }
 }

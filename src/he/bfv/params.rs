@@ -37,8 +37,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
 use super::fhe_error;
-use crate::budget::Budget;
-use crate::error::{Error, Op, Result};
+
+use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 use crate::he::primes::is_prime;
 use crate::he::security::check_128_bit;
 
@@ -313,11 +314,13 @@ impl BfvParamsBuilder {
         }
         let moduli = ciphertext_primes(&self.moduli_sizes, self.degree, t)?;
         let cost = self.build_cost();
-        Budget::check(
-            "bfv parameter build bytes",
-            cost.bytes,
-            self.max_build_bytes,
-        )?;
+        if cost.bytes > self.max_build_bytes {
+            return Err(Error::BudgetExceeded {
+                what: "bfv parameter build bytes",
+                needed: cost.bytes,
+                limit: self.max_build_bytes,
+            });
+        }
         let inner = interned(self.degree, t, &moduli)?;
         Ok(BfvParams {
             degree: self.degree,
@@ -410,7 +413,7 @@ fn interned(degree: usize, t: u64, moduli: &[u64]) -> Result<Arc<BfvParameters>>
         .set_plaintext_modulus(t)
         .set_moduli(moduli)
         .build_arc()
-        .map_err(|e| fhe_error(Op::KeyGen, e))?;
+        .map_err(|e| fhe_error(OpKind::KeyGen, e))?;
     cache.push((key, Arc::downgrade(&inner)));
     Ok(inner)
 }

@@ -103,7 +103,10 @@ fn encode_decode_round_trip_and_range() {
     assert_eq!(he.plaintext_level(&pt), Level(1));
     assert!(matches!(
         he.encode(&[32769], Level(0), Scale::ONE),
-        Err(Error::ValueOutOfRange { op: Op::Encode, .. })
+        Err(Error::ValueOutOfRange {
+            op: OpKind::Encode,
+            ..
+        })
     ));
     assert!(matches!(
         he.encode(&[0; 33], Level(0), Scale::ONE),
@@ -118,7 +121,10 @@ fn encode_decode_round_trip_and_range() {
     ));
     assert!(matches!(
         he.encode(&[1], Level(0), Scale::from_log2(20.0)),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::ScaleMismatch {
+            op: OpKind::Encode,
+            ..
+        })
     ));
 }
 
@@ -164,12 +170,15 @@ fn encrypt_decrypt_and_linear_ops() {
     }
     assert!(matches!(
         s.he.mul_scalar(&ca, 2, Scale::from_log2(10.0)),
-        Err(Error::InvalidArgument { .. })
+        Err(Error::ScaleMismatch {
+            op: OpKind::CtScalarMul,
+            ..
+        })
     ));
     assert!(matches!(
         s.he.mul_scalar(&ca, 40000, Scale::ONE),
         Err(Error::ValueOutOfRange {
-            op: Op::MulScalar,
+            op: OpKind::CtScalarMul,
             ..
         })
     ));
@@ -248,7 +257,7 @@ fn drop_level_and_mixed_sizes() {
     assert!(matches!(
         s.he.mul(&sq, &cb),
         Err(Error::CiphertextSize {
-            op: Op::Mul,
+            op: OpKind::CtCtMul,
             size: 3,
             expected: 2
         })
@@ -348,7 +357,9 @@ fn caller_mistakes_are_errors() {
     let mut x = a.clone();
     assert!(matches!(
         s.he.add_assign(&mut x, &foreign),
-        Err(Error::ParameterMismatch { op: Op::Add })
+        Err(Error::ParameterMismatch {
+            op: OpKind::CtCtAdd
+        })
     ));
     assert!(matches!(
         s.he.decrypt(&other.sk, &a),
@@ -358,7 +369,7 @@ fn caller_mistakes_are_errors() {
     assert!(matches!(
         s.he.add_assign(&mut x, &low),
         Err(Error::LevelMismatch {
-            op: Op::Add,
+            op: OpKind::CtCtAdd,
             left: Level(2),
             right: Level(0)
         })
@@ -379,7 +390,7 @@ fn caller_mistakes_are_errors() {
     assert!(matches!(
         s.he.conjugate(&a, &s.keys),
         Err(Error::Unsupported {
-            op: Op::Conjugate,
+            op: OpKind::Conjugate,
             scheme: "bfv"
         })
     ));
@@ -393,7 +404,7 @@ fn caller_mistakes_are_errors() {
     ));
     assert!(matches!(
         other.he.generate_public_key(&s.sk, &mut other.rng),
-        Err(Error::ParameterMismatch { op: Op::KeyGen })
+        Err(Error::ParameterMismatch { op: OpKind::KeyGen })
     ));
 }
 

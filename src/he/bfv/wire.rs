@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Bfv, BfvCiphertext, BfvEvalKeys, BfvParams, BfvPublicKey, BfvSecretKey};
-use crate::error::{DecodeError, Error, Result};
+use crate::he::OpKind;
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::wire::{Envelope, HEADER_LEN, HeWire, check_keys_meet, switching_keys_required};
 use crate::he::{HeScheme, KeyId, KeyRequirements, Level};
 
@@ -301,7 +302,7 @@ impl HeWire for Bfv {
     }
 
     fn secret_key_to_bytes(&self, sk: &BfvSecretKey) -> Result<Zeroizing<Vec<u8>>> {
-        self.check_id(sk.id, crate::error::Op::KeyGen)?;
+        self.check_id(sk.id, OpKind::KeyGen)?;
         // `fhe`'s encoder builds a protobuf copy of the coefficients that it
         // drops without zeroising; the bytes returned here are zeroised.
         let body = Zeroizing::new(sk.inner.to_bytes());
@@ -334,7 +335,7 @@ impl HeWire for Bfv {
     }
 
     fn public_key_to_bytes(&self, pk: &BfvPublicKey) -> Result<Vec<u8>> {
-        self.check_id(pk.id, crate::error::Op::Encrypt)?;
+        self.check_id(pk.id, OpKind::Encrypt)?;
         Ok(PUBLIC_KEY.seal(self.id, &with_key_id(pk.key, &pk.inner.to_bytes())))
     }
 
@@ -360,7 +361,7 @@ impl HeWire for Bfv {
     }
 
     fn eval_keys_to_bytes(&self, keys: &BfvEvalKeys) -> Result<Vec<u8>> {
-        self.check_id(keys.id, crate::error::Op::KeyGen)?;
+        self.check_id(keys.id, OpKind::KeyGen)?;
         let w = EvalKeysWire {
             rotations: keys.rotations.iter().map(|&k| k as u64).collect(),
             relin: keys.relin.iter().map(|k| k.to_bytes()).collect(),
@@ -464,7 +465,7 @@ impl HeWire for Bfv {
     }
 
     fn ciphertext_to_bytes(&self, ct: &BfvCiphertext) -> Result<Vec<u8>> {
-        self.check_id(ct.id, crate::error::Op::Encrypt)?;
+        self.check_id(ct.id, OpKind::Encrypt)?;
         Ok(CIPHERTEXT.seal(self.id, &with_key_id(ct.key, &ct.inner.to_bytes())))
     }
 

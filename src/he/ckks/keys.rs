@@ -25,8 +25,8 @@
 
 use std::collections::BTreeMap;
 
-use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use zeroize::Zeroize;
 
 use super::modulus::Shoup;

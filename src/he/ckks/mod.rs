@@ -7,7 +7,7 @@
 //! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
 //!   from bit sizes, special primes for hybrid key switching; the builder
 //!   refuses anything below 128-bit security
-//!   ([`crate::Error::InsecureParameters`]).
+//!   ([`Error::InsecureParameters`](crate::he::Error::InsecureParameters)).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
 //!   the NTT is our own (Harvey butterflies, AVX2 / AVX-512 through `pulp`).
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
@@ -42,11 +42,15 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Op, Result};
+use crate::he::OpKind;
+use crate::he::error::{Error, Result};
 use crate::he::{KeyId, Level, Scale};
 
+mod dot;
 mod encoder;
 mod kernels;
+mod kernels_mac;
+mod kernels_rescale;
 mod keys;
 mod keyswitch;
 mod modulus;
@@ -54,7 +58,9 @@ mod noise;
 mod ntt;
 mod ops;
 mod params;
+mod poly;
 mod rns;
+mod rotate;
 mod seeded;
 mod serialize;
 mod simd;
@@ -232,8 +238,8 @@ impl Ckks {
     /// The backend for the smallest 128-bit-secure parameters a plan fits,
     /// from the backend-neutral requirements it records (depth, slots,
     /// scale and prime sizes: [`crate::compile::Plan::params`]).
-    pub fn for_plan(plan: &crate::compile::Plan) -> Result<Ckks> {
-        Ckks::new(plan.params().ckks_params()?)
+    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Ckks> {
+        Ok(Ckks::new(plan.params().ckks_params()?)?)
     }
 
     fn n(&self) -> usize {
@@ -245,11 +251,11 @@ impl Ckks {
     }
 
     /// `expected` and `found` are the same secret key's ([`Error::KeyMismatch`]).
-    fn check_key(&self, op: Op, expected: KeyId, found: KeyId) -> Result<()> {
+    fn check_key(&self, op: OpKind, expected: KeyId, found: KeyId) -> Result<()> {
         crate::he::checks::same_key(op, expected, found)
     }
 
-    fn check_fp(&self, fp: u64, op: Op) -> Result<()> {
+    fn check_fp(&self, fp: u64, op: OpKind) -> Result<()> {
         if fp == self.fp {
             Ok(())
         } else {
@@ -259,7 +265,7 @@ impl Ckks {
 
     /// Errors as the simulator would when `scale` alone leaves no room at
     /// `level` (the simulator's bound for values of magnitude <= 1).
-    fn check_scale_room(&self, op: Op, level: Level, scale: Scale) -> Result<()> {
+    fn check_scale_room(&self, op: OpKind, level: Level, scale: Scale) -> Result<()> {
         let log_q = self.params.log_modulus_at(level);
         if scale.log2() + 1.0 >= log_q {
             return Err(Error::ScaleOverflow {

@@ -30,7 +30,7 @@
 //! standard deviation `2^bits sqrt(var)` per coefficient (see
 //! `docs/security.md` for the choice of `bits` and its precision cost).
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 
 use super::rns::{Ring, SIGMA};
 

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::he::error::{Error, Result};
 use crate::he::primes::is_prime;
 use crate::he::security::check_128_bit;
 use crate::he::sim::SimParams;

@@ -6,13 +6,13 @@
 //! otherwise. Key-switching temporaries use the *extended* basis
 //! `q_0 .. q_l, p_0 .. p_{K-1}` (the special primes appended).
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
 use super::modulus::Modulus;
 use super::ntt::{GaloisTables, Ntt, new_ntt};
 use super::params::CkksParams;
-use crate::error::Result;
+use crate::he::error::Result;
 
 /// Standard deviation of the error distribution.
 pub(crate) const SIGMA: f64 = 3.2;

@@ -277,26 +277,32 @@ fn wrong_keys_are_refused() {
     let x = c.encrypt(&a.pk, &pt, &mut a.rng).unwrap();
     let y = c.encrypt(&b.pk, &pt, &mut a.rng).unwrap();
     assert_eq!(x.key_id(), a.sk.key);
-    let mismatch = |r: Result<()>, op: Op| match r {
+    let mismatch = |r: Result<()>, op: OpKind| match r {
         Err(Error::KeyMismatch { op: o, .. }) => assert_eq!(o, op),
         other => panic!("{op}: {other:?}"),
     };
-    mismatch(c.decrypt(&b.sk, &x).map(|_| ()), Op::Decrypt);
-    mismatch(c.add(&x, &y).map(|_| ()), Op::Add);
-    mismatch(c.sub(&x, &y).map(|_| ()), Op::Add);
-    mismatch(c.mul(&x, &y).map(|_| ()), Op::Mul);
-    mismatch(c.rotate(&x, Rotation(1), &b.keys).map(|_| ()), Op::Rotate);
+    mismatch(c.decrypt(&b.sk, &x).map(|_| ()), OpKind::Decrypt);
+    mismatch(c.add(&x, &y).map(|_| ()), OpKind::CtCtAdd);
+    mismatch(c.sub(&x, &y).map(|_| ()), OpKind::CtCtAdd);
+    mismatch(c.mul(&x, &y).map(|_| ()), OpKind::CtCtMul);
+    mismatch(
+        c.rotate(&x, Rotation(1), &b.keys).map(|_| ()),
+        OpKind::Rotation,
+    );
     mismatch(
         c.rotate_many(&x, &[Rotation(1)], &b.keys).map(|_| ()),
-        Op::Rotate,
+        OpKind::Rotation,
     );
     let xx = c.mul(&x, &x).unwrap();
-    mismatch(c.relinearize(&xx, &b.keys), Op::Relinearize);
-    mismatch(c.dot_plain(&[&x, &y], &[&pt, &pt]).map(|_| ()), Op::Add);
+    mismatch(c.relinearize(&xx, &b.keys), OpKind::Relinearize);
+    mismatch(
+        c.dot_plain(&[&x, &y], &[&pt, &pt]).map(|_| ()),
+        OpKind::CtCtAdd,
+    );
     mismatch(
         c.dot_scalar(&[&x, &y], &[1.0, 2.0], c.default_scale())
             .map(|_| ()),
-        Op::Add,
+        OpKind::CtCtAdd,
     );
     // The seeded form and the wire keep the id.
     let seeded = c.encrypt_secret_seeded(&a.sk, &pt, &mut a.rng).unwrap();
@@ -306,12 +312,12 @@ fn wrong_keys_are_refused() {
         .unwrap();
     assert_eq!(back.key, b.sk.key);
     assert_eq!(back.noise, y.noise);
-    mismatch(c.decrypt(&a.sk, &back).map(|_| ()), Op::Decrypt);
+    mismatch(c.decrypt(&a.sk, &back).map(|_| ()), OpKind::Decrypt);
     let kb = c
         .eval_keys_from_bytes(&c.eval_keys_to_bytes(&b.keys).unwrap(), 4)
         .unwrap();
     assert_eq!(kb.key, b.sk.key);
-    mismatch(c.rotate(&x, Rotation(1), &kb).map(|_| ()), Op::Rotate);
+    mismatch(c.rotate(&x, Rotation(1), &kb).map(|_| ()), OpKind::Rotation);
     let pkb = c
         .public_key_from_bytes(&c.public_key_to_bytes(&b.pk).unwrap())
         .unwrap();

@@ -4,14 +4,15 @@
 //! Same construction as the compressed keys (`keys::expand_public_a`), on
 //! its own ChaCha20 stream.
 
-use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use zeroize::Zeroize;
 
 use super::noise::Noise;
 use super::rns::{Ring, recycle, sample_error, sample_uniform, take_zeroed};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSecretKey, CkksSeededCiphertext};
-use crate::error::{Op, Result};
+use crate::he::OpKind;
+use crate::he::error::Result;
 
 /// ChaCha20 stream of ciphertext `a` parts (keys use streams 0 and 1).
 const CIPHERTEXT_STREAM: u64 = 2;
@@ -33,8 +34,8 @@ impl Ckks {
         pt: &CkksPlaintext,
         rng: &mut R,
     ) -> Result<CkksSeededCiphertext> {
-        self.check_fp(sk.fp, Op::Encrypt)?;
-        self.check_fp(pt.fp, Op::Encrypt)?;
+        self.check_fp(sk.fp, OpKind::Encrypt)?;
+        self.check_fp(pt.fp, OpKind::Encrypt)?;
         let ring = &*self.ring;
         let n = ring.n;
         let l = pt.level.0 as usize;
@@ -75,7 +76,7 @@ impl Ckks {
 
     /// The ciphertext a seeded one stands for (`a` re-expanded from its seed).
     pub fn expand(&self, ct: &CkksSeededCiphertext) -> Result<CkksCiphertext> {
-        self.check_fp(ct.fp, Op::Encrypt)?;
+        self.check_fp(ct.fp, OpKind::Encrypt)?;
         let a = expand_ciphertext_a(&self.ring, ct.seed, ct.level.0 as usize);
         Ok(CkksCiphertext {
             polys: vec![ct.c0.clone(), a],

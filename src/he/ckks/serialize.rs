@@ -29,7 +29,7 @@ use super::keys::{
 use super::noise::Noise;
 use super::params::{CkksParams, ParamSpec};
 use super::{Ckks, CkksCiphertext, CkksPlaintext, CkksSeededCiphertext};
-use crate::error::{DecodeError, Error, Result};
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::{HeScheme, KeyId, Level, Scale};
 
 const MAGIC: &[u8; 8] = b"MOFHCKKS";
@@ -481,7 +481,7 @@ impl Ckks {
             if step == 0 || step >= slots as u64 || rotations.contains_key(&(step as usize)) {
                 return Err(Ckks::not_conforming(Kind::EvalKeys, "rotation step"));
             }
-            let g = super::ops::rotation_element(n, step as usize);
+            let g = super::rotate::rotation_element(n, step as usize);
             rotations.insert(
                 step as usize,
                 GaloisKey {

@@ -6,13 +6,14 @@
 //! format version, the parameter fingerprint) and `N` bytes, coefficient
 //! `c` in `{-1, 0, 1}` written as `c + 1`.
 
-use rand::{CryptoRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::keys::{CkksSecretKey, digit_count};
 use super::serialize::FORMAT_VERSION;
 use super::{Ckks, CkksCiphertext, CkksEvalKeys, CkksParams, CkksPlaintext, CkksPublicKey};
-use crate::error::{DecodeError, Error, Result};
+use crate::he::OpKind;
+use crate::he::error::{DecodeError, Error, Result};
 use crate::he::wire::{Envelope, HeWire, check_keys_meet, switching_keys_required};
 use crate::he::{HeScheme, KeyRequirements};
 
@@ -40,7 +41,7 @@ impl HeWire for Ckks {
     }
 
     fn secret_key_to_bytes(&self, sk: &CkksSecretKey) -> Result<Zeroizing<Vec<u8>>> {
-        self.check_fp(sk.fp, crate::error::Op::KeyGen)?;
+        self.check_fp(sk.fp, OpKind::KeyGen)?;
         let body: Zeroizing<Vec<u8>> = Zeroizing::new(
             sk.coeffs
                 .iter()

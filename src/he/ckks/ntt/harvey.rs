@@ -9,10 +9,10 @@
 use std::cell::RefCell;
 
 use super::lanes::{self, Lanes, PAD, Scalar32, Scalar64, Tables};
-use crate::error::{Error, Result};
 use crate::he::ckks::kernels::{fix, round_small};
 use crate::he::ckks::modulus::Modulus;
 use crate::he::ckks::simd::SimdLevel;
+use crate::he::error::{Error, Result};
 
 /// Primes below this run in 32-bit lanes.
 const NARROW_LIMIT: u64 = 1 << 31;

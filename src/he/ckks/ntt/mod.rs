@@ -29,7 +29,7 @@ pub(crate) use tfhe::TfheNtt;
 
 use super::modulus::Modulus;
 use super::simd;
-use crate::error::{Error, Result};
+use crate::he::error::{Error, Result};
 
 /// What the ring arithmetic needs from an NTT over one prime.
 pub(crate) trait Ntt: Send + Sync {

@@ -4,7 +4,7 @@
 use tfhe_ntt::prime64::Plan;
 
 use super::Ntt;
-use crate::error::{Error, Result};
+use crate::he::error::{Error, Result};
 
 /// `tfhe-ntt`'s plan for one prime.
 pub(crate) struct TfheNtt {
