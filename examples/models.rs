@@ -19,13 +19,14 @@
 
 use std::time::Instant;
 
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::Dataset;
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::Counted;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Network, argmax_rows, zoo};
 use mofhei::packing::Batch;
+use mofhei::plan::Plan;
 use mofhei::prune::{
     BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune,
 };

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::{Dataset, NormalizeOver, Normalizer};
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::ckks::Ckks;
@@ -35,6 +35,7 @@ use mofhei::he::{Counted, OpKind};
 use mofhei::import::onnx;
 use mofhei::model::{Activation, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::{Batch, Packing, Tile};
+use mofhei::plan::Plan;
 use mofhei::prune::{BlockShape, MofheiConfig, cull, mofhei_prune};
 use mofhei::report::{Report, RunRow, sweep_charts};
 use mofhei::train::{EpochStats, Plateau, Progress, TrainConfig, Trainer, accuracy};

@@ -1,6 +1,9 @@
 use super::*;
+use crate::error::DecodeError;
+use crate::he::OpKind;
 use crate::model::{Activation, Layer, Poly, Pool2d};
 use crate::packing::{Batch, Diagonal, Tile};
+use crate::plan::{Instr, OutputElem, Plain, PlainUse, Step};
 use crate::testutil::*;
 
 #[test]
@@ -220,7 +223,7 @@ fn corrupted_plans_are_refused_not_run() {
     {
         inputs[0] = 999;
     }
-    assert!(matches!(bad.validate(), Err(Error::Decode { .. })));
+    assert!(matches!(bad.validate(), Err(Error::InvalidPlan { .. })));
     let mut bad = plan.clone();
     bad.depth = 0;
     assert!(bad.validate().is_err());
@@ -239,10 +242,7 @@ fn plans_with_non_finite_constants_are_refused() {
     let net = Network::new(vec![4], vec![dense(&mut rng(1), 3, 4), square()]).unwrap();
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let what = |p: &Plan| match p.validate() {
-        Err(Error::Decode {
-            reason: DecodeError::NotConforming { what },
-            ..
-        }) => what,
+        Err(Error::InvalidPlan { reason }) => reason.what(),
         other => panic!("{other:?}"),
     };
     let mut bad = plan.clone();

@@ -35,12 +35,12 @@ use serde::{Deserialize, Serialize};
 
 use zeroize::Zeroizing;
 
-use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
 use crate::error::{Context, Error, Op, Result};
 use crate::he::{
     Counted, EvaluationKeys, HeScheme, HeWire, Level, OpCounts, Rotation, Scale, SlotValue,
 };
 use crate::model::Tensor;
+use crate::plan::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
 
 mod view;
 mod wire;

@@ -11,14 +11,15 @@
 //! | [`Tile::with_interleaved_conv`] | images as interleaved tiles, then the chain | a convolution kernel `(o, c)` (`BlockShape::Tile { rows: 1, cols: kh kw }`) | `kh kw` ct x scalar mults and adds per output tile of its filter ([`Tile::kernel_saves`]); rotations no other kernel reads |
 //! | [`Diagonal`] (Halevi-Shoup, BSGS) | generalised diagonals against a rotated vector | one diagonal ([`BlockShape::Diagonal`]) | a ct x pt mult, a ct + ct add, a stored plaintext; its baby/giant rotation when no other diagonal uses it |
 //!
-//! A packing lowers the compiler's folded network (see [`crate::compile`])
-//! into plan instructions; zero blocks never produce an instruction.
+//! A packing lowers the folded network into plan instructions through the
+//! interface of [`crate::lower`] (implement [`Packing`] to add one); zero
+//! blocks never produce an instruction.
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{Builder, Folded};
 use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Folded};
 use crate::model::{Layer, Network};
 
 mod batch;

@@ -21,7 +21,7 @@
 use std::io::Write;
 use std::sync::OnceLock;
 
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::{csv, idx};
 use mofhei::eval::{Client, Server};
 use mofhei::he::ckks::CkksSecretKey;
@@ -33,6 +33,7 @@ use mofhei::import::safetensors::{WeightNames, load_weights};
 use mofhei::model::{Activation, Layer, Network, Pool2d, Tensor, zoo};
 use mofhei::packing::tile::TileTensorShape;
 use mofhei::packing::{Batch, Diagonal, Packing, Tile};
+use mofhei::plan::Plan;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

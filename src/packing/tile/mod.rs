@@ -28,12 +28,11 @@
 use std::collections::BTreeMap;
 
 use super::{BlockShape, Packing, PackingKind, counts_of, linear_group};
-use crate::compile::{
-    Builder, Elem, Folded, InputLayout, OutputElem, PlainId, PlainUse, Stage, ValueId,
-};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Elem, Folded, Row, Stage};
 use crate::model::Network;
+use crate::plan::{InputLayout, OutputElem, PlainId, PlainUse, ValueId};
 
 pub mod interleaved;
 pub mod shape;
@@ -249,7 +248,7 @@ impl Tile {
     }
 
     /// A linear stage as tile matrix-vector products.
-    fn linear(&self, b: &mut Builder, v: TileVector, rows: &[crate::compile::Row]) -> TileVector {
+    fn linear(&self, b: &mut Builder, v: TileVector, rows: &[Row]) -> TileVector {
         let v = if v.orient == Orient::ColUnknown {
             self.clear_and_duplicate(b, v)
         } else {
@@ -500,7 +499,7 @@ impl Tile {
 
     /// The first linear stage from client-laid-out patches (see
     /// [`Tile::with_client_patches`]); output `[m/t1, */t2]`.
-    fn patches(&self, b: &mut Builder, layer: usize, rows: &[crate::compile::Row]) -> TileVector {
+    fn patches(&self, b: &mut Builder, layer: usize, rows: &[Row]) -> TileVector {
         let t = self.shape;
         let m = rows.len();
         let n_out = m.div_ceil(t.rows);
