@@ -35,6 +35,7 @@ use crate::error::{Error, Op, Result};
 pub mod bfv;
 pub mod ckks;
 pub mod counted;
+pub(crate) mod doubling;
 pub mod key_id;
 pub mod primes;
 pub mod security;
@@ -543,14 +544,7 @@ pub trait HeScheme: Send + Sync + Sized {
                 value: n as f64,
             });
         }
-        let mut acc = a.clone();
-        let mut step = 1usize;
-        while step < n {
-            let r = self.rotate(&acc, Rotation(step as i64), keys)?;
-            self.add_assign(&mut acc, &r)?;
-            step *= 2;
-        }
-        Ok(acc)
+        doubling::rotate_sum(self, a, 1, n as u64, keys)
     }
 
     /// Sum of ciphertexts (at least one).

@@ -5,6 +5,7 @@
 //! relinearisation where a sum of squares allows it.
 
 use crate::error::{Error, PlanError, Result};
+use crate::he::doubling::doubling_steps;
 use crate::he::{KeyRequirements, Rotation};
 use crate::plan::{InputLayout, Instr, OutputElem, Plain, PlainId, PlainUse, Step, ValueId};
 
@@ -193,10 +194,8 @@ impl Builder {
         if count <= 1 {
             return input;
         }
-        let mut step = 1i64;
-        while (step as u64) < u64::from(count) {
-            self.keys.add_rotation(Rotation(stride * step));
-            step *= 2;
+        for step in doubling_steps(stride, u64::from(count)) {
+            self.keys.add_rotation(step);
         }
         let out = self.value(self.consumed(input));
         self.push(Instr::RotateSum {

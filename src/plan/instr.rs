@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::he::doubling::doubling_steps;
 use crate::he::{Level, OpCounts, OpKind, Rotation};
 
 /// Identifier of a ciphertext value in a plan.
@@ -241,11 +242,9 @@ impl Instr {
             Instr::RotateSum { stride, count, .. } => {
                 let mut k = 0u64;
                 let mut r = 0u64;
-                let mut step = 1i64;
-                while (step as u64) < u64::from(*count) {
+                for step in doubling_steps(*stride, u64::from(*count)) {
                     k += 1;
-                    r += u64::from(Rotation(stride * step).normalized(slots) != 0);
-                    step *= 2;
+                    r += u64::from(step.normalized(slots) != 0);
                 }
                 c.record(OpKind::Rotation, level, r);
                 c.record(OpKind::CtCtAdd, level, k);
