@@ -130,7 +130,7 @@ impl Plan {
 
     /// Op counts of one run for a backend with `slots` slots (only rotation
     /// steps that are multiples of the slot count differ).
-    pub fn count_ops(&self, slots: usize) -> OpCounts {
+    pub(crate) fn count_ops(&self, slots: usize) -> OpCounts {
         let mut c = OpCounts::default();
         for s in &self.steps {
             let lvl = s

@@ -51,7 +51,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Orient, Tile, TileShape, TileVector, dot_tiles};
+use super::{Orient, Tile, TileInput, TileShape, TileVector, dot_tiles};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
 use crate::lower::{Builder, Elem, Folded, Row, Stage, Window};
@@ -171,7 +171,7 @@ impl Tile {
     /// plaintext is stored for convolution weights, so nothing else. `None`
     /// if `layer` is not a convolution of `net` or the mode is off.
     pub fn kernel_saves(&self, net: &Network, layer: usize) -> Option<OpCounts> {
-        if !self.interleaved_conv {
+        if self.input != TileInput::Interleaved {
             return None;
         }
         let Some(Layer::Conv2d(conv)) = net.layers.get(layer) else {
