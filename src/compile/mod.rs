@@ -4,13 +4,12 @@
 //! interface a packing lowers through in [`crate::lower`].
 //!
 //! Steps (design notes in `docs/compile.md`):
-//! 1. **Fold** ([`Folded`](crate::lower::Folded)): the network becomes sparse linear maps and
+//! 1. **Fold** ([`Folded`]): the network becomes sparse linear maps and
 //!    squarings; average-pool divisors, polynomial coefficients, batch-norm
 //!    and culled units move into neighbouring weights and biases, so an
 //!    activation costs one ct x ct mult and one level, a pool no mult at all.
 //! 2. **Lower**: the packing emits [`Instr`](crate::plan::Instr)uctions
-//!    through a [`Builder`](crate::lower::Builder);
-//!    a zero weight, tile or diagonal emits nothing.
+//!    through a [`Builder`]; a zero weight, tile or diagonal emits nothing.
 //! 3. **Schedule**: dead code removed, instructions ordered depth-first from
 //!    the outputs and grouped into waves of independent instructions (run in
 //!    parallel); each value is freed after the wave of its last use, so the
@@ -20,20 +19,20 @@
 //!    128-bit-secure CKKS parameters that fit the depth, the precision and
 //!    the layout's slot count.
 //! 5. **Cost**: exact op counts per kind and level (the same convention as
-//!    [`crate::he::Counted`]) and a time estimate from a [`CostModel`](crate::plan::CostModel).
+//!    [`crate::he::Counted`]) and a time estimate from a [`CostModel`].
 //!
 //! Integer-quantised networks ([`crate::quant::QuantizedNetwork`]) for exact
 //! integer schemes (BFV) go through [`compile_quantized`]: the same steps
 //! with integer weights and no pending factors, and the accumulator bounds
-//! recorded in the plan ([`IntegerPlan`](crate::plan::IntegerPlan)) and checked against the plaintext
+//! recorded in the plan ([`IntegerPlan`]) and checked against the plaintext
 //! modulus (notes in `docs/bfv.md`).
 
 use crate::error::{Error, Result};
 use crate::he::OpCounts;
 use crate::lower::{Builder, Folded, Lowered};
 use crate::model::Network;
-use crate::packing::{Packing, PackingKind};
-use crate::plan::{CostModel, IntegerPlan, Plan};
+use crate::packing::Packing;
+use crate::plan::{CostModel, IntegerPlan, PackingKind, Plan};
 
 mod params;
 mod quantized;

@@ -22,8 +22,8 @@
 //! use mofhei::he::{OpCounts, OpKind};
 //! use mofhei::lower::{Builder, Elem, Folded, Stage};
 //! use mofhei::model::{Activation, Dense, Layer, Network, Tensor};
-//! use mofhei::packing::{BlockShape, Packing, PackingKind};
-//! use mofhei::plan::{InputLayout, OutputElem, ValueId};
+//! use mofhei::packing::{BlockShape, Packing};
+//! use mofhei::plan::{InputLayout, OutputElem, PackingKind, ValueId};
 //!
 //! struct PerElement;
 //!

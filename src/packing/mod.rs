@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
 use crate::lower::{Builder, Folded};
 use crate::model::{Layer, Network};
+use crate::plan::PackingKind;
 
 mod batch;
 mod diagonal;
@@ -28,7 +29,7 @@ pub mod tile;
 
 pub use batch::Batch;
 pub use diagonal::Diagonal;
-pub use tile::{Tile, TileShape};
+pub use tile::Tile;
 
 /// The unit in which a packing prunes: zeroing every weight of one block
 /// removes that block's HE work.
@@ -103,17 +104,6 @@ impl BlockShape {
             }
         }
     }
-}
-
-/// Which packing a plan was compiled with (recorded in the plan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PackingKind {
-    /// [`Batch`].
-    Batch,
-    /// [`Tile`] with its tile shape.
-    Tile(TileShape),
-    /// [`Diagonal`].
-    Diagonal,
 }
 
 /// A way of mapping tensors to slots. Implemented by [`Batch`], [`Tile`] and

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CkksChoice, CostModel, InputLayout, IntegerPlan, OutputElem, Plain, Step, ValueId, Wave,
+    CkksChoice, CostModel, InputLayout, IntegerPlan, OutputElem, PackingKind, Plain, Step, ValueId,
+    Wave,
 };
 use crate::he::{KeyRequirements, Level, OpCounts};
-use crate::packing::PackingKind;
 
 /// A compiled network: HE instructions (zero blocks gone), levels, keys,
 /// parameters and cost. Serialisable ([`Plan::to_bytes`] / [`Plan::from_bytes`]).
@@ -120,7 +120,7 @@ impl Plan {
     pub fn layer_kinds(&self) -> &[String] {
         &self.layer_kinds
     }
-    /// For a plan compiled from a quantised network ([`compile_quantized`]):
+    /// For a plan compiled from a quantised network ([`crate::compile::compile_quantized`]):
     /// input quantisation, output scales and the accumulator bounds an
     /// integer scheme's plaintext modulus must hold; `None` for a real-valued
     /// plan.

@@ -51,12 +51,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Orient, Tile, TileInput, TileShape, TileVector, dot_tiles};
+use super::{Orient, Tile, TileInput, TileVector, dot_tiles};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
 use crate::lower::{Builder, Elem, Folded, Row, Stage, Window};
 use crate::model::{Layer, Network};
 use crate::packing::BlockShape;
+use crate::plan::TileShape;
 use crate::plan::{InputLayout, OutputElem, PlainUse, ValueId};
 
 /// How an interleaved image enters the tile packing's matrix-vector chain.

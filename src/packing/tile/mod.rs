@@ -27,18 +27,18 @@
 
 use std::collections::BTreeMap;
 
-use super::{BlockShape, Packing, PackingKind, counts_of, linear_group};
+use super::{BlockShape, Packing, counts_of, linear_group};
 use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
 use crate::lower::{Builder, Elem, Folded, Row, Stage};
 use crate::model::Network;
-use crate::plan::{InputLayout, OutputElem, PlainId, PlainUse, ValueId};
+use crate::plan::{InputLayout, OutputElem, PackingKind, PlainId, PlainUse, TileShape, ValueId};
 
 pub mod interleaved;
 pub mod shape;
 
 pub use interleaved::Transition;
-pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
+pub use shape::{DimKind, TileDim, TileTensorShape};
 
 /// The tile-tensor packing with a given tile shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
