@@ -13,7 +13,8 @@ pub type ValueId = u32;
 pub type PlainId = u32;
 
 /// One HE instruction. Every instruction allocates its outputs; inputs are
-/// never mutated (the evaluator reuses a buffer when the input dies here).
+/// never mutated (each output is a new ciphertext; the evaluator drops a
+/// value after the wave of its last use, [`Wave::frees`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Instr {
     /// `sum_i inputs[i] * weights[i]` with ct x scalar mults (no plaintext
