@@ -30,13 +30,14 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use mofhei::compile::{CompileOptions, CostModel, PlainUse, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::OpKind;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::tile::Transition;
 use mofhei::packing::{Batch, Packing, Tile};
+use mofhei::plan::{CostModel, PlainUse, Plan};
 
 /// MOFHEI's HE-friendly LeNet with `units` conv0/conv1/conv2/dense0 outputs.
 fn lenet(units: [usize; 4], seed: u64) -> Network {

@@ -19,16 +19,15 @@
 
 use std::time::Instant;
 
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::Dataset;
 use mofhei::eval::{Client, Server, reset_peak_rss};
 use mofhei::he::Counted;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Network, argmax_rows, zoo};
-use mofhei::packing::Batch;
-use mofhei::prune::{
-    BlockShape, MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune,
-};
+use mofhei::packing::{Batch, BlockShape};
+use mofhei::plan::Plan;
+use mofhei::prune::{MofheiConfig, PruneOptions, Schedule, ScheduleConfig, cull, mofhei_prune};
 use mofhei::train::{Metric, NoProgress, Plateau, TrainConfig, Trainer, evaluate};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;

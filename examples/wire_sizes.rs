@@ -15,12 +15,13 @@
 //! ciphertext at the plan's output level. Full-batch uploads of batch
 //! packing run to gigabytes: encrypting them all here would take minutes.
 
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::eval::ClientView;
 use mofhei::he::ckks::Ckks;
 use mofhei::he::{HeScheme, HeWire, Level};
 use mofhei::model::{Activation, Layer, Network, zoo};
 use mofhei::packing::{Batch, Packing, Tile};
+use mofhei::plan::Plan;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

@@ -32,7 +32,7 @@ pub struct Budget {
     /// multiple of this (input, output and a per-thread scratch).
     pub max_tensor_elements: u64,
     /// The most work the compiler may spend folding and lowering a network
-    /// ([`crate::compile::Folded`]): the input elements plus, per layer, its
+    /// ([`crate::lower::Folded`]): the input elements plus, per layer, its
     /// output elements and its weight terms (outputs times fan-in), all
     /// computed from the shapes before anything is built. Measured with
     /// batch packing: about 0.2 microseconds and 55 bytes per unit (4

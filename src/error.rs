@@ -394,6 +394,14 @@ pub enum Error {
         /// The argument it does not go with (and what to do instead).
         with: &'static str,
     },
+    /// An in-memory plan is not internally consistent
+    /// ([`crate::plan::Plan::validate`]; a serialised plan that fails the
+    /// same checks is an [`Error::Decode`]).
+    #[error("inconsistent plan: {reason}")]
+    InvalidPlan {
+        /// The check that failed.
+        reason: PlanError,
+    },
 }
 
 /// Moves an HE-layer error to the crate variant of the same name and fields.
@@ -460,6 +468,129 @@ impl std::fmt::Display for Context {
         })
     }
 }
+
+/// Why a plan is inconsistent ([`Error::InvalidPlan`]): the check of
+/// [`crate::plan::Plan::validate`] that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The input values are missing or not at the plan's depth.
+    InputValues,
+    /// A value's level is above the depth.
+    LevelAboveDepth,
+    /// A wave loads an input twice or a value that is not an input.
+    WaveLoads,
+    /// A wave ends before it starts or after the last step.
+    WaveBounds,
+    /// An instruction reads no value.
+    InstructionWithoutInputs,
+    /// A value is read before it is defined or after it is freed.
+    UseOutsideLifetime,
+    /// An input is read before the wave that loads it.
+    InputBeforeLoad,
+    /// The operands of an instruction are at different levels.
+    OperandLevels,
+    /// A plaintext id is out of range.
+    PlainId,
+    /// An instruction rescales a value at level 0.
+    LevelExhausted,
+    /// A dot product has not one weight or plaintext per input.
+    DotTerms,
+    /// A rotation has not one output per step.
+    RotationOutputs,
+    /// A rotate-and-sum count is not a power of two, or its steps overflow.
+    RotateSumCount,
+    /// A value id is out of range.
+    ValueId,
+    /// A value is defined twice or at the wrong level.
+    OutputRedefined,
+    /// A wave frees a value that is not live.
+    FreeOfDeadValue,
+    /// The waves do not cover every step.
+    WavesIncomplete,
+    /// The stored op counts are not those of the steps.
+    OpCounts,
+    /// A returned ciphertext is not a live value.
+    OutputValue,
+    /// The output map names a ciphertext that is not returned.
+    OutputMap,
+    /// The output shape's size overflows.
+    OutputShape,
+    /// The input shape's size overflows.
+    InputShape,
+    /// The output map has not one entry per output element.
+    OutputMapLength,
+    /// The input layout names an element outside the input.
+    InputLayoutElement,
+    /// The integer plan does not match the outputs.
+    IntegerPlan,
+    /// A slot or plaintext lies beyond the layout's period.
+    SlotBeyondPeriod,
+    /// The sample count is zero.
+    Samples,
+    /// The parameters are insecure or do not match the depth.
+    Parameters,
+    /// An instruction holds a non-finite constant.
+    NonFiniteInstruction,
+    /// The output map holds a non-finite constant.
+    NonFiniteOutputMap,
+    /// A plaintext holds a non-finite value.
+    NonFinitePlain,
+    /// A stored plaintext is all zero or has trailing zeros.
+    ZeroPlain,
+    /// The packing declared no input layout.
+    MissingInputs,
+}
+
+impl PlanError {
+    /// A short description (also the `what` of the
+    /// [`DecodeError::NotConforming`] a serialised plan gets).
+    pub fn what(self) -> &'static str {
+        match self {
+            PlanError::InputValues => "input values",
+            PlanError::LevelAboveDepth => "value level above the depth",
+            PlanError::WaveLoads => "wave loads",
+            PlanError::WaveBounds => "wave bounds",
+            PlanError::InstructionWithoutInputs => "instruction without inputs",
+            PlanError::UseOutsideLifetime => "value used before definition or after free",
+            PlanError::InputBeforeLoad => "input read before its load",
+            PlanError::OperandLevels => "operands at different levels",
+            PlanError::PlainId => "plaintext id",
+            PlanError::LevelExhausted => "level exhausted",
+            PlanError::DotTerms => "dot terms",
+            PlanError::RotationOutputs => "rotation outputs",
+            PlanError::RotateSumCount => "rotate-sum count",
+            PlanError::ValueId => "value id",
+            PlanError::OutputRedefined => "output redefined or at the wrong level",
+            PlanError::FreeOfDeadValue => "free of a dead value",
+            PlanError::WavesIncomplete => "waves do not cover every step",
+            PlanError::OpCounts => "op counts",
+            PlanError::OutputValue => "output value",
+            PlanError::OutputMap => "output map",
+            PlanError::OutputShape => "output shape",
+            PlanError::InputShape => "input shape",
+            PlanError::OutputMapLength => "output map length",
+            PlanError::InputLayoutElement => "input layout element",
+            PlanError::IntegerPlan => "integer plan",
+            PlanError::SlotBeyondPeriod => "slot beyond the period",
+            PlanError::Samples => "samples (at least one)",
+            PlanError::Parameters => "parameters",
+            PlanError::NonFiniteInstruction => "non-finite constant in an instruction",
+            PlanError::NonFiniteOutputMap => "non-finite output map constant",
+            PlanError::NonFinitePlain => "non-finite plaintext value",
+            PlanError::ZeroPlain => "plaintext without a non-zero value (or untrimmed)",
+            PlanError::MissingInputs => "packing declared no inputs",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what())
+    }
+}
+
+impl std::error::Error for PlanError {}
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::compile::Plan;
 use crate::he::sim::{Sim, SimParams};
 use crate::model::{Activation, BatchNorm, Conv2d, Dense, Layer, Network, Poly, Pool2d, Tensor};
+use crate::plan::Plan;
 
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)

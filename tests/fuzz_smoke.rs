@@ -258,11 +258,11 @@ smoke_tests!(
 /// inputs the decoders accept, so the bodies reach past the first check).
 #[test]
 fn seeds_are_valid() {
-    use mofhei::compile::Plan;
     use mofhei::data::idx;
     use mofhei::he::ckks::CkksParams;
     use mofhei::model::Network;
     use mofhei::packing::tile::TileTensorShape;
+    use mofhei::plan::Plan;
     let w = fuzz_targets::ckks_world();
     let all = |name: &str, ok: &dyn Fn(&[u8]) -> bool| {
         let seeds = (target(name).expect("target").seeds)();

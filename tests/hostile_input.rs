@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mofhei::Budget;
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::idx;
 use mofhei::error::{DecodeError, Error};
 use mofhei::eval::{Client, Server, proc_status_bytes};
@@ -23,6 +23,7 @@ use mofhei::he::{HeScheme, KeyRequirements, Rotation};
 use mofhei::model::{Activation, Conv2d, Layer, Network, Tensor, zoo};
 use mofhei::packing::tile::TileTensorShape;
 use mofhei::packing::{Batch, Diagonal};
+use mofhei::plan::Plan;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
-use mofhei::compile::{CompileOptions, Plan, compile};
+use mofhei::compile::{CompileOptions, compile};
 use mofhei::eval::{Client, ClientView};
 use mofhei::he::HeWire;
 use mofhei::he::ckks::{Ckks, CkksParams};
 use mofhei::model::{Activation, Network, Tensor, argmax_rows, zoo};
 use mofhei::packing::Batch;
+use mofhei::plan::Plan;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use mofhei::data::Dataset;
 use mofhei::model::{Activation, zoo};
+use mofhei::packing::BlockShape;
 use mofhei::prune::{
-    BlockShape, HePexConfig, PermuteOptions, PruneOptions, Schedule, Scope, Score, hepex_prune,
+    HePexConfig, PermuteOptions, PruneOptions, Schedule, Scope, Score, hepex_prune,
 };
 use mofhei::train::{NoProgress, TrainConfig, Trainer, accuracy};
 

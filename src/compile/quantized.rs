@@ -4,94 +4,12 @@
 //! cannot divide), and the plaintext modulus the accumulators need recorded
 //! in the plan ([`IntegerPlan`]) and checked. Design notes: `docs/bfv.md`.
 
-use serde::{Deserialize, Serialize};
-
-use super::fold::{Elem, Folded, Row, Stage};
-use super::{Builder, CompileOptions, Instr, OutputElem, Plan};
+use super::{CompileOptions, to_plan};
 use crate::error::{Error, Result};
+use crate::lower::{Builder, Elem, Folded, Lowered, Row, Stage};
 use crate::packing::Packing;
-use crate::quant::{QLayer, QuantizedNetwork, check_bounds, min_modulus};
-
-/// The largest integer magnitude a plan stores exactly (plan constants are
-/// `f64`): `2^53`.
-pub const MAX_PLAN_INTEGER: f64 = 9_007_199_254_740_992.0;
-
-/// What a plan compiled from a [`QuantizedNetwork`] carries for the client
-/// and for integer schemes: how inputs become integers, the scale of every
-/// output, and the worst-case magnitude of every layer's integers (from
-/// [`QuantizedNetwork::accumulator_bounds`]), against which a plaintext
-/// modulus is checked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntegerPlan {
-    input_scale: f64,
-    input_bound: u64,
-    output_scales: Vec<f64>,
-    layer_bounds: Vec<u128>,
-}
-
-impl IntegerPlan {
-    /// The integer facts of a quantised network.
-    pub fn new(q: &QuantizedNetwork) -> Result<IntegerPlan> {
-        let input_bound = u64::try_from(q.input_bound()).map_err(|_| Error::Internal {
-            invariant: "a quantised input bound is non-negative",
-        })?;
-        Ok(IntegerPlan {
-            input_scale: q.input_scale(),
-            input_bound,
-            output_scales: q.output_scales(),
-            layer_bounds: q.accumulator_bounds(),
-        })
-    }
-
-    /// The input scale: the client encrypts `round(x * scale)`, clipped.
-    pub fn input_scale(&self) -> f64 {
-        self.input_scale
-    }
-
-    /// The largest input integer magnitude (inputs are clipped to it).
-    pub fn input_bound(&self) -> u64 {
-        self.input_bound
-    }
-
-    /// The integer the client encrypts for input value `x` (the same as
-    /// [`QuantizedNetwork::quantize_input`]).
-    pub fn quantize_input(&self, x: f32) -> f64 {
-        let top = self.input_bound as f64;
-        (f64::from(x) * self.input_scale).round().clamp(-top, top)
-    }
-
-    /// The scale of every output element: real output = integer / scale.
-    pub fn output_scales(&self) -> &[f64] {
-        &self.output_scales
-    }
-
-    /// The worst-case magnitude of each network layer's integers.
-    pub fn layer_bounds(&self) -> &[u128] {
-        &self.layer_bounds
-    }
-
-    /// The smallest plaintext modulus that cannot overflow (`2 * max bound + 1`).
-    pub fn min_plaintext_modulus(&self) -> Result<u64> {
-        min_modulus(u128::from(self.input_bound), &self.layer_bounds)
-    }
-
-    /// Refuses a plaintext modulus `t` that some layer's integers could
-    /// exceed ([`Error::AccumulatorOverflow`] naming the first such layer).
-    pub fn check_plaintext_modulus(&self, t: u64) -> Result<()> {
-        check_bounds(u128::from(self.input_bound), &self.layer_bounds, t)
-    }
-
-    /// Internal consistency (for [`Plan::validate`]).
-    pub(crate) fn is_consistent(&self, outputs: usize) -> bool {
-        self.input_scale.is_finite()
-            && self.input_scale > 0.0
-            && self.output_scales.len() == outputs
-            && self
-                .output_scales
-                .iter()
-                .all(|s| s.is_finite() && *s != 0.0)
-    }
-}
+use crate::plan::{Instr, IntegerPlan, MAX_PLAN_INTEGER, OutputElem, Plan};
+use crate::quant::{QLayer, QuantizedNetwork};
 
 /// Kind name of a quantised layer (for reports).
 fn kind(layer: &QLayer) -> &'static str {
@@ -252,7 +170,7 @@ fn int_rows(
 /// Unlike [`Folded::new`] nothing stays pending (a pending factor would have
 /// to divide, which an integer scheme cannot), so every coefficient and bias
 /// is an integer. Outputs are the raw integers (`alpha = 1`).
-pub fn fold_quantized(q: &QuantizedNetwork) -> Result<Folded> {
+pub(crate) fn fold_quantized(q: &QuantizedNetwork) -> Result<Folded> {
     let input_dim: usize = q.input_shape().iter().product();
     let mut elems: Vec<IntElem> = (0..input_dim as u32).map(IntElem::Stored).collect();
     let mut stored_dim = input_dim;
@@ -353,7 +271,7 @@ fn is_plan_integer(v: f64) -> bool {
 
 /// Refuses instructions with a non-integer constant (a packing that scaled
 /// something): an integer scheme would round it silently.
-fn check_integer_steps(b: &Builder) -> Result<()> {
+fn check_integer_steps(b: &Lowered) -> Result<()> {
     let bad = |layer: u32, v: f64| Error::InvalidLayer {
         layer: layer as usize,
         what: "non-integer constant in an integer plan",
@@ -422,7 +340,8 @@ pub fn compile_quantized(
     let folded = fold_quantized(q)?;
     let mut b = Builder::new();
     packing.lower(&folded, &mut b)?;
-    check_integer_steps(&b)?;
+    let lowered = b.finish()?;
+    check_integer_steps(&lowered)?;
     let kinds = q.layers().iter().map(|l| kind(l).to_string()).collect();
-    b.finish(kinds, packing.kind(), &folded, opts, Some(integer))
+    to_plan(lowered, kinds, packing.kind(), &folded, opts, Some(integer))
 }

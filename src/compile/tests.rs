@@ -1,6 +1,9 @@
 use super::*;
+use crate::error::DecodeError;
+use crate::he::OpKind;
 use crate::model::{Activation, Layer, Poly, Pool2d};
 use crate::packing::{Batch, Diagonal, Tile};
+use crate::plan::{Instr, OutputElem, Plain, PlainUse, Step};
 use crate::testutil::*;
 
 #[test]
@@ -220,7 +223,7 @@ fn corrupted_plans_are_refused_not_run() {
     {
         inputs[0] = 999;
     }
-    assert!(matches!(bad.validate(), Err(Error::Decode { .. })));
+    assert!(matches!(bad.validate(), Err(Error::InvalidPlan { .. })));
     let mut bad = plan.clone();
     bad.depth = 0;
     assert!(bad.validate().is_err());
@@ -239,10 +242,7 @@ fn plans_with_non_finite_constants_are_refused() {
     let net = Network::new(vec![4], vec![dense(&mut rng(1), 3, 4), square()]).unwrap();
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let what = |p: &Plan| match p.validate() {
-        Err(Error::Decode {
-            reason: DecodeError::NotConforming { what },
-            ..
-        }) => what,
+        Err(Error::InvalidPlan { reason }) => reason.what(),
         other => panic!("{other:?}"),
     };
     let mut bad = plan.clone();
@@ -465,6 +465,32 @@ fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
     }
 }
 
+/// A packing whose lowering always fails (a candidate `compile_cheapest`
+/// must skip).
+struct Refuses;
+
+impl Packing for Refuses {
+    fn name(&self) -> &'static str {
+        "refusing packing"
+    }
+    fn kind(&self) -> PackingKind {
+        PackingKind::Batch
+    }
+    fn block_shape(&self, _: &Network, _: usize) -> Option<crate::packing::BlockShape> {
+        None
+    }
+    fn zero_block_saves(&self) -> OpCounts {
+        OpCounts::default()
+    }
+    fn lower(&self, _: &Folded, _: &mut Builder) -> Result<()> {
+        Err(Error::InvalidParameter {
+            name: "refusing packing",
+            value: 0,
+            allowed: "nothing",
+        })
+    }
+}
+
 #[test]
 fn compile_cheapest_picks_the_lowest_estimate_per_sample() {
     use crate::packing::tile::Transition;
@@ -475,11 +501,10 @@ fn compile_cheapest_picks_the_lowest_estimate_per_sample() {
     let gather = Tile::new(8, 8, 1).unwrap().with_interleaved_conv();
     let products = gather.with_transition(Transition::Products);
     let composed = Tile::new(64, 64, 1).unwrap().with_client_patches();
-    // Interleaving and client patches at once is refused: skipped, not an
-    // error.
-    let both = gather.with_client_patches();
-    assert!(compile(&net, &both, &opts).is_err());
-    let cands: [&dyn Packing; 5] = [&both, &Diagonal, &gather, &products, &composed];
+    // A packing that cannot compile the network is skipped, not an error.
+    let refuses = Refuses;
+    assert!(compile(&net, &refuses, &opts).is_err());
+    let cands: [&dyn Packing; 5] = [&refuses, &Diagonal, &gather, &products, &composed];
     let (i, plan) = compile_cheapest(&net, &cands, &opts, &model).unwrap();
     let per_sample = |p: &dyn Packing| {
         let plan = compile(&net, p, &opts).unwrap();
@@ -498,7 +523,7 @@ fn compile_cheapest_picks_the_lowest_estimate_per_sample() {
     );
     // No candidate compiles: the first error; none given: EmptyInput.
     assert!(matches!(
-        compile_cheapest(&net, &[&both], &opts, &model),
+        compile_cheapest(&net, &[&refuses], &opts, &model),
         Err(Error::InvalidParameter { .. })
     ));
     assert!(matches!(

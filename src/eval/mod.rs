@@ -35,13 +35,14 @@ use serde::{Deserialize, Serialize};
 
 use zeroize::Zeroizing;
 
-use crate::compile::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
 use crate::error::{Context, Error, Result};
 use crate::he::OpKind;
+use crate::he::doubling::rotate_sum;
 use crate::he::{
     Counted, EvaluationKeys, HeScheme, HeWire, Level, OpCounts, Rotation, Scale, SlotValue,
 };
 use crate::model::Tensor;
+use crate::plan::{Instr, OutputElem, PlainUse, Plan, Step, ValueId};
 
 mod view;
 mod wire;
@@ -1185,13 +1186,13 @@ impl<'a, S: HeScheme> Server<'a, S> {
                 stride,
                 count,
             } => {
-                let mut acc = self.get(values, *input)?.clone();
-                let mut k = 1i64;
-                while (k as u64) < u64::from(*count) {
-                    let r = s.rotate(&acc, Rotation(stride * k), &self.keys)?;
-                    s.add_assign(&mut acc, &r)?;
-                    k *= 2;
-                }
+                let acc = rotate_sum(
+                    s,
+                    self.get(values, *input)?,
+                    *stride,
+                    u64::from(*count),
+                    &self.keys,
+                )?;
                 vec![(*out, acc)]
             }
             Instr::DropLevel { out, input } => {

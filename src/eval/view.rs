@@ -16,10 +16,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::compile::{CkksChoice, InputLayout, IntegerPlan, OutputElem, Plan};
 use crate::error::{Context, DecodeError, Error, Result};
 use crate::he::wire::Envelope;
 use crate::he::{HeWire, KeyRequirements};
+use crate::plan::{CkksChoice, InputLayout, IntegerPlan, OutputElem, Plan};
 
 /// Largest serialised client view accepted (64 MiB).
 pub const VIEW_BYTES_LIMIT: u64 = 1 << 26;

@@ -39,6 +39,7 @@ pub mod bfv;
 pub mod ckks;
 pub mod counted;
 pub mod error;
+pub(crate) mod doubling;
 pub mod key_id;
 pub mod op;
 pub mod primes;
@@ -470,14 +471,7 @@ pub trait HeScheme: Send + Sync + Sized {
                 allowed: "a power of two",
             });
         }
-        let mut acc = a.clone();
-        let mut step = 1usize;
-        while step < n {
-            let r = self.rotate(&acc, Rotation(step as i64), keys)?;
-            self.add_assign(&mut acc, &r)?;
-            step *= 2;
-        }
-        Ok(acc)
+        doubling::rotate_sum(self, a, 1, n as u64, keys)
     }
 
     /// Sum of ciphertexts (at least one).

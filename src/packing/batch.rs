@@ -7,11 +7,12 @@
 //! constant the next layer absorbs (no ciphertext, no activation, no share
 //! of the next layer). Pools are plain sums; activations one squaring.
 
-use super::{BlockShape, Packing, PackingKind, counts_of};
-use crate::compile::{Builder, Elem, Folded, InputLayout, OutputElem, Stage, ValueId};
+use super::{BlockShape, Packing, counts_of};
 use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Elem, Folded, Stage};
 use crate::model::{Layer, Network};
+use crate::plan::{InputLayout, OutputElem, PackingKind, ValueId};
 
 /// MOFHEI's batch packing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

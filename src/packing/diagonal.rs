@@ -15,11 +15,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BlockShape, Packing, PackingKind, counts_of};
-use crate::compile::{Builder, Elem, Folded, InputLayout, OutputElem, PlainUse, Stage, ValueId};
+use super::{BlockShape, Packing, counts_of};
 use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Elem, Folded, Stage};
 use crate::model::{Layer, Network};
+use crate::plan::{InputLayout, OutputElem, PackingKind, PlainUse, ValueId};
 
 /// The diagonal (Halevi-Shoup, BSGS) packing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

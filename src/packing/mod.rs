@@ -11,15 +11,17 @@
 //! | [`Tile::with_interleaved_conv`] | images as interleaved tiles, then the chain | a convolution kernel `(o, c)` (`BlockShape::Tile { rows: 1, cols: kh kw }`) | `kh kw` ct x scalar mults and adds per output tile of its filter ([`Tile::kernel_saves`]); rotations no other kernel reads |
 //! | [`Diagonal`] (Halevi-Shoup, BSGS) | generalised diagonals against a rotated vector | one diagonal ([`BlockShape::Diagonal`]) | a ct x pt mult, a ct + ct add, a stored plaintext; its baby/giant rotation when no other diagonal uses it |
 //!
-//! A packing lowers the compiler's folded network (see [`crate::compile`])
-//! into plan instructions; zero blocks never produce an instruction.
+//! A packing lowers the folded network into plan instructions through the
+//! interface of [`crate::lower`] (implement [`Packing`] to add one); zero
+//! blocks never produce an instruction.
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{Builder, Folded};
 use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Folded};
 use crate::model::{Layer, Network};
+use crate::plan::PackingKind;
 
 mod batch;
 mod diagonal;
@@ -27,7 +29,7 @@ pub mod tile;
 
 pub use batch::Batch;
 pub use diagonal::Diagonal;
-pub use tile::{Tile, TileShape};
+pub use tile::Tile;
 
 /// The unit in which a packing prunes: zeroing every weight of one block
 /// removes that block's HE work.
@@ -102,17 +104,6 @@ impl BlockShape {
             }
         }
     }
-}
-
-/// Which packing a plan was compiled with (recorded in the plan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PackingKind {
-    /// [`Batch`].
-    Batch,
-    /// [`Tile`] with its tile shape.
-    Tile(TileShape),
-    /// [`Diagonal`].
-    Diagonal,
 }
 
 /// A way of mapping tensors to slots. Implemented by [`Batch`], [`Tile`] and

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{Layer, Network};
 
-pub use crate::packing::BlockShape;
+pub(crate) use crate::packing::BlockShape;
 
 /// Block grids (defined here, on the packing's block shape).
 impl BlockShape {

@@ -23,7 +23,8 @@ pub mod selection;
 pub mod sweep;
 pub mod tiles;
 
-pub use blocks::{BlockGrid, BlockShape, LayerBlocks};
+pub(crate) use blocks::BlockShape;
+pub use blocks::{BlockGrid, LayerBlocks};
 pub use cost::OpPrices;
 pub use cull::{CullReport, cull};
 pub use permute::{Permutation, PermuteOptions, permute};

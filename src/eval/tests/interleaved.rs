@@ -326,14 +326,17 @@ fn refuses_what_the_layout_cannot_do_before_any_ciphertext() {
     // A network that does not start with a convolution.
     let err = compile(&mlp(1), &tile, &opts).err().unwrap();
     assert!(matches!(err, Error::UnsupportedLayer { .. }), "{err}");
-    // Both client patches and interleaving.
+    // Client patches and interleaving cannot be combined: the later mode
+    // replaces the earlier one.
     let both = Tile::new(4, 4, 1)
         .unwrap()
         .with_client_patches()
         .with_interleaved_conv();
-    let net = Network::new(vec![1, 8, 8], vec![conv(&mut r, 2, 1, 3, 1, 0)]).unwrap();
-    let err = compile(&net, &both, &opts).err().unwrap();
-    assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
+    assert_eq!(both.input(), crate::packing::tile::TileInput::Interleaved);
+    assert_eq!(
+        both.with_client_patches(),
+        Tile::new(4, 4, 1).unwrap().with_client_patches()
+    );
     // Per-channel polynomial coefficients fold into per-(o, c) kernels.
     let act = |sets: Vec<Vec<f32>>| {
         Layer::Activation(Activation::Poly(crate::model::Poly { coeffs: sets }))

@@ -16,10 +16,10 @@
 //!   terms by at most `2^8`, and dropping the level's prime divides it back.
 
 use super::params::{BfvParams, Q0_ROOM_BITS};
-use crate::compile::Plan;
 use crate::error::{Error, Result};
 use crate::he::primes::smallest_simd_plaintext_modulus;
 use crate::he::security::max_log_qp_128;
+use crate::plan::Plan;
 
 /// Bits each level's prime has above `log t + log N`.
 const LEVEL_MARGIN_BITS: u32 = 8;

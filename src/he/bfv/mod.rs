@@ -191,13 +191,6 @@ impl Bfv {
         }
     }
 
-    /// The backend for the smallest 128-bit-secure parameters a quantised
-    /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
-    /// modulus its accumulators cannot overflow, one modulus per level).
-    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Bfv> {
-        Ok(Bfv::new(BfvParams::for_plan(plan)?))
-    }
-
     /// `fhe`'s level (number of moduli dropped) for our level (levels left).
     fn fhe_level(&self, level: Level) -> usize {
         self.params.inner().max_level() - level.0 as usize

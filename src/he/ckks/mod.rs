@@ -235,13 +235,6 @@ impl Ckks {
         })
     }
 
-    /// The backend for the smallest 128-bit-secure parameters a plan fits,
-    /// from the backend-neutral requirements it records (depth, slots,
-    /// scale and prime sizes: [`crate::compile::Plan::params`]).
-    pub fn for_plan(plan: &crate::compile::Plan) -> crate::Result<Ckks> {
-        Ok(Ckks::new(plan.params().ckks_params()?)?)
-    }
-
     fn n(&self) -> usize {
         self.ring.n
     }

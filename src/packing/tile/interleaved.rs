@@ -17,7 +17,7 @@
 //! `sum_{c, dy, dx} w[o, c, dy, dx] * rot(tile(c, (s a + dy) mod ky,
 //! (s b + dx) mod kx), ((s a + dy) div ky, (s b + dx) div kx))`, a shift of
 //! whole tile rows and columns. Each term is a ct x scalar multiply (one
-//! [`crate::compile::Instr::DotScalar`] per output tile: no plaintext
+//! [`crate::plan::Instr::DotScalar`] per output tile: no plaintext
 //! stored), the rotations of an input tile are one hoisted `rotate_many`.
 //! A valid output pixel only reads valid input pixels with no wrap-around
 //! (`y = s Y + dy < H <= ky t1`), so valid slots are exact; the others hold
@@ -51,14 +51,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Orient, Tile, TileShape, TileVector, dot_tiles};
-use crate::compile::{
-    Builder, Elem, Folded, InputLayout, OutputElem, PlainUse, Row, Stage, ValueId, Window,
-};
+use super::{Orient, Tile, TileInput, TileVector, dot_tiles};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Elem, Folded, Row, Stage, Window};
 use crate::model::{Layer, Network};
 use crate::packing::BlockShape;
+use crate::plan::TileShape;
+use crate::plan::{InputLayout, OutputElem, PlainUse, ValueId};
 
 /// How an interleaved image enters the tile packing's matrix-vector chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,7 +172,7 @@ impl Tile {
     /// plaintext is stored for convolution weights, so nothing else. `None`
     /// if `layer` is not a convolution of `net` or the mode is off.
     pub fn kernel_saves(&self, net: &Network, layer: usize) -> Option<OpCounts> {
-        if !self.interleaved_conv {
+        if self.input != TileInput::Interleaved {
             return None;
         }
         let Some(Layer::Conv2d(conv)) = net.layers.get(layer) else {

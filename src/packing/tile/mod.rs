@@ -27,34 +27,40 @@
 
 use std::collections::BTreeMap;
 
-use super::{BlockShape, Packing, PackingKind, counts_of, linear_group};
-use crate::compile::{
-    Builder, Elem, Folded, InputLayout, OutputElem, PlainId, PlainUse, Stage, ValueId,
-};
-use crate::error::{Error, Result};
+use super::{BlockShape, Packing, counts_of, linear_group};
+use crate::error::Result;
 use crate::he::{OpCounts, OpKind};
+use crate::lower::{Builder, Elem, Folded, Row, Stage};
 use crate::model::Network;
+use crate::plan::{InputLayout, OutputElem, PackingKind, PlainId, PlainUse, TileShape, ValueId};
 
 pub mod interleaved;
 pub mod shape;
 
 pub use interleaved::Transition;
-pub use shape::{DimKind, TileDim, TileShape, TileTensorShape};
+pub use shape::{DimKind, TileDim, TileTensorShape};
 
 /// The tile-tensor packing with a given tile shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tile {
-    /// The tile.
-    pub shape: TileShape,
-    /// Whether the client expands the first linear layer's inputs (im2col
-    /// for a convolution), see [`Tile::with_client_patches`].
-    pub client_patches: bool,
-    /// Whether images are laid out as interleaved tiles and convolutions
-    /// and pools run on them, see [`Tile::with_interleaved_conv`].
-    pub interleaved_conv: bool,
-    /// How the interleaved image enters the matrix-vector chain, see
-    /// [`Tile::with_transition`].
-    pub transition: Transition,
+    shape: TileShape,
+    input: TileInput,
+    transition: Transition,
+}
+
+/// How the tile packing lays out the network's input: one mode at a time,
+/// so client patches and interleaved convolutions cannot be combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TileInput {
+    /// The flattened input vector in tiles (the default).
+    #[default]
+    Vector,
+    /// The client expands the first linear layer's inputs (im2col for a
+    /// convolution), see [`Tile::with_client_patches`].
+    ClientPatches,
+    /// Images are laid out as interleaved tiles and convolutions and pools
+    /// run on them, see [`Tile::with_interleaved_conv`].
+    Interleaved,
 }
 
 impl Tile {
@@ -62,10 +68,24 @@ impl Tile {
     pub fn new(rows: usize, cols: usize, batch: usize) -> Result<Tile> {
         Ok(Tile {
             shape: TileShape::new(rows, cols, batch)?,
-            client_patches: false,
-            interleaved_conv: false,
+            input: TileInput::Vector,
             transition: Transition::Gather,
         })
+    }
+
+    /// The tile shape.
+    pub fn shape(&self) -> TileShape {
+        self.shape
+    }
+
+    /// How the input is laid out.
+    pub fn input(&self) -> TileInput {
+        self.input
+    }
+
+    /// How an interleaved image enters the matrix-vector chain.
+    pub fn transition(&self) -> Transition {
+        self.transition
     }
 
     /// The client lays out the first linear layer's input patches (im2col,
@@ -78,9 +98,11 @@ impl Tile {
     /// ciphertext per weight of the densest row (49 for a 7x7 convolution)
     /// per output tile, so it suits convolutions, not dense first layers.
     /// A weight position that is zero in every row of an output tile is
-    /// skipped (no ciphertext work, no plaintext).
+    /// skipped (no ciphertext work, no plaintext). Replaces
+    /// [`Tile::with_interleaved_conv`] (one input mode at a time,
+    /// [`TileInput`]).
     pub fn with_client_patches(mut self) -> Tile {
-        self.client_patches = true;
+        self.input = TileInput::ClientPatches;
         self
     }
 
@@ -91,10 +113,11 @@ impl Tile {
     /// plaintext, rotations hoisted per input tile), a pool whose stride
     /// divides the interleaving is a sum of tiles with no rotation, and the
     /// first dense layer gathers the image into the matrix-vector chain. See
-    /// [`interleaved`] and `docs/packing.md`. Cannot be combined with
-    /// [`Tile::with_client_patches`].
+    /// [`interleaved`] and `docs/packing.md`. Replaces
+    /// [`Tile::with_client_patches`] (one input mode at a time,
+    /// [`TileInput`]).
     pub fn with_interleaved_conv(mut self) -> Tile {
-        self.interleaved_conv = true;
+        self.input = TileInput::Interleaved;
         self
     }
 
@@ -249,7 +272,7 @@ impl Tile {
     }
 
     /// A linear stage as tile matrix-vector products.
-    fn linear(&self, b: &mut Builder, v: TileVector, rows: &[crate::compile::Row]) -> TileVector {
+    fn linear(&self, b: &mut Builder, v: TileVector, rows: &[Row]) -> TileVector {
         let v = if v.orient == Orient::ColUnknown {
             self.clear_and_duplicate(b, v)
         } else {
@@ -327,7 +350,7 @@ impl Packing for Tile {
     /// holds, when the image reaches it as one tile per channel, else
     /// `None`).
     fn block_shape(&self, net: &Network, layer: usize) -> Option<BlockShape> {
-        if self.interleaved_conv
+        if self.input == TileInput::Interleaved
             && let Some(crate::model::Layer::Conv2d(c)) = net.layers.get(layer)
         {
             let ws = c.weight.shape();
@@ -340,7 +363,7 @@ impl Packing for Tile {
             return None;
         }
         let mut g = linear_group(net, layer)?;
-        if self.interleaved_conv {
+        if self.input == TileInput::Interleaved {
             let (first, products_block) = self.first_chain_dense(net)?;
             if layer == first
                 && let Some(block) = products_block
@@ -377,20 +400,13 @@ impl Packing for Tile {
         let t = self.shape;
         b.set_samples(Some(t.batch));
         b.set_period(Some(t.slots()));
-        if self.interleaved_conv {
-            if self.client_patches {
-                return Err(Error::InvalidParameter {
-                    name: "tile packing mode",
-                    value: 2,
-                    allowed: "client patches or interleaved convolution, not both",
-                });
-            }
+        if self.input == TileInput::Interleaved {
             return self.lower_interleaved(folded, b);
         }
         let folded = folded.compose_linear();
         let mut stages: &[Stage] = &folded.stages;
-        let v = match (self.client_patches, folded.stages.first()) {
-            (true, Some(Stage::Linear { layer, rows, .. })) => {
+        let v = match (self.input, folded.stages.first()) {
+            (TileInput::ClientPatches, Some(Stage::Linear { layer, rows, .. })) => {
                 stages = &folded.stages[1..];
                 self.patches(b, *layer, rows)
             }
@@ -500,7 +516,7 @@ impl Tile {
 
     /// The first linear stage from client-laid-out patches (see
     /// [`Tile::with_client_patches`]); output `[m/t1, */t2]`.
-    fn patches(&self, b: &mut Builder, layer: usize, rows: &[crate::compile::Row]) -> TileVector {
+    fn patches(&self, b: &mut Builder, layer: usize, rows: &[Row]) -> TileVector {
         let t = self.shape;
         let m = rows.len();
         let n_out = m.div_ceil(t.rows);

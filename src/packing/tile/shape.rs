@@ -22,60 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The tile: `rows x cols` with `batch` samples per slot position
-/// (`rows * cols * batch` slots, all powers of two).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct TileShape {
-    /// Tile size along the first dimension (t1).
-    pub rows: usize,
-    /// Tile size along the second dimension (t2).
-    pub cols: usize,
-    /// Samples per tile (innermost dimension).
-    pub batch: usize,
-}
-
-impl TileShape {
-    /// A tile shape; every size must be a power of two.
-    /// The product `rows * cols * batch` must fit in `usize`.
-    pub fn new(rows: usize, cols: usize, batch: usize) -> Result<TileShape> {
-        for (name, v) in [
-            ("tile rows", rows),
-            ("tile cols", cols),
-            ("tile batch", batch),
-        ] {
-            if v == 0 || !v.is_power_of_two() {
-                return Err(Error::InvalidParameter {
-                    name,
-                    value: v as i64,
-                    allowed: "a power of two",
-                });
-            }
-        }
-        if rows
-            .checked_mul(cols)
-            .and_then(|x| x.checked_mul(batch))
-            .is_none()
-        {
-            return Err(Error::InvalidParameter {
-                name: "tile slots",
-                value: i64::MAX,
-                allowed: "rows * cols * batch within usize",
-            });
-        }
-        Ok(TileShape { rows, cols, batch })
-    }
-
-    /// Slots one tile occupies.
-    pub fn slots(&self) -> usize {
-        self.rows * self.cols * self.batch
-    }
-
-    /// Slot of `(row, col, sample)` in a tile.
-    pub fn slot(&self, row: usize, col: usize, sample: usize) -> usize {
-        (row * self.cols + col) * self.batch + sample
-    }
-}
-
 /// How a dimension of a tile tensor is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DimKind {
@@ -203,6 +149,7 @@ impl fmt::Display for TileTensorShape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::TileShape;
 
     #[test]
     fn notation_round_trips() {

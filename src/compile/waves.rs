@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{Step, ValueId, Wave};
+use crate::plan::{Step, ValueId, Wave};
 
 pub(super) struct Scheduled {
     pub steps: Vec<Step>,
