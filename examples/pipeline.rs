@@ -38,7 +38,7 @@ use mofhei::packing::{Batch, Packing, Tile};
 use mofhei::prune::{BlockShape, MofheiConfig, cull, mofhei_prune};
 use mofhei::report::{Report, RunRow, sweep_charts};
 use mofhei::train::{EpochStats, Plateau, Progress, TrainConfig, Trainer, accuracy};
-use mofhei::transform::{HeFriendlyConfig, TransformProgress, make_he_friendly};
+use mofhei::transform::{HeFriendlyConfig, make_he_friendly};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -230,8 +230,8 @@ struct StepBar {
     steps: ProgressBar,
 }
 
-impl TransformProgress for StepBar {
-    fn on_step(&mut self, step: usize, total: usize, layer: usize, kind: &str) {
+impl Progress for StepBar {
+    fn on_stage(&mut self, step: usize, total: usize, layer: usize, kind: &str) {
         self.steps.set_length(total as u64);
         self.steps.set_position(step as u64 - 1);
         self.steps.set_prefix(format!("layer {layer} ({kind})"));
@@ -596,7 +596,7 @@ fn run(a: &Args) -> mofhei::Result<()> {
             label: label.clone(),
             target: *target,
             sparsity: 1.0 - net.param_count() as f64 / params_dense as f64,
-            units: mofhei::prune::cull::units(net),
+            units: mofhei::prune::units(net),
             metric_plain: f64::from(accuracy(net, &test)?),
             counts: plan.counts().clone(),
             ..RunRow::default()
