@@ -99,6 +99,7 @@ fn mofhei_config() -> MofheiConfig {
         retrain_lr_factor: 1.0,
         candidates: 1,
         screen_before_retraining: false,
+        steps: None,
     }
 }
 

@@ -32,7 +32,7 @@ pub use blocks::{BlockGrid, BlockShape, LayerBlocks};
 pub use cull::{CullReport, cull, units};
 pub use gradual::{FineTune, Schedule, ScheduleConfig, ScheduleReport, TrainerTune};
 pub use hepex::{HePexConfig, HePexResult, hepex_prune};
-pub use mofhei::{MofheiConfig, mofhei_prune};
+pub use mofhei::{MofheiConfig, StepBudget, mofhei_prune};
 pub use op_savings::OpPrices;
 pub use permute::{Permutation, PermuteOptions, apply_permutation, permute, tile_count};
 pub use score::{PruneOptions, Scope, Score, prune_assign, select};

@@ -38,6 +38,24 @@ pub struct MofheiConfig {
     /// fine-tuning (before culling) and cull and retrain only the best one,
     /// instead of retraining every candidate (roughly half the time).
     pub screen_before_retraining: bool,
+    /// Budgets in optimiser steps instead of epochs (`None`: the epochs
+    /// above as they are). A preset tuned on one data set then transfers
+    /// to another of a different size: [`MofheiConfig::for_data`] turns the
+    /// steps into epochs of the training set at hand.
+    pub steps: Option<StepBudget>,
+}
+
+/// Budgets of MOFHEI's pipeline in optimiser steps (batches), so that a
+/// preset means the same amount of training on 121 samples as on 60,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepBudget {
+    /// Steps of pruning with fine-tuning under the masks (the schedule's
+    /// ramp included).
+    pub prune: usize,
+    /// Steps of each retraining stage after culling (bias-only, then full).
+    pub retrain: usize,
+    /// Early-stopping patience, in steps.
+    pub patience: usize,
 }
 
 impl MofheiConfig {
@@ -87,7 +105,54 @@ impl MofheiConfig {
             retrain_lr_factor: 1.0,
             candidates: 6,
             screen_before_retraining: false,
+            steps: None,
         }
+    }
+
+    /// A preset for convolutional networks on images of any data set size:
+    /// the digits recipe ([`MofheiConfig::digits_lenet`]: whole units, the
+    /// polynomial ramp over 300 steps, shifts of up to 2 pixels, Adam at
+    /// 3e-3, plateau halving) with budgets in optimiser steps: `steps`
+    /// steps of pruning and fine-tuning, as many of each retraining stage,
+    /// early stopping after a quarter of that without improvement; best of
+    /// `candidates` runs (1: one run). docs/pruning.md ("Real MNIST") has
+    /// the measured figures.
+    pub fn cnn(seed: u64, steps: usize, candidates: usize) -> MofheiConfig {
+        MofheiConfig {
+            candidates,
+            steps: Some(StepBudget {
+                prune: steps,
+                retrain: steps,
+                patience: steps.div_ceil(4),
+            }),
+            ..MofheiConfig::digits_lenet(seed)
+        }
+    }
+
+    /// A preset for dense networks on flat (e.g. tabular) inputs: as
+    /// [`MofheiConfig::cnn`] without the image shifts and with one run.
+    pub fn mlp(seed: u64, steps: usize) -> MofheiConfig {
+        let mut cfg = MofheiConfig::cnn(seed, steps, 1);
+        cfg.train.augment = None;
+        cfg
+    }
+
+    /// This configuration with its step budgets ([`MofheiConfig::steps`])
+    /// turned into epochs of a training set of `samples` samples (at least
+    /// one epoch each); unchanged without step budgets.
+    pub fn for_data(&self, samples: usize) -> MofheiConfig {
+        let mut cfg = self.clone();
+        if let Some(b) = self.steps {
+            let per_epoch = samples.div_ceil(self.train.batch_size.max(1)).max(1);
+            let epochs = |steps: usize| steps.div_ceil(per_epoch).max(1);
+            cfg.schedule.epochs = epochs(b.prune);
+            cfg.retrain_epochs = epochs(b.retrain);
+            let patience = epochs(b.patience);
+            cfg.schedule.patience = Some(patience);
+            cfg.train.early_stopping = Some(patience);
+            cfg.steps = None;
+        }
+        cfg
     }
 }
 
@@ -105,6 +170,7 @@ pub fn mofhei_prune(
     train: &crate::data::Dataset,
     validation: &crate::data::Dataset,
 ) -> Result<(Network, super::CullReport)> {
+    let cfg = &cfg.for_data(train.len());
     let candidates = first_layer_candidates(net, target, cfg)?;
     if candidates.is_empty() {
         return mofhei_prune_once(net, target, cfg, &cfg.opts, train, validation);
@@ -277,6 +343,26 @@ mod tests {
     use crate::model::Activation;
 
     #[test]
+    fn step_budgets_become_epochs_of_the_data_at_hand() {
+        // 3000 steps of batches of 32: 1 epoch of 96,000 samples, 3000 of
+        // 32, 24 of 4,000 (125 steps each); patience a quarter (750 steps).
+        let cfg = MofheiConfig::cnn(1, 3000, 6);
+        for (samples, epochs, patience) in [(96_000, 1, 1), (32, 3000, 750), (4000, 24, 6)] {
+            let c = cfg.for_data(samples);
+            assert_eq!(c.schedule.epochs, epochs, "{samples}");
+            assert_eq!(c.retrain_epochs, epochs, "{samples}");
+            assert_eq!(c.schedule.patience, Some(patience), "{samples}");
+            assert_eq!(c.train.early_stopping, Some(patience), "{samples}");
+            assert_eq!(c.steps, None);
+        }
+        // Without step budgets nothing changes (the digits preset).
+        let digits = MofheiConfig::digits_lenet(1);
+        assert_eq!(digits.for_data(10), digits);
+        // The MLP preset does not shift (flat inputs).
+        assert_eq!(MofheiConfig::mlp(1, 100).train.augment, None);
+    }
+
+    #[test]
     fn mofhei_prune_trains_and_validates_autoencoders_by_mse() {
         // Value targets: the trainer minimises MSE and the schedule's
         // validation is minus the MSE (examples/models.rs relies on this).
@@ -313,6 +399,7 @@ mod tests {
             retrain_lr_factor: 1.0,
             candidates: 1,
             screen_before_retraining: false,
+            steps: None,
         };
         let (pruned, report) = mofhei_prune(&net, 0.9, &cfg, &train, &valid).unwrap();
         // 90% of 16 hidden neurons pruned (rounded down), the output exempt.
