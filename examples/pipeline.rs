@@ -59,7 +59,8 @@ flags:
                       default 3000)
   --candidates K      best of K runs, one per surviving first-layer unit (default 6; 1: one run)
   --distill T,A       distil from the HE-friendly dense network while pruning and retraining
-                      (temperature T, weight A of the teacher term, e.g. 4,0.7)
+                      (temperature T, weight A of the teacher term; default 4,0.7 with the
+                      cnn/mlp presets, off with digits; 0,0 turns it off)
   --sweep A,B,..      prune at several targets (e.g. 0.5,0.7,0.8,0.9,0.95)
   --encrypt-sweep     also run every sweep point encrypted (default: dense + --target only)
   --images N          images in the encrypted batch (default: a full batch, N/2 slots)
@@ -425,7 +426,11 @@ fn mofhei_config(a: &Args, own_data: bool, teacher: &Network) -> MofheiConfig {
         // the protected block would survive anyway.
         cfg.candidates = 1;
     }
-    if let Some((temperature, alpha)) = a.distill {
+    let distill = a
+        .distill
+        .or((preset != "digits").then_some((4.0, 0.7)))
+        .filter(|&(t, w)| t > 0.0 && w > 0.0);
+    if let Some((temperature, alpha)) = distill {
         cfg.train.distillation = Some(Distillation {
             teacher: teacher.clone(),
             temperature,
