@@ -98,6 +98,7 @@ fn mofhei_config() -> MofheiConfig {
         retrain_lr_factor: 1.0,
         candidates: 1,
         screen_before_retraining: false,
+        steps: None,
     }
 }
 
@@ -313,7 +314,7 @@ fn run_one(which: usize) -> mofhei::Result<()> {
         let sparsity = 1.0 - pruned.param_count() as f64 / dense.param_count() as f64;
         let units = |n: &Network| {
             let mut u = vec![n.input_shape.iter().product::<usize>()];
-            u.extend(mofhei::prune::cull::units(n));
+            u.extend(mofhei::prune::units(n));
             u.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()

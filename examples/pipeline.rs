@@ -38,8 +38,8 @@ use mofhei::packing::{Batch, BlockShape, Packing, Tile};
 use mofhei::plan::Plan;
 use mofhei::prune::{MofheiConfig, cull, mofhei_prune};
 use mofhei::report::{Report, RunRow, sweep_charts};
-use mofhei::train::{EpochStats, Plateau, Progress, TrainConfig, Trainer, accuracy};
-use mofhei::transform::{HeFriendlyConfig, TransformProgress, make_he_friendly};
+use mofhei::train::{Distillation, EpochStats, Plateau, Progress, TrainConfig, Trainer, accuracy};
+use mofhei::transform::{HeFriendlyConfig, make_he_friendly};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -53,6 +53,15 @@ flags:
   --tile RxC          tile shape of --packing tile (default 64x64)
   --block B           pruning block: column (whole filters/neurons, default),
                       weight, or tile (the --tile shape)
+  --preset P          pruning settings: digits (MofheiConfig::digits_lenet, the default on the
+                      shipped digits), cnn (budgets in optimiser steps, the default with
+                      --mnist / --onnx) or mlp (cnn without image shifts)
+  --prune-steps N     optimiser steps of pruning and of each retraining stage (cnn/mlp,
+                      default 3000)
+  --candidates K      best of K runs, one per surviving first-layer unit (default 6; 1: one run)
+  --distill T,A       distil from the HE-friendly dense network while pruning and retraining
+                      (temperature T, weight A of the teacher term; default 4,0.7 with the
+                      cnn/mlp presets, off with digits; 0,0 turns it off)
   --sweep A,B,..      prune at several targets (e.g. 0.5,0.7,0.8,0.9,0.95)
   --encrypt-sweep     also run every sweep point encrypted (default: dense + --target only)
   --images N          images in the encrypted batch (default: a full batch, N/2 slots)
@@ -65,6 +74,8 @@ flags:
                       a <FILE>.data next to it is read; a final softmax is dropped)
   --normalize M,S     standardise the inputs: (x - M) / S, as the model was trained
   --save FILE         save the trained original network
+  --save-he FILE      save the HE-friendly dense network (give it to --load to skip training
+                      and the transform, e.g. while tuning the pruning)
   --out DIR           where reports go (default reports/)
   --no-encrypt        stop after compiling (plans, op counts, estimates)
   --latency           one-image latency mode (TenSEAL MNIST network, tile tensors; with
@@ -105,6 +116,11 @@ struct Args {
     onnx: Option<PathBuf>,
     normalize: Option<(f32, f32)>,
     save: Option<PathBuf>,
+    save_he: Option<PathBuf>,
+    preset: Option<String>,
+    prune_steps: usize,
+    candidates: Option<usize>,
+    distill: Option<(f32, f32)>,
     out: PathBuf,
     encrypt: bool,
     latency: bool,
@@ -127,6 +143,11 @@ fn parse_args() -> Result<Args, String> {
         onnx: None,
         normalize: None,
         save: None,
+        save_he: None,
+        preset: None,
+        prune_steps: 3000,
+        candidates: None,
+        distill: None,
         out: PathBuf::from("reports"),
         encrypt: true,
         latency: false,
@@ -174,6 +195,17 @@ fn parse_args() -> Result<Args, String> {
                 a.normalize = Some((num(m.trim().into())? as f32, num(sd.trim().into())? as f32));
             }
             "--save" => a.save = Some(value()?.into()),
+            "--save-he" => a.save_he = Some(value()?.into()),
+            "--preset" => a.preset = Some(value()?),
+            "--prune-steps" => a.prune_steps = num(value()?)? as usize,
+            "--candidates" => a.candidates = Some(num(value()?)? as usize),
+            "--distill" => {
+                let v = value()?;
+                let (t, w) = v
+                    .split_once(',')
+                    .ok_or(format!("--distill {v}: expected T,A, e.g. 4,0.7"))?;
+                a.distill = Some((num(t.into())? as f32, num(w.into())? as f32));
+            }
             "--out" => a.out = value()?.into(),
             "--no-encrypt" => a.encrypt = false,
             "--latency" => a.latency = true,
@@ -192,6 +224,11 @@ fn parse_args() -> Result<Args, String> {
             "unknown block {} (column, weight or tile)",
             a.block
         ));
+    }
+    if let Some(p) = &a.preset
+        && !["digits", "cnn", "mlp"].contains(&p.as_str())
+    {
+        return Err(format!("unknown preset {p} (digits, cnn or mlp)"));
     }
     if a.load.is_some() && a.onnx.is_some() {
         return Err("--load and --onnx both name the original network; give one".into());
@@ -231,8 +268,8 @@ struct StepBar {
     steps: ProgressBar,
 }
 
-impl TransformProgress for StepBar {
-    fn on_step(&mut self, step: usize, total: usize, layer: usize, kind: &str) {
+impl Progress for StepBar {
+    fn on_stage(&mut self, step: usize, total: usize, layer: usize, kind: &str) {
         self.steps.set_length(total as u64);
         self.steps.set_position(step as u64 - 1);
         self.steps.set_prefix(format!("layer {layer} ({kind})"));
@@ -366,17 +403,40 @@ fn he_config(a: &Args) -> HeFriendlyConfig {
     cfg
 }
 
-/// The pruning settings measured on the digits LeNet
-/// ([`MofheiConfig::digits_lenet`], docs/pruning.md): gentle ramp, lr 3e-3,
-/// shifts of up to 2 pixels while pruning and retraining, and best of the 6
-/// choices of the surviving conv0 filter by validation accuracy. On MNIST
-/// (`mnist`) one run only: the six runs of 30 epochs would be long.
-fn mofhei_config(seed: u64, mnist: bool, block: &str) -> MofheiConfig {
-    let mut cfg = MofheiConfig::digits_lenet(seed);
-    if mnist || block != "column" {
+/// The pruning settings: [`MofheiConfig::digits_lenet`] on the shipped
+/// digits (measured in docs/pruning.md: gentle ramp, lr 3e-3, shifts of up
+/// to 2 pixels, best of the 6 choices of the surviving conv0 filter), and
+/// the step-budget presets [`MofheiConfig::cnn`] / [`MofheiConfig::mlp`]
+/// elsewhere (docs/pruning.md, "Real MNIST"). `teacher` (with `--distill`)
+/// is the HE-friendly dense network.
+fn mofhei_config(a: &Args, own_data: bool, teacher: &Network) -> MofheiConfig {
+    let preset = a
+        .preset
+        .as_deref()
+        .unwrap_or(if own_data { "cnn" } else { "digits" });
+    let mut cfg = match preset {
+        "cnn" => MofheiConfig::cnn(a.seed, a.prune_steps, 6),
+        "mlp" => MofheiConfig::mlp(a.seed, a.prune_steps),
+        _ => MofheiConfig::digits_lenet(a.seed),
+    };
+    if let Some(k) = a.candidates {
+        cfg.candidates = k;
+    }
+    if a.block != "column" {
         // Best-of-k chooses among whole units; with weight or tile blocks
         // the protected block would survive anyway.
         cfg.candidates = 1;
+    }
+    let distill = a
+        .distill
+        .or((preset != "digits").then_some((4.0, 0.7)))
+        .filter(|&(t, w)| t > 0.0 && w > 0.0);
+    if let Some((temperature, alpha)) = distill {
+        cfg.train.distillation = Some(Distillation {
+            teacher: teacher.clone(),
+            temperature,
+            alpha,
+        });
     }
     cfg
 }
@@ -524,6 +584,9 @@ fn run(a: &Args) -> mofhei::Result<()> {
     )?;
     steps.finish();
     let acc_he = accuracy(&he, &test)?;
+    if let Some(path) = &a.save_he {
+        he.save(path)?;
+    }
     println!(
         "HE-friendly {model_name} (poly2, avg-pool): test accuracy {acc_he:.4} ({:.1}s)",
         treport.seconds
@@ -540,7 +603,8 @@ fn run(a: &Args) -> mofhei::Result<()> {
     targets.sort_by(f64::total_cmp);
     let params_dense = he.param_count();
     let mut nets: Vec<(String, Option<f64>, Network)> = vec![("dense".into(), None, cull(&he)?.0)];
-    let mut pcfg = mofhei_config(a.seed, a.mnist.is_some(), &a.block);
+    let own_data = a.mnist.is_some() || a.onnx.is_some();
+    let mut pcfg = mofhei_config(a, own_data, &he);
     pcfg.shape = match (a.block.as_str(), a.packing) {
         ("weight", _) => BlockShape::Weight,
         ("tile", _) => BlockShape::Tile {
@@ -556,8 +620,17 @@ fn run(a: &Args) -> mofhei::Result<()> {
             &format!("prune at {:.0}% ({} blocks)", t * 100.0, a.block),
         );
         pb.enable_steady_tick(Duration::from_millis(500));
+        let t0 = Instant::now();
         let (pruned, _) = mofhei_prune(&he, t, &pcfg, &train, &valid)?;
         pb.finish();
+        let acc = accuracy(&pruned, &test)?;
+        println!(
+            "pruned {:.0}%: units {:?}, test accuracy {acc:.4} ({:+.2} points vs HE-friendly, {:.0}s)",
+            t * 100.0,
+            mofhei::prune::units(&pruned),
+            (acc - acc_he) * 100.0,
+            t0.elapsed().as_secs_f64()
+        );
         nets.push((format!("{:.0}%", t * 100.0), Some(t), pruned));
     }
 
@@ -597,7 +670,7 @@ fn run(a: &Args) -> mofhei::Result<()> {
             label: label.clone(),
             target: *target,
             sparsity: 1.0 - net.param_count() as f64 / params_dense as f64,
-            units: mofhei::prune::cull::units(net),
+            units: mofhei::prune::units(net),
             metric_plain: f64::from(accuracy(net, &test)?),
             counts: plan.counts().clone(),
             ..RunRow::default()

@@ -156,7 +156,7 @@ fn pipeline_dense(
     cfg.fine_tune.batch_size = 32;
     cfg.train.early_stopping = Some(4);
     cfg.fine_tune.early_stopping = Some(4);
-    let (he, _) = make_he_friendly(&original, train, valid, &cfg, &mut mofhei::transform::Quiet)?;
+    let (he, _) = make_he_friendly(&original, train, valid, &cfg, &mut NoProgress)?;
     he.save(&path)?;
     Ok(he)
 }
@@ -224,7 +224,7 @@ fn main() -> mofhei::Result<()> {
                 "| {ds}{} | {ps} | {dense_acc:.4} | {acc:.4} | {:.2} | {} | {sparsity:.4} | {:.1}% | {:.0} | {vacc:.4} |",
                 if a.pipeline { " (pipeline)" } else { "" },
                 100.0 * (dense_acc - acc),
-                mofhei::prune::cull::units(&pruned)
+                mofhei::prune::units(&pruned)
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()

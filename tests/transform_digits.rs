@@ -15,7 +15,7 @@ use mofhei::model::{Activation, Network, zoo};
 use mofhei::packing::Batch;
 use mofhei::train::{NoProgress, Plateau, TrainConfig, Trainer, accuracy};
 use mofhei::transform::{
-    HeFriendlyConfig, Mode, PolyInit, Quiet, Replacement, is_he_friendly, make_he_friendly,
+    HeFriendlyConfig, Mode, PolyInit, Replacement, is_he_friendly, make_he_friendly,
 };
 use rand::SeedableRng;
 
@@ -67,7 +67,7 @@ fn lenet_on_digits_32x32_stays_within_one_point() {
         per_channel: false,
     };
     let cfg = transform_config(15, replacement, Mode::LayerByLayer);
-    let (he, report) = make_he_friendly(&original, &fit, &val, &cfg, &mut Quiet).unwrap();
+    let (he, report) = make_he_friendly(&original, &fit, &val, &cfg, &mut NoProgress).unwrap();
     let acc_he = accuracy(&he, &test).unwrap();
     eprintln!(
         "LeNet digits 32x32: original {acc_original:.4} -> HE-friendly {acc_he:.4} (validation {:.4} -> {:.4}), {} steps, {:.1?}",
@@ -165,7 +165,7 @@ fn mlp_on_digits_8x8_stays_within_two_points() {
     ] {
         let mut cfg = transform_config(40, replacement, mode);
         cfg.train.lr = 3e-3;
-        let (he, report) = make_he_friendly(&original, &fit, &val, &cfg, &mut Quiet).unwrap();
+        let (he, report) = make_he_friendly(&original, &fit, &val, &cfg, &mut NoProgress).unwrap();
         let acc_he = accuracy(&he, &test).unwrap();
         eprintln!(
             "MLP digits 8x8, {name}: original {acc_original:.4} -> {acc_he:.4} in {:.1}s",

@@ -53,7 +53,7 @@ impl CullReport {
 }
 
 /// MOFHEI's sparsity of `net` against the parameter count of the original.
-pub fn sparsity(original_params: usize, net: &Network) -> f64 {
+pub(crate) fn sparsity(original_params: usize, net: &Network) -> f64 {
     if original_params == 0 {
         0.0
     } else {

@@ -6,32 +6,36 @@
 //! - [`blocks`]: block views of a layer's weights ([`BlockShape`], im2col
 //!   view of convolutions, tiles, diagonals).
 //! - [`score`]: block scores, per-layer or global ranking, [`select`].
-//! - [`cost`]: cost-aware ranking (what a zero block saves under HE).
-//! - [`schedule`]: one-shot, constant (MOFHEI) and polynomial schedules.
-//! - [`mod@cull`]: removing dead neurons/filters (MOFHEI).
-//! - [`mod@sweep`]: pruning at several targets, op counts.
-//! - [`mod@permute`]: HE-PEx permutation of hidden neurons.
+//! - [`op_savings`]: cost-aware ranking (what a zero block saves under HE).
+//! - [`gradual`]: one-shot, constant (MOFHEI) and polynomial schedules.
+//! - [`cull()`]: removing dead neurons/filters (MOFHEI).
+//! - [`mofhei_prune`]: MOFHEI's recipe (schedule, culling, retraining,
+//!   best-of-k) with its presets ([`MofheiConfig`]).
+//! - [`hepex_prune`]: HE-PEx's recipe (weight pruning, [`permute()`] of
+//!   hidden neurons, tile dropping, expansion).
+//! - [`sweep()`]: pruning at several targets, op counts.
 //! - [`tiles`]: tile counts, pruning almost-empty tiles, expansion.
 
 pub mod blocks;
-pub mod cost;
-pub mod cull;
-pub mod permute;
-pub mod schedule;
+mod cull;
+pub mod gradual;
+mod hepex;
+mod mofhei;
+pub mod op_savings;
+mod permute;
 pub mod score;
 pub mod selection;
-pub mod sweep;
+mod sweep;
 pub mod tiles;
 
 pub(crate) use blocks::BlockShape;
 pub use blocks::{BlockGrid, LayerBlocks};
-pub use cost::OpPrices;
-pub use cull::{CullReport, cull};
-pub use permute::{Permutation, PermuteOptions, permute};
-pub use schedule::{FineTune, Schedule, ScheduleConfig, ScheduleReport, TrainerTune};
+pub use cull::{CullReport, cull, units};
+pub use gradual::{FineTune, Schedule, ScheduleConfig, ScheduleReport, TrainerTune};
+pub use hepex::{HePexConfig, HePexResult, hepex_prune};
+pub use mofhei::{MofheiConfig, StepBudget, mofhei_prune};
+pub use op_savings::OpPrices;
+pub use permute::{Permutation, PermuteOptions, apply_permutation, permute, tile_count};
 pub use score::{PruneOptions, Scope, Score, prune_assign, select};
-pub use sweep::{
-    HePexConfig, HePexResult, MofheiConfig, SweepPoint, batch_op_counts, compiled_op_counts,
-    hepex_prune, mofhei_prune, sweep,
-};
+pub use sweep::{OpCounter, SweepPoint, batch_op_counts, compiled_op_counts, sweep};
 pub use tiles::{expand, nonzero_blocks, prune_sparse};

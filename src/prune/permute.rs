@@ -196,7 +196,7 @@ fn permute_vec<T: Clone>(v: &[T], p: &[usize]) -> Vec<T> {
 
 /// Applies `perm` to `net` (a dense chain): every layer's rows, columns and
 /// per-neuron parameters move with their neuron.
-pub fn apply(net: &Network, perm: &Permutation) -> Result<Network> {
+pub fn apply_permutation(net: &Network, perm: &Permutation) -> Result<Network> {
     let dense = dense_chain(net)?;
     let sizes = space_sizes(net, &dense);
     if perm.spaces.len() != sizes.len()
@@ -364,7 +364,7 @@ pub fn permute(
                 improved = true;
                 let mut step = Permutation::identity(&sizes);
                 step.spaces[s] = order.clone();
-                cur = apply(&cur, &step)?;
+                cur = apply_permutation(&cur, &step)?;
                 perm.spaces[s] = order.iter().map(|&i| perm.spaces[s][i]).collect();
             }
         }
@@ -556,7 +556,7 @@ mod tests {
         let perm = Permutation {
             spaces: vec![vec![1, 0], vec![2, 0, 1], vec![0]],
         };
-        let out = apply(&net, &perm).unwrap();
+        let out = apply_permutation(&net, &perm).unwrap();
         let Layer::Dense(d0) = &out.layers[0] else {
             panic!()
         };
@@ -573,7 +573,7 @@ mod tests {
         let bad = Permutation {
             spaces: vec![vec![0, 0], vec![0, 1, 2], vec![0]],
         };
-        assert!(apply(&net, &bad).is_err());
+        assert!(apply_permutation(&net, &bad).is_err());
     }
 
     #[test]

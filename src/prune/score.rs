@@ -3,7 +3,7 @@
 //! A block's importance is a statistic of its weights' magnitudes
 //! ([`Score`]); MOFHEI uses the mean `|w|` of a whole unit. Blocks are ranked
 //! per layer or across layers ([`Scope`]), optionally by importance per unit
-//! of HE cost saved ([`super::cost`]), and the lowest are zeroed until the
+//! of HE cost saved ([`super::op_savings`]), and the lowest are zeroed until the
 //! target fraction of the layer's (or network's) weights is reached.
 
 use std::cmp::Ordering;
@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{BlockGrid, LayerBlocks, matrix, weighted_layers};
-use super::cost::{OpPrices, savings};
+use super::op_savings::{OpPrices, savings};
 use super::selection::{drop_weights, keep_all};
 use crate::error::{Error, Result};
 use crate::model::Network;

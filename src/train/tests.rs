@@ -4,10 +4,14 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::backprop::params_mut;
+use super::pass::train_mode_loss;
 use super::*;
 use crate::data::synthetic;
+use crate::data::{Dataset, Targets};
 use crate::model::zoo::{conv, dense, pool};
 use crate::model::{Activation, BatchNorm, Poly, Pool2d};
+use crate::model::{Layer, Network, Tensor};
 
 fn rand_tensor(shape: Vec<usize>, rng: &mut ChaCha8Rng, scale: f32) -> Tensor {
     let n = shape.iter().product();

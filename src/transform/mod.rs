@@ -19,18 +19,16 @@
 //!
 //! Design notes: `docs/transform.md`.
 
+mod batchnorm;
 mod fit;
-mod fold;
+mod he_friendly;
 mod replace;
-mod schedule;
 
+pub use batchnorm::{batchnorm_affine, fold_batchnorm};
 pub use fit::least_squares;
-pub use fold::{batchnorm_affine, fold_batchnorm};
+pub use he_friendly::{HeFriendlyConfig, Mode, StepReport, TransformReport, make_he_friendly};
 pub use replace::{
     PolyInit, Replacement, activation_fn, is_he_friendly, replace_activation, replace_max_pool,
-};
-pub use schedule::{
-    HeFriendlyConfig, Mode, Quiet, StepReport, TransformProgress, TransformReport, make_he_friendly,
 };
 
 use crate::error::Result;

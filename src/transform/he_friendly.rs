@@ -8,9 +8,7 @@ use super::{Replacement, fold_batchnorm, is_he_friendly, observe_inputs, replace
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Network};
-use crate::train::{
-    Distillation, EpochStats, Freeze, Plateau, Progress, TrainConfig, Trainer, evaluate,
-};
+use crate::train::{Distillation, Freeze, Plateau, Progress, TrainConfig, Trainer, evaluate};
 
 /// Layer by layer (MOFHEI) or everything at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,28 +111,6 @@ pub struct TransformReport {
     pub seconds: f64,
 }
 
-/// Callbacks for a progress display.
-pub trait TransformProgress {
-    /// A replacement step starts: `step` of `total`, replacing `layer` (`kind`).
-    fn on_step(&mut self, _step: usize, _total: usize, _layer: usize, _kind: &str) {}
-    /// A training epoch ended.
-    fn on_epoch(&mut self, _stats: &EpochStats) {}
-}
-
-/// A progress sink that ignores everything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Quiet;
-
-impl TransformProgress for Quiet {}
-
-struct Epochs<'a>(&'a mut dyn TransformProgress);
-
-impl Progress for Epochs<'_> {
-    fn on_epoch(&mut self, stats: &EpochStats) {
-        self.0.on_epoch(stats);
-    }
-}
-
 /// Makes `original` HE-friendly: batch-norm folded, max-pools averaged,
 /// activations replaced by polynomials and trained per `config` on `train`,
 /// monitored on `validation`. Returns the network (only layers every packing
@@ -145,7 +121,7 @@ pub fn make_he_friendly(
     train: &Dataset,
     validation: &Dataset,
     config: &HeFriendlyConfig,
-    progress: &mut dyn TransformProgress,
+    progress: &mut dyn Progress,
 ) -> Result<(Network, TransformReport)> {
     config.replacement.validate()?;
     if validation.is_empty() {
@@ -184,7 +160,7 @@ pub fn make_he_friendly(
         let step_start = Instant::now();
         let first = group.iter().copied().min().unwrap_or(0);
         let from: Vec<&'static str> = group.iter().map(|&i| net.layers[i].kind()).collect();
-        progress.on_step(k + 1, total, first, &from.join("+"));
+        progress.on_stage(k + 1, total, first, &from.join("+"));
         let observed = observe_inputs(&net, calibration.inputs(), 4096)?;
         for &i in group {
             replace_layer(&mut net, i, config.replacement, Some(&observed[i]))?;
@@ -207,7 +183,7 @@ pub fn make_he_friendly(
                 ..phase
             };
             let mut trainer = Trainer::new(cfg);
-            let history = trainer.fit(&mut net, train, Some(validation), &mut Epochs(progress))?;
+            let history = trainer.fit(&mut net, train, Some(validation), progress)?;
             epochs += history.epochs.len();
         }
         let metric_trained = evaluate(&net, validation)?.metric;
