@@ -84,6 +84,9 @@ fn not_conforming<T: std::fmt::Debug>(r: mofhei::Result<T>) -> &'static str {
             reason: DecodeError::NotConforming { what },
             ..
         }) => what,
+        // The same checks on a plan in memory (Plan::validate, Client::new,
+        // Server::new) name the failed check as a PlanError.
+        Err(Error::InvalidPlan { reason }) => reason.what(),
         other => panic!("expected a NotConforming decode error, got {other:?}"),
     }
 }
