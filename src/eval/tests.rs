@@ -1,10 +1,16 @@
 //! End-to-end tests on the simulator: every packing and layer kind against
 //! the plaintext reference, exact skipping of zero blocks, bad input.
 
+use std::sync::Arc;
+
 use super::*;
+use crate::compile::Plan;
 use crate::compile::{CompileOptions, compile};
+use crate::error::Error;
 use crate::he::sim::Sim;
+use crate::he::{Counted, HeScheme, OpCounts};
 use crate::he::{KeyRequirements, OpKind};
+use crate::model::Tensor;
 use crate::model::{Layer, Network};
 use crate::packing::{Batch, BlockShape, Diagonal, Packing, Tile};
 use crate::testutil::*;
@@ -28,10 +34,10 @@ struct Outcome {
 fn run(net: &Network, packing: &dyn Packing, slots: usize, n: usize, seed: u64) -> Outcome {
     let plan = compile(net, packing, &CompileOptions::default()).unwrap();
     let slots = slots.max(plan.period().unwrap_or(1));
-    let sim = Counted::new(sim_for(&plan, slots));
+    let sim = Arc::new(Counted::new(sim_for(&plan, slots)));
     let mut r = rng(seed);
-    let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
-    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (client, keys) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
     let setup_encodes = sim.take_counts().get(OpKind::Encode);
     let mut shape = vec![n];
     shape.extend_from_slice(&net.input_shape);
@@ -387,18 +393,18 @@ fn refuses_missing_rotation_key_before_any_ciphertext() {
         &CompileOptions::default(),
     )
     .unwrap();
-    let sim = Counted::new(sim_for(&plan, 32));
+    let sim = Arc::new(Counted::new(sim_for(&plan, 32)));
     let mut r = rng(1);
     let sk = sim.generate_secret_key(&mut r).unwrap();
     let keys = sim
         .generate_eval_keys(&sk, &KeyRequirements::new().with_relinearization(), &mut r)
         .unwrap();
-    let err = Server::new(&sim, &plan, keys).err().unwrap();
+    let err = Server::new(sim.clone(), plan.clone(), keys).err().unwrap();
     assert!(matches!(err, Error::MissingRotationKey { .. }), "{err}");
     let keys = sim
         .generate_eval_keys(&sk, &KeyRequirements::new(), &mut r)
         .unwrap();
-    let err = Server::new(&sim, &plan, keys).err().unwrap();
+    let err = Server::new(sim.clone(), plan.clone(), keys).err().unwrap();
     assert!(matches!(err, Error::MissingRelinearizationKey), "{err}");
     let c = sim.counts();
     assert_eq!(c.homomorphic_total(), 0);
@@ -408,19 +414,23 @@ fn refuses_missing_rotation_key_before_any_ciphertext() {
 fn refuses_keys_of_other_parameters_and_inputs_of_another_client() {
     let net = mlp(3);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
-    let sim = sim_for(&plan, 8);
+    let sim = Arc::new(sim_for(&plan, 8));
     let mut bits = plan.params().moduli_bits.clone();
     bits.push(40);
-    let other = Sim::new(crate::he::sim::SimParams::new(8, &bits, 32).unwrap());
+    let other = Arc::new(Sim::new(
+        crate::he::sim::SimParams::new(8, &bits, 32).unwrap(),
+    ));
     let mut r = rng(5);
     // Evaluation keys made for another parameter set.
-    let (_, other_keys) = Client::new(&other, &plan, &mut r).unwrap();
-    let err = Server::new(&sim, &plan, other_keys).err().unwrap();
+    let (_, other_keys) = Client::new(other.clone(), &plan, &mut r).unwrap();
+    let err = Server::new(sim.clone(), plan.clone(), other_keys)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::ParameterMismatch { .. }), "{err}");
     // A server holding client A's keys refuses client B's ciphertexts.
-    let (a, keys_a) = Client::new(&sim, &plan, &mut r).unwrap();
-    let (b, _) = Client::new(&sim, &plan, &mut r).unwrap();
-    let server = Server::new(&sim, &plan, keys_a).unwrap();
+    let (a, keys_a) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+    let (b, _) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys_a).unwrap();
     let x = Tensor::new(vec![2, 16], vec![0.25; 32]).unwrap();
     let err = server.run(b.encrypt(&x, &mut r).unwrap()).err().unwrap();
     assert!(matches!(err, Error::KeyMismatch { .. }), "{err}");
@@ -437,12 +447,14 @@ fn refuses_too_few_levels_and_slots() {
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let mut bits = plan.params().moduli_bits.clone();
     bits.pop();
-    let sim = Sim::new(crate::he::sim::SimParams::new(8, &bits, 32).unwrap());
-    let err = Client::new(&sim, &plan, &mut rng(1)).err().unwrap();
+    let sim = Arc::new(Sim::new(
+        crate::he::sim::SimParams::new(8, &bits, 32).unwrap(),
+    ));
+    let err = Client::new(sim.clone(), &plan, &mut rng(1)).err().unwrap();
     assert!(matches!(err, Error::LevelOutOfRange { .. }), "{err}");
     let diag = compile(&net, &Diagonal, &CompileOptions::default()).unwrap();
-    let sim = sim_for(&diag, 8);
-    let err = Client::new(&sim, &diag, &mut rng(1)).err().unwrap();
+    let sim = Arc::new(sim_for(&diag, 8));
+    let err = Client::new(sim.clone(), &diag, &mut rng(1)).err().unwrap();
     assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
 }
 
@@ -450,9 +462,9 @@ fn refuses_too_few_levels_and_slots() {
 fn refuses_wrong_input_shape_and_too_many_samples() {
     let net = mlp(3);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
-    let sim = sim_for(&plan, 8);
+    let sim = Arc::new(sim_for(&plan, 8));
     let mut r = rng(1);
-    let (client, _) = Client::new(&sim, &plan, &mut r).unwrap();
+    let (client, _) = Client::new(sim.clone(), &plan, &mut r).unwrap();
     let x = rand_tensor(&mut r, vec![2, 15], 1.0);
     assert!(matches!(
         client.encrypt(&x, &mut r),
@@ -471,10 +483,10 @@ fn refuses_wrong_input_shape_and_too_many_samples() {
 fn peak_memory_and_timings_are_reported() {
     let net = mlp(4);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
-    let sim = sim_for(&plan, 8);
+    let sim = Arc::new(sim_for(&plan, 8));
     let mut r = rng(1);
-    let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
-    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (client, keys) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
     let x = rand_tensor(&mut r, vec![3, 16], 1.0);
     let (_, report) = server.run(client.encrypt(&x, &mut r).unwrap()).unwrap();
     assert!(report.peak_rss_bytes.unwrap_or(1) > 0);
@@ -566,10 +578,10 @@ fn streamed_inputs_give_the_same_outputs_with_fewer_live_ciphertexts() {
     );
     assert!(plan.peak_live() >= 1024);
     assert!(plan.peak_live_streamed() * 2 < plan.peak_live());
-    let sim = Counted::new(sim_for(&plan, 2));
+    let sim = Arc::new(Counted::new(sim_for(&plan, 2)));
     let mut r = rng(2);
-    let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
-    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (client, keys) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
     let x = rand_tensor(&mut r, vec![2, 1, 32, 32], 1.0);
     let src = client.input_source(&x, &mut r).unwrap();
     let _ = sim.take_counts();
@@ -618,11 +630,11 @@ fn run_ckks_flooded(
     let params =
         CkksParams::insecure_for_tests(log_n, &c.moduli_bits, &c.special_bits, c.scale_bits)
             .unwrap();
-    let he = Counted::new(Ckks::new(params).unwrap());
+    let he = Arc::new(Counted::new(Ckks::new(params).unwrap()));
     let mut r = rng(77);
-    let (mut client, keys) = Client::new(&he, &plan, &mut r).unwrap();
+    let (mut client, keys) = Client::new(he.clone(), &plan, &mut r).unwrap();
     client.set_flooding(flooding);
-    let server = Server::new(&he, &plan, keys).unwrap();
+    let server = Server::new(he.clone(), plan.clone(), keys).unwrap();
     let setup_encodes = he.take_counts().get(OpKind::Encode);
     let mut shape = vec![n];
     shape.extend_from_slice(&net.input_shape);
