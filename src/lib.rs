@@ -2,6 +2,8 @@
 
 pub mod budget;
 pub mod compile;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod data;
 pub mod error;
 pub mod eval;
