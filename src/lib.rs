@@ -11,6 +11,7 @@ pub mod he;
 pub mod import;
 pub mod model;
 pub mod packing;
+pub mod prelude;
 pub mod prune;
 pub mod quant;
 pub mod report;
@@ -22,3 +23,19 @@ pub use error::{Error, Result};
 
 #[cfg(test)]
 mod testutil;
+
+/// The code of `docs/compile.md`, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/compile.md")]
+struct CompileDoc;
+
+/// The code of `docs/import.md`, compiled as a doctest (not run: it reads
+/// model files).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/import.md")]
+struct ImportDoc;
+
+/// The code of `docs/bfv.md`, compiled and run as a doctest.
+#[cfg(all(doctest, feature = "bfv"))]
+#[doc = include_str!("../docs/bfv.md")]
+struct BfvDoc;

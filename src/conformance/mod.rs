@@ -8,7 +8,7 @@
 //! [`Server`](crate::eval::Server) on the backend under test, and checks:
 //!
 //! - **encrypted vs plaintext**: the decrypted outputs agree with an `f64`
-//!   reference forward pass ([`reference`]) within the backend's tolerance
+//!   reference forward pass ([`reference`](mod@reference)) within the backend's tolerance
 //!   (real-number backends), or equal the quantised network's integer
 //!   forward pass exactly (integer backends, on quantised plans);
 //! - **exact op counts**: the operations the backend performs are exactly
@@ -54,11 +54,15 @@ pub use plan::{Outcome, PlanSuite, diff, mlp, packings, zero_blocks};
 
 /// Instantiates the plan-level suite as one `#[test]` per case:
 ///
-/// ```ignore
-/// mofhei::plan_conformance_suite!(
-///     |plan: &Plan, slots: usize| Ok(Sim::new(plan.params().sim_params(slots)?)),
-///     tolerance = 1e-6
-/// );
+/// ```
+/// use mofhei::compile::Plan;
+/// use mofhei::he::sim::Sim;
+///
+/// fn make(plan: &Plan, slots: usize) -> mofhei::Result<Sim> {
+///     Ok(Sim::new(plan.params().sim_params(slots)?))
+/// }
+/// mofhei::plan_conformance_suite!(make, tolerance = 1e-6);
+/// # fn main() {}
 /// ```
 ///
 /// For an integer backend (one with a plaintext modulus) the float cases

@@ -70,7 +70,7 @@ pub struct Client<S: HeScheme> {
 
 impl<S: HeScheme> Client<S> {
     /// Generate keys for `plan`: returns the client and the evaluation keys
-    /// to hand to the [`Server`] (exactly the plan's key requirements).
+    /// to hand to the [`Server`](super::Server) (exactly the plan's key requirements).
     /// Refuses an inconsistent plan ([`Plan::validate`], e.g. a tampered
     /// one) and a backend with too few levels or slots before generating
     /// anything. The in-process convenience over [`Client::from_view`].
@@ -287,7 +287,7 @@ impl<S: HeScheme> Client<S> {
         })
     }
 
-    /// A source of input ciphertexts for [`Server::run_streamed`]: input `j`
+    /// A source of input ciphertexts for [`Server::run_streamed`](super::Server::run_streamed): input `j`
     /// is encoded and encrypted only when the server first needs it (the
     /// stand-in for a client streaming ciphertexts over the network in the
     /// plan's order), so the whole input batch never sits in memory at once.

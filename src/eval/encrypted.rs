@@ -31,7 +31,7 @@ impl<S: HeScheme> EncryptedInput<S> {
 
 impl<S: HeWire> EncryptedInput<S> {
     /// The inputs as bytes (full ciphertexts; a client uploads seeded ones
-    /// with [`Client::encrypt_to_bytes`]).
+    /// with [`Client::encrypt_to_bytes`](super::Client::encrypt_to_bytes)).
     pub fn to_bytes(&self, scheme: &S) -> Result<Vec<u8>> {
         wire::seal_ciphertexts(
             &wire::INPUT,

@@ -42,6 +42,6 @@ pub struct RunReport {
     pub rss_growth_bytes: Option<u64>,
     /// Most ciphertexts alive at once.
     pub peak_live: usize,
-    /// Op counts of the run (set by [`Server::run_counted`]).
+    /// Op counts of the run (set by [`Server::run_counted`](super::Server::run_counted)).
     pub counts: Option<OpCounts>,
 }

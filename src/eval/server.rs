@@ -164,7 +164,7 @@ impl<S: HeScheme> Server<S> {
     }
 
     /// Run the plan fetching each input ciphertext just before the first wave
-    /// that reads it (e.g. from [`Client::input_source`]), so inputs occupy
+    /// that reads it (e.g. from [`Client::input_source`](super::Client::input_source)), so inputs occupy
     /// memory only while needed ([`Plan::peak_live_streamed`]).
     pub fn run_streamed<F>(
         &self,
@@ -252,7 +252,7 @@ impl<S: HeWire> Server<S> {
         input_size_limit(&*self.scheme, &self.plan)
     }
 
-    /// Encrypted inputs from uploaded bytes ([`Client::encrypt_to_bytes`]):
+    /// Encrypted inputs from uploaded bytes ([`Client::encrypt_to_bytes`](super::Client::encrypt_to_bytes)):
     /// refuses another plan's or parameter set's ([`Error::WrongContext`])
     /// before decoding a ciphertext, then checks every ciphertext against
     /// the parameters and the plan's input level.
