@@ -45,10 +45,10 @@ fn prune_units(net: &Network, keep: f64) -> Network {
 fn bench_net(c: &mut Criterion, name: &str, net: &Network, packing: &dyn Packing, slots: usize) {
     let plan = compile(net, packing, &CompileOptions::default()).unwrap();
     let slots = slots.max(plan.period().unwrap_or(1));
-    let sim = Sim::new(plan.params().sim_params(slots).unwrap());
+    let sim = std::sync::Arc::new(Sim::new(plan.params().sim_params(slots).unwrap()));
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let (client, keys) = Client::new(&sim, &plan, &mut rng).unwrap();
-    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (client, keys) = Client::new(sim.clone(), &plan, &mut rng).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
     let n = client.samples();
     let mut shape = vec![n];
     shape.extend_from_slice(&net.input_shape);

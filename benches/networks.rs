@@ -31,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use mofhei::compile::{CompileOptions, compile};
-use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::eval::{Client, Server};
 use mofhei::he::OpKind;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
@@ -186,12 +186,13 @@ fn run(name: &str, net: &Network, packing: &dyn Packing, samples: Option<usize>)
     let mut net = net.clone();
     normalise(&mut net, &x);
     let plan = compile(&net, packing, &CompileOptions::default()).unwrap();
-    let (client, keys) = Client::new(&he, &plan, &mut rng).unwrap();
-    let server = Server::new(&he, &plan, keys).unwrap();
+    let (client, keys) = Client::new(std::sync::Arc::new(he.clone()), &plan, &mut rng).unwrap();
+    let mut server = Server::new(std::sync::Arc::new(he.clone()), plan.clone(), keys).unwrap();
 
     // Streamed: the client encrypts each input when the server first needs it.
     let src = client.input_source(&x, &mut rng).unwrap();
-    reset_peak_rss();
+    // The run's own peak, not the process's so far.
+    server.set_peak_rss_reset(true);
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let (out, report) = server.run_streamed(src.samples(), |j| src.get(j)).unwrap();
     let streamed = t.elapsed();

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::Dataset;
-use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::eval::{Client, Server};
 use mofhei::he::Counted;
 use mofhei::he::ckks::Ckks;
 use mofhei::model::{Activation, Network, argmax_rows, zoo};
@@ -123,13 +123,14 @@ fn run_encrypted(
     autoencoder: bool,
 ) -> mofhei::Result<Run> {
     let choice = plan.params();
-    let scheme = Counted::new(Ckks::new(choice.ckks_params()?)?);
+    let scheme = std::sync::Arc::new(Counted::new(Ckks::new(choice.ckks_params()?)?));
     let mut rng = ChaCha20Rng::from_os_rng();
-    let (client, keys) = Client::new(&scheme, plan, &mut rng)?;
+    let (client, keys) = Client::new(scheme.clone(), plan, &mut rng)?;
     let x = batch.inputs();
     let src = client.input_source(x, &mut rng)?;
-    let server = Server::new(&scheme, plan, keys)?;
-    reset_peak_rss();
+    let mut server = Server::new(scheme.clone(), plan.clone(), keys)?;
+    // The run's own peak, not the process's so far.
+    server.set_peak_rss_reset(true);
     let (out, report) = server.run_streamed(src.samples(), |j| src.get(j))?;
     let y = client.decrypt(&out)?;
     let plain = net.forward(x)?;

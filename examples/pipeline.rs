@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::{Dataset, NormalizeOver, Normalizer};
-use mofhei::eval::{Client, Server, reset_peak_rss};
+use mofhei::eval::{Client, Server};
 use mofhei::he::ckks::Ckks;
 use mofhei::he::{Counted, OpKind};
 use mofhei::import::onnx;
@@ -472,19 +472,20 @@ fn run_encrypted(
 ) -> mofhei::Result<()> {
     let choice = plan.params();
     let params = choice.ckks_params()?;
-    let scheme = Counted::new(Ckks::new(params)?);
+    let scheme = std::sync::Arc::new(Counted::new(Ckks::new(params)?));
     let mut rng = ChaCha20Rng::from_os_rng();
     let t0 = Instant::now();
-    let (client, keys) = Client::new(&scheme, plan, &mut rng)?;
+    let (client, keys) = Client::new(scheme.clone(), plan, &mut rng)?;
     let keygen = t0.elapsed();
     // Inputs are encrypted on demand, just before the first instruction that
     // reads them (the stand-in for a client streaming ciphertexts), so the
     // whole encrypted batch never sits in memory at once. The time below
     // therefore includes encrypting the inputs.
     let src = client.input_source(x, &mut rng)?;
-    let server = Server::new(&scheme, plan, keys)?;
+    let mut server = Server::new(scheme.clone(), plan.clone(), keys)?;
     let _ = scheme.take_counts();
-    reset_peak_rss();
+    // The run's own peak, not the process's so far.
+    server.set_peak_rss_reset(true);
     let (out, mut report) = server.run_streamed(src.samples(), |j| src.get(j))?;
     report.counts = Some(scheme.take_counts());
     let t2 = Instant::now();
@@ -885,10 +886,10 @@ fn time_one_image(
     );
     let plan = compile(net, tile, &CompileOptions::default())?;
     let choice = plan.params().clone();
-    let scheme = Counted::new(Ckks::new(choice.ckks_params()?)?);
+    let scheme = std::sync::Arc::new(Counted::new(Ckks::new(choice.ckks_params()?)?));
     let mut rng = ChaCha20Rng::from_os_rng();
-    let (client, keys) = Client::new(&scheme, &plan, &mut rng)?;
-    let server = Server::new(&scheme, &plan, keys)?;
+    let (client, keys) = Client::new(scheme.clone(), &plan, &mut rng)?;
+    let server = Server::new(scheme.clone(), plan.clone(), keys)?;
     let mut worst = 0.0f64;
     let mut times = Vec::new();
     let mut agree = 0;

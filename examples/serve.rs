@@ -65,10 +65,8 @@ fn main() -> Result<(), AnyError> {
     let plan = compile(&net, packing.as_ref(), &CompileOptions::default())?;
     let name = packing.name();
     let scheme = Ckks::for_plan(&plan)?;
-    // Both live as long as the process.
-    let plan: &'static _ = Box::leak(Box::new(plan));
-    let scheme: &'static _ = Box::leak(Box::new(scheme));
-    let state = Arc::new(http::State::new(scheme, plan, limits)?);
+    let plan = Arc::new(plan);
+    let state = Arc::new(http::State::new(scheme, plan.clone(), limits)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

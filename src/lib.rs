@@ -2,6 +2,8 @@
 
 pub mod budget;
 pub mod compile;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod data;
 pub mod error;
 pub mod eval;
@@ -11,6 +13,7 @@ pub mod lower;
 pub mod model;
 pub mod packing;
 pub mod plan;
+pub mod prelude;
 pub mod prune;
 pub mod quant;
 pub mod report;
@@ -22,3 +25,19 @@ pub use error::{Error, Result};
 
 #[cfg(test)]
 mod testutil;
+
+/// The code of `docs/compile.md`, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/compile.md")]
+struct CompileDoc;
+
+/// The code of `docs/import.md`, compiled as a doctest (not run: it reads
+/// model files).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/import.md")]
+struct ImportDoc;
+
+/// The code of `docs/bfv.md`, compiled and run as a doctest.
+#[cfg(all(doctest, feature = "bfv"))]
+#[doc = include_str!("../docs/bfv.md")]
+struct BfvDoc;

@@ -102,15 +102,15 @@ fn quantised_mlp_on_digits_compiled_and_run_under_bfv() {
     assert_eq!(plan.depth(), 3);
     eprintln!("{plan}");
 
-    let he = Bfv::new(bfv_params(t, plan.depth()));
+    let he = std::sync::Arc::new(Bfv::new(bfv_params(t, plan.depth())));
     assert_eq!(he.max_level(), Level(plan.depth()));
     assert!(n <= he.slot_count());
 
     // Encrypted, through the library's evaluator.
     let started = Instant::now();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
-    let (client, keys) = Client::new(&he, &plan, &mut rng).unwrap();
-    let server = Server::new(&he, &plan, keys).unwrap();
+    let (client, keys) = Client::new(he.clone(), &plan, &mut rng).unwrap();
+    let server = Server::new(he.clone(), plan.clone(), keys).unwrap();
     let input = client.encrypt(test_set.inputs(), &mut rng).unwrap();
     let (out, report) = server.run(input).unwrap();
     let enc_ints: Vec<Vec<i64>> = client.decrypt_values(&out).unwrap();
@@ -219,9 +219,9 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
         },
     )
     .unwrap();
-    let he = Bfv::new(bfv_params(t, plan.depth()));
+    let he = std::sync::Arc::new(Bfv::new(bfv_params(t, plan.depth())));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let err = Client::new(&he, &plan, &mut rng).err().unwrap();
+    let err = Client::new(he.clone(), &plan, &mut rng).err().unwrap();
     assert!(
         matches!(err, Error::AccumulatorOverflow { layer: 1, plaintext_modulus, .. } if plaintext_modulus == t),
         "{err:?}"
@@ -231,13 +231,15 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
     let keys = he
         .generate_eval_keys(&sk, plan.key_requirements(), &mut rng)
         .unwrap();
-    let err = Server::new(&he, &plan, keys).err().unwrap();
+    let err = Server::new(he.clone(), plan.clone(), keys).err().unwrap();
     assert!(
         matches!(err, Error::AccumulatorOverflow { layer: 1, .. }),
         "{err:?}"
     );
     // A real-valued plan is refused by an integer scheme.
     let float_plan = mofhei::compile::compile(&net, &Batch, &CompileOptions::default()).unwrap();
-    let err = Client::new(&he, &float_plan, &mut rng).err().unwrap();
+    let err = Client::new(he.clone(), &float_plan, &mut rng)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
 }

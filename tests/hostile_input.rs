@@ -16,7 +16,7 @@ use mofhei::Budget;
 use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::idx;
 use mofhei::error::{DecodeError, Error};
-use mofhei::eval::{Client, Server, proc_status_bytes};
+use mofhei::eval::{Client, Server};
 use mofhei::he::ckks::{Ckks, CkksParams};
 use mofhei::he::sim::Sim;
 use mofhei::he::{HeScheme, KeyRequirements, Rotation};
@@ -27,6 +27,14 @@ use mofhei::plan::Plan;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`, Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 const CHILD: &str = "MOFHEI_HOSTILE_INPUT_CHILD";
 const MIB: u64 = 1 << 20;
 
@@ -35,7 +43,7 @@ const MIB: u64 = 1 << 20;
 fn bounded(name: &str, limit_mib: u64, body: impl FnOnce()) {
     if std::env::var_os(CHILD).is_some() {
         body();
-        if let Some(hwm) = proc_status_bytes("VmHWM:") {
+        if let Some(hwm) = peak_rss_bytes() {
             println!("\nVMHWM={hwm}");
         }
         return;
@@ -316,11 +324,11 @@ fn plan_with_zero_samples_is_refused() {
     assert_eq!(bad.samples(16), 0);
     assert!(not_conforming(bad.validate()).starts_with("samples"));
     not_conforming(Plan::from_bytes(&bad.to_bytes().unwrap()));
-    let sim = Sim::new(plan.params().sim_params(16).unwrap());
+    let sim = std::sync::Arc::new(Sim::new(plan.params().sim_params(16).unwrap()));
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    not_conforming(Client::new(&sim, &bad, &mut rng).map(|_| ()));
-    let (_, keys) = Client::new(&sim, &plan, &mut rng).unwrap();
-    not_conforming(Server::new(&sim, &bad, keys).map(|_| ()));
+    not_conforming(Client::new(sim.clone(), &bad, &mut rng).map(|_| ()));
+    let (_, keys) = Client::new(sim.clone(), &plan, &mut rng).unwrap();
+    not_conforming(Server::new(sim.clone(), bad.clone(), keys).map(|_| ()));
 }
 
 /// Sibling fields: a rotate-sum stride that overflows, nonsensical
@@ -376,10 +384,10 @@ fn tampered_diagonal_plan_with_empty_plaintexts_is_refused() {
     assert!(not_conforming(bad.validate()).starts_with("plaintext without"));
     not_conforming(Plan::from_bytes(&bad.to_bytes().unwrap()));
     let slots = plan.period().unwrap_or(16).max(16);
-    let sim = Sim::new(plan.params().sim_params(slots).unwrap());
+    let sim = std::sync::Arc::new(Sim::new(plan.params().sim_params(slots).unwrap()));
     let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let (_, keys) = Client::new(&sim, &plan, &mut rng).unwrap();
-    not_conforming(Server::new(&sim, &bad, keys).map(|_| ()));
+    let (_, keys) = Client::new(sim.clone(), &plan, &mut rng).unwrap();
+    not_conforming(Server::new(sim.clone(), bad.clone(), keys).map(|_| ()));
     // All-zero values of full length are refused the same way.
     let zero = tampered(&plan, |v| {
         for p in v["plains"].as_array_mut().unwrap() {

@@ -51,7 +51,7 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
         timeout: Duration::from_secs(60),
         key_sets: 16,
     };
-    let state = Arc::new(http::State::new(scheme, plan, limits).unwrap());
+    let state = Arc::new(http::State::new(scheme.clone(), plan.clone(), limits).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -99,7 +99,7 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     // A client of this test for the refusals.
     let view = Arc::new(ClientView::new(plan, scheme).unwrap());
     let mut rng = ChaCha20Rng::seed_from_u64(9);
-    let (client, keys) = Client::from_view(scheme, view, &mut rng).unwrap();
+    let (client, keys) = Client::from_view(Arc::new(scheme.clone()), view, &mut rng).unwrap();
     let key_bytes = scheme.eval_keys_to_bytes(&keys).unwrap();
     let (st, _, id) = post(addr, "/v1/keys", key_bytes.clone());
     assert_eq!(st, StatusCode::CREATED);
@@ -126,13 +126,14 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     )
     .unwrap();
     let other_view = Arc::new(ClientView::new(plan, &other).unwrap());
-    let (other_client, _) = Client::from_view(&other, other_view, &mut rng).unwrap();
+    let (other_client, _) =
+        Client::from_view(Arc::new(other.clone()), other_view, &mut rng).unwrap();
     let wrong_params = other_client.encrypt_to_bytes(&x, &mut rng).unwrap();
     // Another plan (other weights), same parameters.
     let net2 = zoo::mlp(&[16, 8, 4], Activation::Square, 4).unwrap();
     let plan2 = compile(&net2, &Batch, &CompileOptions::default()).unwrap();
     let view2 = Arc::new(ClientView::new(&plan2, scheme).unwrap());
-    let (client2, _) = Client::from_view(scheme, view2, &mut rng).unwrap();
+    let (client2, _) = Client::from_view(Arc::new(scheme.clone()), view2, &mut rng).unwrap();
     let wrong_plan = client2.encrypt_to_bytes(&x, &mut rng).unwrap();
 
     for (body, status, code) in [

@@ -108,10 +108,10 @@ fn lenet_on_digits_32x32_stays_within_one_point() {
         ..CompileOptions::default()
     };
     let plan = compile(&he, &Batch, &opts).unwrap();
-    let sim = Sim::new(plan.params().sim_params(slots).unwrap());
+    let sim = std::sync::Arc::new(Sim::new(plan.params().sim_params(slots).unwrap()));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(SEED);
-    let (client, keys) = Client::new(&sim, &plan, &mut rng).unwrap();
-    let server = Server::new(&sim, &plan, keys).unwrap();
+    let (client, keys) = Client::new(sim.clone(), &plan, &mut rng).unwrap();
+    let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
     let (out, _) = server
         .run(client.encrypt(test.inputs(), &mut rng).unwrap())
         .unwrap();

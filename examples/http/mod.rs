@@ -159,13 +159,13 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
 }
 
 /// The key-set cache: id (SHA-256 of the key bytes) and the server built on them.
-type KeySets<S> = VecDeque<([u8; 32], Arc<Server<'static, S>>)>;
+type KeySets<S> = VecDeque<([u8; 32], Arc<Server<S>>)>;
 
 /// What a server process holds: the scheme and plan (the model), the
 /// client view's bytes, the key-set cache and the limits.
 pub struct State<S: HeWire + 'static> {
-    scheme: &'static S,
-    plan: &'static Plan,
+    scheme: Arc<S>,
+    plan: Arc<Plan>,
     view: Bytes,
     keys: Mutex<KeySets<S>>,
     running: Semaphore,
@@ -180,16 +180,21 @@ pub struct State<S: HeWire + 'static> {
 
 impl<S: HeWire + 'static> State<S> {
     /// The state of a server of `plan` on `scheme`.
-    pub fn new(scheme: &'static S, plan: &'static Plan, limits: Limits) -> mofhei::Result<Self> {
-        let view = ClientView::new(plan, scheme)?.to_bytes()?;
+    pub fn new(
+        scheme: impl Into<Arc<S>>,
+        plan: impl Into<Arc<Plan>>,
+        limits: Limits,
+    ) -> mofhei::Result<Self> {
+        let (scheme, plan) = (scheme.into(), plan.into());
+        let view = ClientView::new(&plan, &*scheme)?.to_bytes()?;
         Ok(State {
+            key_limit: scheme.eval_keys_size_limit(plan.key_requirements()),
+            input_limit: mofhei::eval::input_size_limit(&*scheme, &plan),
             scheme,
             plan,
             view: Bytes::from(view),
             keys: Mutex::new(VecDeque::new()),
             running: Semaphore::new(limits.concurrent.max(1)),
-            key_limit: scheme.eval_keys_size_limit(plan.key_requirements()),
-            input_limit: mofhei::eval::input_size_limit(scheme, plan),
             limits,
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -205,11 +210,11 @@ impl<S: HeWire + 'static> State<S> {
             errors: self.errors.load(Ordering::Relaxed),
             inferences: self.inferences.load(Ordering::Relaxed),
             key_sets: self.key_sets.load(Ordering::Relaxed),
-            peak_rss_bytes: mofhei::eval::proc_status_bytes("VmHWM:").unwrap_or(0),
+            peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         }
     }
 
-    fn key_set(&self, id: &[u8; 32]) -> Option<Arc<Server<'static, S>>> {
+    fn key_set(&self, id: &[u8; 32]) -> Option<Arc<Server<S>>> {
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         keys.iter().find(|(k, _)| k == id).map(|(_, s)| s.clone())
     }
@@ -287,7 +292,7 @@ async fn route<S: HeWire + 'static>(
             }
             let st = state.clone();
             let built = tokio::task::spawn_blocking(move || {
-                Server::from_key_bytes(st.scheme, st.plan, &body)
+                Server::from_key_bytes(st.scheme.clone(), st.plan.clone(), &body)
             })
             .await;
             match built {
@@ -470,8 +475,8 @@ pub fn infer_remote<S: HeWire, R: rand::RngCore + rand::CryptoRng>(
     use mofhei::eval::{Client, concat_batches};
     let view_bytes = call(addr, Method::GET, "/v1/view", Vec::new())?;
     let view = Arc::new(ClientView::from_bytes(&view_bytes)?);
-    let scheme: S = view.scheme()?;
-    let (client, keys) = Client::from_view(&scheme, view, rng)?;
+    let scheme: Arc<S> = Arc::new(view.scheme()?);
+    let (client, keys) = Client::from_view(scheme.clone(), view, rng)?;
     let key_bytes = scheme.eval_keys_to_bytes(&keys)?;
     drop(keys);
     let mut traffic = Traffic {
@@ -502,4 +507,12 @@ pub fn infer_remote<S: HeWire, R: rand::RngCore + rand::CryptoRng>(
         outs.push(client.decrypt_bytes(&out)?);
     }
     Ok((concat_batches(&outs)?, traffic))
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`, Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }

@@ -445,10 +445,10 @@ fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
         &Diagonal,
     ] {
         let plan = compile_quantized(&q, packing, &opts).unwrap();
-        let sim = sim_for(&plan, plan.period().unwrap_or(1).max(16));
+        let sim = std::sync::Arc::new(sim_for(&plan, plan.period().unwrap_or(1).max(16)));
         let mut r = rng(72);
-        let (client, keys) = Client::new(&sim, &plan, &mut r).unwrap();
-        let server = Server::new(&sim, &plan, keys).unwrap();
+        let (client, keys) = Client::new(sim.clone(), &plan, &mut r).unwrap();
+        let server = Server::new(sim.clone(), plan.clone(), keys).unwrap();
         let n = client.samples().min(16);
         let x = rand_tensor(&mut r, vec![n, 1, 6, 6], 1.2);
         let (out, _) = server.run(client.encrypt(&x, &mut r).unwrap()).unwrap();

@@ -19,7 +19,7 @@
 )]
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use mofhei::compile::{CompileOptions, compile};
 use mofhei::data::{csv, idx};
@@ -508,12 +508,12 @@ pub fn plan(data: &[u8]) {
     let Ok(sp) = plan.params().sim_params(slots) else {
         return;
     };
-    let sim = Sim::new(sp);
+    let sim = Arc::new(Sim::new(sp));
     let mut r = rng(3);
-    let Ok((client, keys)) = Client::new(&sim, &plan, &mut r) else {
+    let Ok((client, keys)) = Client::new(sim.clone(), &plan, &mut r) else {
         return;
     };
-    let Ok(server) = Server::new(&sim, &plan, keys) else {
+    let Ok(server) = Server::new(sim.clone(), plan.clone(), keys) else {
         return;
     };
     let mut shape = vec![1];

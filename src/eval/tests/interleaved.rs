@@ -51,8 +51,7 @@ fn conv_alone_strided_and_batched() {
         "[2/1, ~8/4, ~8/4, 1/1]"
     );
     // 32 slots: the 16-slot tile is replicated twice.
-    let o = run(&net, &tile, 32, 1, 1);
-    assert_close(&o, "interleaved conv");
+    let o = check(&net, &tile, 32, 1);
     // ky = kx = 2: 8 input tiles, each rotated by the 3 shifts (0,1), (1,0),
     // (1,1); 3 filters x 4 output tiles x 18 weights ct x scalar; no
     // plaintext at all (the bias is a scalar).
@@ -64,17 +63,14 @@ fn conv_alone_strided_and_batched() {
     assert!(o.plan.plains().is_empty());
     // Stride 2 (ky = 2 divides by it), 2 samples per tile.
     let net = Network::new(vec![2, 8, 8], vec![conv(&mut r, 3, 2, 3, 2, 0)]).unwrap();
-    let o = run(&net, &interleaved(4, 4, 2), 32, 2, 2);
-    assert_close(&o, "interleaved conv stride 2");
+    check(&net, &interleaved(4, 4, 2), 32, 2);
     // Stride 2 with ceil(7/4) = 2 already a multiple; 4x2 tiles: kx = 4.
     let net = Network::new(vec![1, 7, 7], vec![conv(&mut r, 2, 1, 3, 2, 0)]).unwrap();
-    let o = run(&net, &interleaved(4, 2, 1), 8, 1, 3);
-    assert_close(&o, "interleaved conv 7x7 stride 2");
+    check(&net, &interleaved(4, 2, 1), 8, 1);
     // A 7x7 kernel on 8x8 with 2x2 tiles (ky = 4): only output tiles
     // (a, b) < (2, 2) hold a valid pixel; the 12 others are not computed.
     let net = Network::new(vec![1, 8, 8], vec![conv(&mut r, 2, 1, 7, 1, 0)]).unwrap();
-    let o = run(&net, &interleaved(2, 2, 1), 4, 1, 3);
-    assert_close(&o, "interleaved conv, output smaller than the interleaving");
+    let o = check(&net, &interleaved(2, 2, 1), 4, 1);
     assert_eq!(o.counts.get(OpKind::Rescale), 2 * 4);
     // TenSEAL's MNIST network: 7x7 stride 3 on 28x28; ceil(28/8) = 4 is
     // rounded up to ky = 6, a multiple of the stride (36 input tiles).
@@ -84,11 +80,9 @@ fn conv_alone_strided_and_batched() {
         tile.interleaved_input_shape(&t).unwrap().to_string(),
         "[1/1, ~48/8, ~48/8, 1/1]"
     );
-    let o = run(&t, &tile, 64, 1, 5);
-    assert_close(&o, "tenseal interleaved");
+    let o = check(&t, &tile, 64, 1);
     assert_eq!(o.plan.input_layout().cts.len(), 36);
-    let o = run(&t, &tile.with_transition(Transition::Products), 64, 1, 5);
-    assert_close(&o, "tenseal interleaved products");
+    check(&t, &tile.with_transition(Transition::Products), 64, 1);
 }
 
 #[test]
@@ -106,8 +100,7 @@ fn conv_act_pool_dense() {
     )
     .unwrap();
     let tile = interleaved(4, 4, 1);
-    let o = run(&net, &tile, 16, 1, 4);
-    assert_close(&o, "conv + act + pool + dense");
+    let o = check(&net, &tile, 16, 1);
     // conv, square, (pool: no level), gather mask, dense.
     assert_eq!(o.plan.depth(), 4);
     // The pool (window = stride = 2 = ky) rotates nothing: the only
@@ -123,8 +116,7 @@ fn conv_act_pool_dense() {
         vec![conv(&mut r, 2, 1, 3, 1, 0), square(), pool(2, 1, 0)],
     )
     .unwrap();
-    let o = run(&net, &tile, 16, 1, 5);
-    assert_close(&o, "conv + square + pool 2 stride 1");
+    let o = check(&net, &tile, 16, 1);
     assert!(o.plan.counts_by_layer()[2].get(OpKind::Rotation) > 0);
 }
 
@@ -147,8 +139,7 @@ fn product_transition() {
     )
     .unwrap();
     let tile = interleaved(4, 4, 1).with_transition(Transition::Products);
-    let o = run(&net, &tile, 16, 1, 4);
-    assert_close(&o, "products after flatten");
+    let o = check(&net, &tile, 16, 1);
     assert_eq!(o.plan.counts_by_layer()[4].get(OpKind::CtPtMul), 5 * 4 + 5);
     // conv, x^2, products, mask, x^2, dense.
     assert_eq!(o.plan.depth(), 6);
@@ -158,8 +149,7 @@ fn product_transition() {
     assert_eq!(shape, BlockShape::Tile { rows: 1, cols: 9 });
     let mut pruned = net.clone();
     zero_blocks(&mut pruned, 4, &[shape.blocks(5, 36)[1].clone()]);
-    let p = run(&pruned, &tile, 16, 1, 4);
-    assert_close(&p, "products, one zero block");
+    let p = check(&pruned, &tile, 16, 1);
     assert_eq!(
         diff(&o.counts, &p.counts),
         vec![(OpKind::CtPtMul, 1), (OpKind::CtCtAdd, 1)]
@@ -168,15 +158,14 @@ fn product_transition() {
     // LeNet: conv3 (1 x 1 output) is the transition.
     let net = lenet_mofhei_avg(3);
     let tile = interleaved(8, 8, 1).with_transition(Transition::Products);
-    let o = run(&net, &tile, 64, 1, 7);
-    assert_close(&o, "lenet products");
+    let o = check(&net, &tile, 64, 1);
     assert_eq!(o.plan.depth(), 10);
     let conv3 = o.plan.counts_by_layer()[6].clone();
     // 120 outputs x 16 input tiles, summed over the 64 slots (6 rotations).
     assert_eq!(conv3.get(OpKind::CtPtMul), 120 * 16 + 120);
     assert_eq!(conv3.get(OpKind::Rotation), 120 * 6);
     assert_eq!(conv3.get(OpKind::CtScalarMul), 0);
-    let o = run_ckks(&net, &tile, 7, 1);
+    let o = PlanSuite::new(ckks_factory, 1e-3).check(&net, &tile, 64, 1);
     let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     for (a, b) in o.got[0].iter().zip(&o.want[0]) {
         assert!(
@@ -191,15 +180,13 @@ fn lenet_interleaved_matches_plaintext() {
     // Polynomial activations (testutil) and MOFHEI's squares.
     let tile = interleaved(8, 8, 1);
     let net = crate::testutil::lenet(&mut rng(23));
-    let o = run(&net, &tile, 64, 1, 6);
-    assert_close(&o, "lenet interleaved (poly)");
+    check(&net, &tile, 64, 1);
     let net = lenet_mofhei_avg(3);
     assert_eq!(
         tile.interleaved_input_shape(&net).unwrap().to_string(),
         "[1/1, ~32/8, ~32/8, 1/1]"
     );
-    let o = run(&net, &tile, 128, 1, 7);
-    assert_close(&o, "lenet interleaved (square)");
+    let o = check(&net, &tile, 128, 1);
     // conv, x^2, conv, x^2, conv, gather, x^2, dense, x^2, dense.
     assert_eq!(o.plan.depth(), 10);
     assert_eq!(o.plan.input_layout().cts.len(), 16);
@@ -216,8 +203,7 @@ fn lenet_interleaved_matches_plaintext() {
         o.plan.plains().len()
     );
     // Two samples per tile.
-    let o = run(&net, &interleaved(8, 8, 2), 128, 2, 8);
-    assert_close(&o, "lenet interleaved batch 2");
+    check(&net, &interleaved(8, 8, 2), 128, 2);
 }
 
 #[test]
@@ -225,7 +211,7 @@ fn lenet_interleaved_on_ckks() {
     let net = lenet_mofhei_avg(5);
     // N = 2^7: 64 slots, one 8x8 tile. Tolerance as `run_ckks`'s other
     // users: 1e-3 of the largest reference magnitude.
-    let o = run_ckks(&net, &interleaved(8, 8, 1), 7, 1);
+    let o = PlanSuite::new(ckks_factory, 1e-3).check(&net, &interleaved(8, 8, 1), 64, 1);
     let max = o.want.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     for (a, b) in o.got[0].iter().zip(&o.want[0]) {
         assert!(
@@ -264,13 +250,11 @@ fn zero_kernels_and_filters_save_exactly_what_the_packing_says() {
     let saves = tile.kernel_saves(&net, 0).unwrap();
     // 4 output tiles per filter x 9 weights.
     assert_eq!(saves.get(OpKind::CtScalarMul), 36);
-    let dense_o = run(&net, &tile, 16, 1, 1);
-    assert_close(&dense_o, "dense");
+    let dense_o = check(&net, &tile, 16, 1);
     // One kernel: every rotation it read is still read by the other filters.
     let mut one = net.clone();
     zero_kernel(&mut one, 0, 1, 0);
-    let o = run(&one, &tile, 16, 1, 1);
-    assert_close(&o, "one zero kernel");
+    let o = check(&one, &tile, 16, 1);
     let want: Vec<(OpKind, i64)> = OpKind::ALL
         .iter()
         .map(|&k| (k, saves.get(k) as i64))
@@ -284,8 +268,7 @@ fn zero_kernels_and_filters_save_exactly_what_the_packing_says() {
     for f in 0..4 {
         zero_kernel(&mut chan, 0, f, 1);
     }
-    let o = run(&chan, &tile, 16, 1, 1);
-    assert_close(&o, "zero input channel");
+    let o = check(&chan, &tile, 16, 1);
     // Its 4 input tiles are not even sent.
     assert_eq!(o.plan.input_layout().cts.len(), 4);
     let mut want: Vec<(OpKind, i64)> = want.iter().map(|&(k, n)| (k, 4 * n)).collect();
@@ -301,8 +284,7 @@ fn zero_kernels_and_filters_save_exactly_what_the_packing_says() {
     for c in 0..2 {
         zero_kernel(&mut filt, 0, 2, c);
     }
-    let o = run(&filt, &tile, 16, 1, 1);
-    assert_close(&o, "zero filter");
+    let o = check(&filt, &tile, 16, 1);
     let d = diff(&dense_o.counts, &o.counts);
     let get = |k| d.iter().find(|x| x.0 == k).map(|x| x.1).unwrap_or(0);
     assert_eq!(get(OpKind::CtScalarMul), 4 * 18, "{d:?}");
@@ -350,8 +332,7 @@ fn refuses_what_the_layout_cannot_do_before_any_ciphertext() {
         ],
     )
     .unwrap();
-    let o = run(&per_channel, &tile, 16, 1, 9);
-    assert_close(&o, "per-channel polynomial");
+    check(&per_channel, &tile, 16, 1);
     // A strided 1 x 1 single-channel convolution folds into a selection of
     // the input pixels (no stage of its own): the next convolution's rows
     // then are not a convolution of the stored image.

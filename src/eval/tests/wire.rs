@@ -7,6 +7,7 @@ use rand::Rng;
 
 use super::*;
 use crate::compile::compile_quantized;
+use crate::plan::Instr;
 use crate::error::Context;
 use crate::he::HeWire;
 use crate::he::ckks::{Ckks, CkksParams};
@@ -168,7 +169,8 @@ fn round_trip_as_bytes_on_ckks() {
     let view = Arc::new(ClientView::from_bytes(&view_bytes).unwrap());
     let client_he = small_ckks(&plan, 6); // same parameters, another backend object
     let mut r = rng(22);
-    let (client, keys) = Client::from_view(&client_he, view.clone(), &mut r).unwrap();
+    let (client, keys) =
+        Client::from_view(std::sync::Arc::new(client_he.clone()), view.clone(), &mut r).unwrap();
     let key_bytes = client_he.eval_keys_to_bytes(&keys).unwrap();
     let n = client.samples();
     assert_eq!(n, 32);
@@ -189,7 +191,12 @@ fn round_trip_as_bytes_on_ckks() {
     assert!(uploads[0].len() * 10 < full_bytes.len() * 6);
 
     // Server process.
-    let server = Server::from_key_bytes(&server_he, &plan, &key_bytes).unwrap();
+    let server = Server::from_key_bytes(
+        std::sync::Arc::new(server_he.clone()),
+        plan.clone(),
+        &key_bytes,
+    )
+    .unwrap();
     let mut outs = Vec::new();
     for u in &uploads {
         let (bytes, report) = server.run_bytes(u).unwrap();
@@ -215,7 +222,13 @@ fn round_trip_as_bytes_on_ckks() {
         }
     }
     let stored = client.export_secret_key().unwrap();
-    let again = Client::from_secret_key_bytes(&client_he, view, &stored, &mut r).unwrap();
+    let again = Client::from_secret_key_bytes(
+        std::sync::Arc::new(client_he.clone()),
+        view,
+        &stored,
+        &mut r,
+    )
+    .unwrap();
     // Equal up to the noise flooding each decryption adds.
     let (a, b) = (
         again.decrypt_bytes(&outs[2]).unwrap(),
@@ -238,17 +251,25 @@ fn other_plans_and_parameters_are_refused_with_typed_errors() {
     let other_he = small_ckks(&plan, 7);
     let mut r = rng(33);
     let view = Arc::new(ClientView::new(&plan, &he).unwrap());
-    let (client, keys) = Client::from_view(&he, view.clone(), &mut r).unwrap();
+    let (client, keys) =
+        Client::from_view(std::sync::Arc::new(he.clone()), view.clone(), &mut r).unwrap();
     let key_bytes = he.eval_keys_to_bytes(&keys).unwrap();
-    let server = Server::from_key_bytes(&he, &plan, &key_bytes).unwrap();
+    let server =
+        Server::from_key_bytes(std::sync::Arc::new(he.clone()), plan.clone(), &key_bytes).unwrap();
     let x = rand_tensor(&mut r, vec![3, 16], 1.0);
     let up = client.encrypt_to_bytes(&x, &mut r).unwrap();
     let (out, _) = server.run_bytes(&up).unwrap();
 
     // A server of another plan refuses the upload, the client its output.
     let other_view = Arc::new(ClientView::new(&other_plan, &he).unwrap());
-    let (other_client, other_keys) = Client::from_view(&he, other_view, &mut r).unwrap();
-    let other_server = Server::new(&he, &other_plan, other_keys).unwrap();
+    let (other_client, other_keys) =
+        Client::from_view(std::sync::Arc::new(he.clone()), other_view, &mut r).unwrap();
+    let other_server = Server::new(
+        std::sync::Arc::new(he.clone()),
+        other_plan.clone(),
+        other_keys,
+    )
+    .unwrap();
     assert!(matches!(
         other_server.run_bytes(&up),
         Err(Error::WrongContext {
@@ -276,14 +297,14 @@ fn other_plans_and_parameters_are_refused_with_typed_errors() {
     ));
     // Another parameter set: refused by the view, by the server, by the client.
     assert!(matches!(
-        Client::from_view(&other_he, view, &mut r),
+        Client::from_view(std::sync::Arc::new(other_he.clone()), view, &mut r),
         Err(Error::WrongContext {
             context: Context::Parameters,
             ..
         })
     ));
-    let (oc, ok) = Client::new(&other_he, &plan, &mut r).unwrap();
-    let os = Server::new(&other_he, &plan, ok).unwrap();
+    let (oc, ok) = Client::new(std::sync::Arc::new(other_he.clone()), &plan, &mut r).unwrap();
+    let os = Server::new(std::sync::Arc::new(other_he.clone()), plan.clone(), ok).unwrap();
     assert!(matches!(
         os.run_bytes(&up),
         Err(Error::WrongContext {
@@ -300,7 +321,11 @@ fn other_plans_and_parameters_are_refused_with_typed_errors() {
     ));
     // Keys of another parameter set, keys short of the plan's requirements.
     assert!(matches!(
-        Server::from_key_bytes(&other_he, &plan, &key_bytes),
+        Server::from_key_bytes(
+            std::sync::Arc::new(other_he.clone()),
+            plan.clone(),
+            &key_bytes
+        ),
         Err(Error::Decode { .. })
     ));
     // Bytes that are not what they claim: an output uploaded as an input,
@@ -346,23 +371,23 @@ fn round_trip_as_bytes_on_bfv() {
         .moduli_sizes(&vec![60; plan.depth() as usize + 1])
         .build_insecure_for_tests()
         .unwrap();
-    let server_he = Bfv::new(params.clone());
-    let view_bytes = ClientView::new(&plan, &server_he)
+    let server_he = Arc::new(Bfv::new(params.clone()));
+    let view_bytes = ClientView::new(&plan, &*server_he)
         .unwrap()
         .to_bytes()
         .unwrap();
 
     // Client process (insecure test parameters are built, not loaded).
     let view = Arc::new(ClientView::from_bytes(&view_bytes).unwrap());
-    let client_he = Bfv::new(params);
+    let client_he = Arc::new(Bfv::new(params));
     let mut r = rng(42);
-    let (client, keys) = Client::from_view(&client_he, view, &mut r).unwrap();
+    let (client, keys) = Client::from_view(client_he.clone(), view, &mut r).unwrap();
     let kb = client_he.eval_keys_to_bytes(&keys).unwrap();
     let x = rand_tensor(&mut r, vec![5, 16], 1.0);
     let up = client.encrypt_to_bytes(&x, &mut r).unwrap();
 
     // Server process.
-    let server = Server::from_key_bytes(&server_he, &plan, &kb).unwrap();
+    let server = Server::from_key_bytes(server_he.clone(), plan.clone(), &kb).unwrap();
     let (out, _) = server.run_bytes(&up).unwrap();
 
     let got = client

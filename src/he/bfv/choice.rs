@@ -115,10 +115,10 @@ mod tests {
         };
         let q = QuantizedNetwork::quantize(&net, &cfg).unwrap();
         let plan = compile_quantized(&q, &Batch, &CompileOptions::default()).unwrap();
-        let he = Bfv::for_plan(&plan).unwrap();
+        let he = std::sync::Arc::new(Bfv::for_plan(&plan).unwrap());
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
-        let (client, keys) = Client::new(&he, &plan, &mut rng).unwrap();
-        let server = Server::new(&he, &plan, keys).unwrap();
+        let (client, keys) = Client::new(he.clone(), &plan, &mut rng).unwrap();
+        let server = Server::new(he.clone(), plan.clone(), keys).unwrap();
         let x = crate::testutil::rand_tensor(&mut rng, vec![6, 16], 1.0);
         let (out, _) = server.run(client.encrypt(&x, &mut rng).unwrap()).unwrap();
         let got = client.decrypt_values(&out).unwrap();
