@@ -54,7 +54,9 @@ pub struct ParamRequest {
 impl Default for ParamRequest {
     /// 14 bits of precision, values up to 2^15 in magnitude, at least 18
     /// bits of noise margin: scale 2^32 (primes below `2^32`, the backend's
-    /// fastest kernels) and `q_0` of 48 bits up to `N = 2^14` and depth 15.
+    /// fastest kernels) and `q_0` of 48 bits for every plan up to `N = 2^14`
+    /// (depth 10; the main job's LeNet has depth 9) and up to depth 7 at
+    /// `N = 2^15`; deeper plans at `N = 2^15` get 33-bit primes.
     fn default() -> Self {
         ParamRequest {
             precision_bits: 14,
