@@ -1,4 +1,5 @@
-//! An inference server over HTTP/1.1 (tokio + hyper): holds the model (the
+//! An inference server over HTTP/2 (h2c; HTTP/1.1 on the same port; tokio +
+//! hyper): holds the model (the
 //! compiled plan) and evaluation keys, never a secret key.
 //!
 //! ```text

@@ -402,6 +402,24 @@ pub enum Error {
         /// The check that failed.
         reason: PlanError,
     },
+    // ---- added by issue 15 (precision) ---------------------------------
+    /// The precision a plan asks for cannot be delivered: the scale it needs
+    /// (the precision plus the noise of CKKS at this ring degree and depth)
+    /// and the integer bits do not fit in one prime of the backend.
+    #[error(
+        "precision of {requested_bits} bits unreachable at N = 2^{log_n}, depth {depth}: at most {max_bits} bits"
+    )]
+    PrecisionUnreachable {
+        /// Fractional bits requested.
+        requested_bits: u32,
+        /// The most this ring degree and depth deliver with the backend's
+        /// largest prime.
+        max_bits: u32,
+        /// log2 of the ring degree tried last.
+        log_n: u32,
+        /// The plan's depth.
+        depth: u32,
+    },
 }
 
 /// Moves an HE-layer error to the crate variant of the same name and fields.

@@ -53,7 +53,6 @@
 //! ```
 
 pub use crate::compile::{CompileOptions, compile, compile_quantized};
-pub use crate::plan::Plan;
 pub use crate::data::Dataset;
 pub use crate::error::{Error, Result};
 pub use crate::eval::{Client, ClientView, Server};
@@ -64,6 +63,7 @@ pub use crate::he::sim::Sim;
 pub use crate::he::{Counted, HeScheme, HeWire};
 pub use crate::model::{Activation, Layer, Network, Tensor, argmax_rows, zoo};
 pub use crate::packing::{Batch, Diagonal, Packing, Tile};
+pub use crate::plan::Plan;
 pub use crate::prune::{HePexConfig, MofheiConfig, hepex_prune, mofhei_prune};
 pub use crate::quant::{QuantConfig, QuantizedNetwork};
 pub use crate::train::{NoProgress, TrainConfig, Trainer};

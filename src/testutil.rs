@@ -3,8 +3,8 @@
 
 pub use crate::conformance::reference::*;
 
-use crate::plan::Plan;
 use crate::he::sim::{Sim, SimParams};
+use crate::plan::Plan;
 
 /// A simulator matching the plan's chosen moduli, with `slots` slots.
 pub fn sim_for(plan: &Plan, slots: usize) -> Sim {

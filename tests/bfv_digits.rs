@@ -6,7 +6,8 @@
 //! predictions do), the quantised accuracy is within two points of the float
 //! model's, and a plaintext modulus too small for the accumulators is
 //! refused with an error naming the layer, at compile time and by the
-//! evaluator. 128-bit parameters (N = 8192).
+//! evaluator. 128-bit parameters chosen by the backend (`Bfv::for_plan`:
+//! N = 8192).
 #![cfg(feature = "bfv")]
 #![allow(clippy::unwrap_used, reason = "test set-up helpers")]
 
@@ -16,7 +17,7 @@ use mofhei::Error;
 use mofhei::compile::{CompileOptions, compile_quantized};
 use mofhei::data::Dataset;
 use mofhei::eval::{Client, Server};
-use mofhei::he::bfv::{Bfv, BfvParams, smallest_simd_plaintext_modulus};
+use mofhei::he::bfv::{Bfv, smallest_simd_plaintext_modulus};
 use mofhei::he::{HeScheme, Level};
 use mofhei::model::{Activation, Network, zoo};
 use mofhei::packing::Batch;
@@ -61,21 +62,6 @@ fn quant_config() -> QuantConfig {
     }
 }
 
-/// 128-bit BFV parameters at N = 8192 with `t` and one modulus per plan
-/// level plus `q_0` (60, 40 x depth, 60 bits: within the 218-bit limit up to
-/// depth 2; depth 3 is [60, 40, 40, 60]).
-fn bfv_params(t: u64, depth: u32) -> BfvParams {
-    let mut sizes = vec![60];
-    sizes.extend(std::iter::repeat_n(40, depth.saturating_sub(1) as usize));
-    sizes.push(60);
-    BfvParams::builder()
-        .degree(DEGREE)
-        .plaintext_modulus(t)
-        .moduli_sizes(&sizes)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn quantised_mlp_on_digits_compiled_and_run_under_bfv() {
     let data = Dataset::digits_8x8().flatten();
@@ -102,8 +88,10 @@ fn quantised_mlp_on_digits_compiled_and_run_under_bfv() {
     assert_eq!(plan.depth(), 3);
     eprintln!("{plan}");
 
-    let he = std::sync::Arc::new(Bfv::new(bfv_params(t, plan.depth())));
+    let he = std::sync::Arc::new(Bfv::for_plan(&plan).unwrap());
     assert_eq!(he.max_level(), Level(plan.depth()));
+    assert_eq!(he.params().degree(), DEGREE);
+    assert_eq!(he.params().plaintext_modulus(), t);
     assert!(n <= he.slot_count());
 
     // Encrypted, through the library's evaluator.
@@ -209,7 +197,8 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
     assert!(err.to_string().starts_with("layer 1: "), "{err}");
 
     // A plan compiled without a modulus is refused by the evaluator on a BFV
-    // backend whose t is too small, before any key or ciphertext exists.
+    // backend whose t is too small, before any key or ciphertext exists: the
+    // backend chosen for the same network quantised to 3 bits.
     let plan = compile_quantized(
         &q,
         &Batch,
@@ -219,7 +208,22 @@ fn too_small_plaintext_modulus_is_refused_naming_the_layer() {
         },
     )
     .unwrap();
-    let he = std::sync::Arc::new(Bfv::new(bfv_params(t, plan.depth())));
+    let small = QuantizedNetwork::quantize(
+        &net,
+        &QuantConfig {
+            weight_bits: 3,
+            input_bits: 3,
+            ..QuantConfig::int8(1.0)
+        },
+    )
+    .unwrap();
+    let small_plan = compile_quantized(&small, &Batch, &CompileOptions::default()).unwrap();
+    let he = std::sync::Arc::new(Bfv::for_plan(&small_plan).unwrap());
+    let t = he.params().plaintext_modulus();
+    assert!(
+        u128::from(t) > 2 * bounds[0] && u128::from(t) <= 2 * bounds[1],
+        "t {t} must hold layer 0 but not the square"
+    );
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
     let err = Client::new(he.clone(), &plan, &mut rng).err().unwrap();
     assert!(

@@ -2,7 +2,8 @@
 //! 127.0.0.1 (tokio + hyper, `examples/http`), 8 client threads each with
 //! its own keys, encrypted predictions equal to the plaintext ones, and
 //! corrupted, oversized and mismatched uploads answered with typed errors
-//! while the server keeps serving.
+//! while the server keeps serving. HTTP/2 (h2c), uploads streamed in 64 KiB
+//! frames without a declared length; one HTTP/1.1 request too.
 
 #![allow(clippy::unwrap_used, reason = "test set-up helpers")]
 
@@ -67,6 +68,7 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
     // 8 concurrent clients, each with its own keys; client 0 sends a batch
     // larger than one inference (split into two).
     let samples = plan.samples(1 << (plan.params().log_n - 1));
+    let started = std::time::Instant::now();
     let results: Vec<(Tensor, Tensor, http::Traffic)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8u64)
             .map(|c| {
@@ -90,6 +92,22 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
         }
         assert_eq!(t.uploads.len(), x.shape()[0].div_ceil(samples));
     }
+    // Load figures: 8 concurrent clients, each registering its keys and
+    // running its inferences (client 0 two), over HTTP/2.
+    let elapsed = started.elapsed().as_secs_f64();
+    let load = state.stats();
+    let runs: usize = results.iter().map(|r| r.2.uploads.len()).sum();
+    let rows: usize = results.iter().map(|r| r.0.shape()[0]).sum();
+    eprintln!(
+        "load: 8 clients, {} requests, {} errors, {runs} inferences ({rows} samples) in {elapsed:.2} s: {:.2} inferences/s, {:.1} samples/s (keys, encryption and decryption on the same 2 cores included); peak RSS of the process (server and the 8 clients) {:.1} MiB",
+        load.requests,
+        load.errors,
+        runs as f64 / elapsed,
+        rows as f64 / elapsed,
+        load.peak_rss_bytes as f64 / f64::from(1 << 20)
+    );
+    assert_eq!(load.errors, 0);
+    assert_eq!(load.inferences, runs as u64);
     let t = &results[0].2;
     eprintln!(
         "bytes: view {}, eval keys {}, upload {}, output {}",
@@ -169,6 +187,20 @@ fn loopback_server_serves_concurrent_clients_and_refuses_bad_uploads() {
         (st, got.as_deref()),
         (StatusCode::NOT_FOUND, Some("unknown_key_set"))
     );
+
+    // The same port answers HTTP/1.1 too.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 
     // Still serving: the good upload decrypts to the plaintext outputs.
     let (st, _, out) = post(addr, &infer, good);

@@ -1,6 +1,10 @@
-//! HTTP/1.1 transport of the client/server protocol, shared by
+//! HTTP/2 transport of the client/server protocol, shared by
 //! `examples/serve.rs`, `examples/client.rs` and `tests/loopback.rs`
-//! (tokio + hyper). The protocol itself is in `docs/deployment.md`:
+//! (tokio + hyper + hyper-util). The server speaks HTTP/2 over cleartext TCP
+//! with prior knowledge (h2c, for 127.0.0.1 or behind a TLS-terminating
+//! load balancer) and HTTP/1.1 on the same port; the client speaks HTTP/2.
+//! Request bodies are read frame by frame and refused as soon as they pass
+//! their limit. The protocol itself is in `docs/deployment.md`:
 //!
 //! | request | body | answer |
 //! |---|---|---|
@@ -35,11 +39,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use mofhei::error::{Context, DecodeError};
 use mofhei::eval::{ClientView, Server};
 use mofhei::he::HeWire;
@@ -250,24 +254,28 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Response
             ),
         ));
     }
-    let limited = Limited::new(
-        req.into_body(),
-        usize::try_from(limit).unwrap_or(usize::MAX),
-    );
-    match limited.collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error(
+    // Frame by frame: the running total is checked before each frame is
+    // kept, so at most `limit` bytes are ever buffered (HTTP/2 bodies need
+    // not declare a length).
+    let mut body = req.into_body();
+    let reserve = declared.unwrap_or(0).min(limit);
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| error(StatusCode::BAD_REQUEST, "bad_body", e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = (buf.len() as u64).saturating_add(data.len() as u64);
+        if total > limit {
+            return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("body exceeds the limit of {limit} bytes"),
-            ))
+            ));
         }
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad_body", e.to_string())),
+        buf.extend_from_slice(&data);
     }
+    Ok(buf.freeze())
 }
 
 async fn route<S: HeWire + 'static>(
@@ -345,7 +353,12 @@ async fn route<S: HeWire + 'static>(
     }
 }
 
-/// Serves on `listener` until `stop` fires (or is dropped).
+/// Streams one HTTP/2 connection may carry at once (the inference
+/// semaphore still bounds the work).
+const MAX_STREAMS: u32 = 16;
+
+/// Serves on `listener` until `stop` fires (or is dropped): HTTP/2 (h2c
+/// prior knowledge) or HTTP/1.1, detected per connection.
 pub async fn serve<S: HeWire + 'static>(
     listener: TcpListener,
     state: Arc<State<S>>,
@@ -373,18 +386,54 @@ pub async fn serve<S: HeWire + 'static>(
                             Ok::<_, Infallible>(r)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        .header_read_timeout(Duration::from_secs(10));
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .max_concurrent_streams(MAX_STREAMS)
+                        .adaptive_window(true)
+                        .keep_alive_interval(Duration::from_secs(20));
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         }
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection: the status and the body.
+/// Bytes of one DATA frame of an upload.
+const CHUNK: usize = 64 << 10;
+
+/// A request body streamed in chunks of [`CHUNK`] bytes, without a declared
+/// length (the server checks its limit as the frames arrive).
+struct Chunked(Bytes);
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.0.len().min(CHUNK);
+        let chunk = self.0.split_to(n);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One HTTP/2 request (h2c prior knowledge) on a fresh connection, the body
+/// streamed in chunks: the status and the answer's body.
 pub async fn request(
     addr: SocketAddr,
     method: Method,
@@ -392,13 +441,15 @@ pub async fn request(
     body: Vec<u8>,
 ) -> Result<(StatusCode, Bytes), Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .adaptive_window(true)
+        .handshake(TokioIo::new(stream))
+        .await?;
     tokio::spawn(conn);
     let req = Request::builder()
         .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .body(Full::new(Bytes::from(body)))?;
+        .uri(format!("http://{addr}{path}"))
+        .body(Chunked(Bytes::from(body)))?;
     let res = sender.send_request(req).await?;
     let status = res.status();
     let bytes = res.into_body().collect().await?.to_bytes();

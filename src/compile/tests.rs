@@ -158,10 +158,23 @@ fn parameters_follow_depth_and_precision() {
     let p = choose_params(3, 1 << 14, &ParamRequest::default()).unwrap();
     assert_eq!(p.log_n, 15);
     let precise = ParamRequest {
+        precision_bits: 24,
+        ..ParamRequest::default()
+    };
+    let p = choose_params(9, 1, &precise).unwrap();
+    assert_eq!(p.log_n, 15);
+    assert!(p.expected_precision_bits() >= 24);
+    let too_precise = ParamRequest {
         precision_bits: 30,
         ..ParamRequest::default()
     };
-    assert_eq!(choose_params(9, 1, &precise).unwrap().log_n, 15);
+    assert!(matches!(
+        choose_params(9, 1, &too_precise),
+        Err(Error::PrecisionUnreachable {
+            requested_bits: 30,
+            ..
+        })
+    ));
     assert!(matches!(
         choose_params(60, 1, &precise),
         Err(Error::InsecureParameters { .. })

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use crate::compile::{CompileOptions, compile, compile_quantized};
-use crate::plan::Plan;
 use crate::error::Result;
 use crate::eval::{Client, Server};
 use crate::he::{Counted, HeScheme, OpCounts, OpKind, SlotValue};
 use crate::model::{Layer, Network};
 use crate::packing::{Batch, BlockShape, Diagonal, Packing, Tile};
+use crate::plan::Plan;
 use crate::quant::{QuantConfig, QuantizedNetwork};
 
 use super::reference::{batch_norm, conv, dense, forward, poly, pool, rand_tensor, rng, square};

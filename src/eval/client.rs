@@ -9,11 +9,11 @@ use rayon::prelude::*;
 
 use zeroize::Zeroizing;
 
-use crate::plan::{OutputElem, Plan};
 use crate::error::{Context, Error, Result};
 use crate::he::OpKind;
 use crate::he::{HeScheme, HeWire, Level, SlotValue};
 use crate::model::Tensor;
+use crate::plan::{OutputElem, Plan};
 
 use super::encrypted::{EncryptedInput, EncryptedOutput};
 use super::view::ClientView;

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::he::doubling::rotate_sum;
-use crate::plan::{Instr, Step, ValueId};
 use crate::error::{Error, Result};
+use crate::he::doubling::rotate_sum;
 use crate::he::{HeScheme, Level, Rotation, Scale, SlotValue};
+use crate::plan::{Instr, Step, ValueId};
 
 use super::encrypted::EncryptedOutput;
 use super::memory::{PeakProbe, process_cpu_time};

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::plan::{Instr, PlainUse, Plan};
 use crate::error::{Context, Error, Result};
 use crate::he::OpKind;
 use crate::he::{Counted, EvaluationKeys, HeScheme, HeWire, Level, Scale, SlotValue};
+use crate::plan::{Instr, PlainUse, Plan};
 
 use super::client::check_backend;
 use super::encrypted::{EncryptedInput, EncryptedOutput};

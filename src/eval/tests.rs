@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use super::*;
 use crate::compile::{CompileOptions, compile};
-use crate::plan::Plan;
 use crate::conformance::{Outcome, PlanSuite, diff, mlp, packings, zero_blocks};
 use crate::error::Error;
 use crate::he::sim::Sim;
 use crate::he::{Counted, HeScheme, KeyRequirements, OpKind};
 use crate::model::{Layer, Network, Tensor};
 use crate::packing::{Batch, BlockShape, Diagonal, Packing, Tile};
+use crate::plan::Plan;
 use crate::testutil::*;
 
 /// The simulator for a plan, `slots` slots.

@@ -5,8 +5,8 @@
 //! instruction, its op counts and its key requirements: one definition of
 //! the steps for all.
 
-use super::{HeScheme, Rotation};
 use super::error::Result;
+use super::{HeScheme, Rotation};
 
 /// The rotations of a rotate-and-sum of `count` terms `stride` apart, in
 /// the order they are applied: `stride * 2^j` for every `2^j < count`.

@@ -20,9 +20,21 @@ impl Ckks {
 #[cfg(feature = "bfv")]
 impl Bfv {
     /// The backend for the smallest 128-bit-secure parameters a quantised
-    /// plan fits ([`BfvParams::for_plan`]: its slot count, a plaintext
+    /// plan fits ([`BfvParams::for_requirements`]: its slot count, a plaintext
     /// modulus its accumulators cannot overflow, one modulus per level).
+    ///
+    /// Errors: a real-valued plan ([`crate::Error::Incompatible`]), and
+    /// those of [`BfvParams::for_requirements`].
     pub fn for_plan(plan: &Plan) -> Result<Bfv> {
-        Ok(Bfv::new(BfvParams::for_plan(plan)?))
+        let integer = plan.integer().ok_or(crate::Error::Incompatible {
+            what: "a real-valued plan",
+            with: "BFV parameters (compile a quantised network with compile_quantized)",
+        })?;
+        let params = BfvParams::for_requirements(
+            integer.min_plaintext_modulus()?,
+            plan.depth(),
+            plan.params().log_n,
+        )?;
+        Ok(Bfv::new(params))
     }
 }

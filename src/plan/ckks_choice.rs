@@ -51,9 +51,35 @@ impl CkksChoice {
             .map_err(Error::from)
     }
 
+    /// Fractional bits the outputs keep against an exact evaluation of the
+    /// plan (before noise flooding): the scale minus the noise estimate of
+    /// this module for this degree and depth ([`noise_bits`]).
+    pub fn expected_precision_bits(&self) -> u32 {
+        let depth = self.moduli_bits.len().saturating_sub(1) as u32;
+        self.scale_bits
+            .saturating_sub(noise_bits(self.log_n, depth))
+    }
+
+    /// The largest absolute error the outputs may have against an exact
+    /// evaluation of the plan (before noise flooding), for outputs of
+    /// magnitude up to 1 after layers whose weights are at most 1:
+    /// `2^-expected_precision_bits`.
+    pub fn expected_error(&self) -> f64 {
+        (-f64::from(self.expected_precision_bits())).exp2()
+    }
+
     /// Simulator parameters with the same modulus chain and scale, and
     /// `slots` slots (fewer than N / 2 keeps tests fast).
     pub fn sim_params(&self, slots: usize) -> Result<SimParams> {
         Ok(SimParams::new(slots, &self.moduli_bits, self.scale_bits)?)
     }
+}
+
+/// Bits of the scale the evaluation's noise takes at ring degree `2^log_n`
+/// and `depth` levels (the analysis is in the documentation of [`crate::compile::choose_params`]'s module, src/compile/params.rs).
+pub fn noise_bits(log_n: u32, depth: u32) -> u32 {
+    let rounding = log_n.saturating_sub(2);
+    // ceil(log2(depth + 1)) = the bit length of depth.
+    let levels = 32 - depth.leading_zeros();
+    rounding.saturating_add(levels).saturating_add(2)
 }

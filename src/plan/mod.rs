@@ -25,7 +25,7 @@ mod plain;
 mod program;
 mod validate;
 
-pub use ckks_choice::CkksChoice;
+pub use ckks_choice::{CkksChoice, noise_bits};
 pub use cost_model::CostModel;
 pub use format::PLAN_BYTES_LIMIT;
 pub use instr::{Instr, PlainId, Step, ValueId, Wave};

@@ -7,10 +7,10 @@ use rand::Rng;
 
 use super::*;
 use crate::compile::compile_quantized;
-use crate::plan::Instr;
 use crate::error::Context;
 use crate::he::HeWire;
 use crate::he::ckks::{Ckks, CkksParams};
+use crate::plan::Instr;
 
 fn small_ckks(plan: &Plan, log_n: u32) -> Ckks {
     let c = plan.params();
