@@ -103,8 +103,7 @@ impl BfvParams {
                     .degree(degree)
                     .plaintext_modulus(t)
                     .moduli_sizes(&sizes)
-                    .build()
-                    .map_err(Error::from);
+                    .build();
             }
             if log_n >= MAX_LOG_N {
                 return Err(Error::InsecureParameters {
