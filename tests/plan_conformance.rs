@@ -49,20 +49,13 @@ mod ckks {
 #[cfg(feature = "bfv")]
 mod bfv {
     use super::Plan;
-    use mofhei::he::bfv::{Bfv, BfvParams, smallest_simd_plaintext_modulus};
+    use mofhei::he::bfv::{Bfv, BfvParams};
 
-    /// A quantised plan: N = 2^12, the smallest SIMD prime `t` its
-    /// accumulators need, and one 60-bit prime per level plus `q_0` (test
-    /// sizes: up to depth 2 this is within the 128-bit bound, deeper not).
-    /// A real-valued plan gets a small fixed set, on which the suite's
-    /// float cases return at once.
-    ///
-    /// Not `BfvParams::for_plan`: with its parameters the diagonal-packed
-    /// quantised case decrypts wrong values (batch and tile are exact);
-    /// 60-bit primes per level are, so presumably its per-level noise
-    /// margin is too small for the diagonal packing's rotations.
-    fn make(plan: &Plan, slots: usize) -> mofhei::Result<Bfv> {
-        let Some(q) = plan.integer() else {
+    /// A quantised plan: the parameters the backend chooses for it
+    /// (`Bfv::for_plan`, 128-bit secure). A real-valued plan gets a small
+    /// fixed set, on which the suite's float cases return at once.
+    fn make(plan: &Plan, _slots: usize) -> mofhei::Result<Bfv> {
+        if plan.integer().is_none() {
             return Ok(Bfv::new(
                 BfvParams::builder()
                     .degree(64)
@@ -70,22 +63,8 @@ mod bfv {
                     .moduli_sizes(&[55, 45, 55])
                     .build_insecure_for_tests()?,
             ));
-        };
-        let degree = (2 * slots).next_power_of_two().max(4096);
-        let t = smallest_simd_plaintext_modulus(q.min_plaintext_modulus()?, degree).ok_or(
-            mofhei::Error::InvalidParameter {
-                name: "plaintext modulus",
-                value: degree as i64,
-                allowed: "a SIMD prime below 2^62 for this degree",
-            },
-        )?;
-        Ok(Bfv::new(
-            BfvParams::builder()
-                .degree(degree)
-                .plaintext_modulus(t)
-                .moduli_sizes(&vec![60; plan.depth() as usize + 1])
-                .build_insecure_for_tests()?,
-        ))
+        }
+        Bfv::for_plan(plan)
     }
     mofhei::plan_conformance_suite!(make, tolerance = 0.0);
 }

@@ -34,6 +34,7 @@ impl Bfv {
             integer.min_plaintext_modulus()?,
             plan.depth(),
             plan.params().log_n,
+            plan.key_requirements().rotations().next().is_some(),
         )?;
         Ok(Bfv::new(params))
     }

@@ -38,6 +38,16 @@
 //!   of a depth-3 digits plan with the key and measures the budget left.
 //!   The earlier rule (`log t + log N + 8`, the worst-case `N` instead of
 //!   the average `sqrt(N)`) took the digits plan to `N = 2^14`.
+//! - a plan that rotates (diagonal and tile packings) gets
+//!   `ROTATION_MARGIN_BITS` = 12 more bits per level: `fhe`'s key switching
+//!   decomposes a ciphertext by its RNS primes with no special prime, so a
+//!   rotation adds noise about one prime's size larger than a modulus
+//!   switch's rounding, and a diagonal packing rotates *before* the
+//!   plaintext product that multiplies that noise by `t * sqrt(N)`.
+//!   Measured on the conformance suite's quantised diagonal-packed plan
+//!   (`tests/plan_conformance.rs`, depth 3-4, `log t` = 29): wrong values
+//!   with 4 extra bits, exact with 8; 12 keeps a margin. Batch plans (no
+//!   rotation, the digits plan) keep the rule above.
 
 use super::params::{BfvParams, Q0_ROOM_BITS};
 use crate::he::error::{Error, Result};
@@ -46,6 +56,9 @@ use crate::he::security::max_log_qp_128;
 
 /// Bits each level's prime has above `log t + ceil(log N / 2)`.
 const LEVEL_MARGIN_BITS: u32 = 8;
+/// Bits each level's prime gets on top when the plan rotates (see the
+/// module documentation: key switching without a special prime).
+const ROTATION_MARGIN_BITS: u32 = 12;
 /// The largest prime `fhe` generates.
 const MAX_PRIME_BITS: u32 = 62;
 /// The largest ring degree of the 128-bit table.
@@ -68,13 +81,19 @@ impl BfvParams {
     /// the plan): `need_t`, the smallest plaintext modulus its accumulators
     /// cannot overflow; `depth`, its multiplicative depth; `min_log_n`, the
     /// ring degree of its layout (so the samples per inference are those of
-    /// CKKS). One modulus per level above `q_0` (rule in this module's
+    /// CKKS); `rotates`, whether it rotates (its key requirements name a
+    /// rotation). One modulus per level above `q_0` (rule in this module's
     /// documentation).
     ///
     /// Errors: a plaintext modulus too large for one 62-bit prime per level
     /// ([`Error::InvalidParameter`]); a depth that no degree up to `2^16`
     /// holds securely ([`Error::InsecureParameters`]).
-    pub fn for_requirements(need_t: u64, depth: u32, min_log_n: u32) -> Result<BfvParams> {
+    pub fn for_requirements(
+        need_t: u64,
+        depth: u32,
+        min_log_n: u32,
+        rotates: bool,
+    ) -> Result<BfvParams> {
         let levels = depth.max(1);
         let mut log_n = min_log_n;
         loop {
@@ -86,7 +105,8 @@ impl BfvParams {
                     allowed: "below 2^61",
                 })?;
             let q0 = bits(t) + Q0_ROOM_BITS;
-            let level = level_prime_bits(bits(t), log_n);
+            let level =
+                level_prime_bits(bits(t), log_n) + if rotates { ROTATION_MARGIN_BITS } else { 0 };
             if q0.max(level) > MAX_PRIME_BITS {
                 return Err(Error::InvalidParameter {
                     name: "plaintext modulus bits for BFV",
