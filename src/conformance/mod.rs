@@ -29,7 +29,7 @@
 //! use mofhei::he::sim::Sim;
 //!
 //! let suite = PlanSuite::new(
-//!     |plan: &mofhei::compile::Plan, slots: usize| Ok(Sim::new(plan.params().sim_params(slots)?)),
+//!     |plan: &mofhei::plan::Plan, slots: usize| Ok(Sim::new(plan.params().sim_params(slots)?)),
 //!     1e-6,
 //! );
 //! suite.mlp_under_every_packing();
@@ -55,7 +55,7 @@ pub use plan::{Outcome, PlanSuite, diff, mlp, packings, zero_blocks};
 /// Instantiates the plan-level suite as one `#[test]` per case:
 ///
 /// ```
-/// use mofhei::compile::Plan;
+/// use mofhei::plan::Plan;
 /// use mofhei::he::sim::Sim;
 ///
 /// fn make(plan: &Plan, slots: usize) -> mofhei::Result<Sim> {
