@@ -1,19 +1,13 @@
-//! What a downstream crate writes for private inference, with `mofhei::`
-//! public paths only: the server thread holds the plan (weights) and talks
-//! over a 127.0.0.1 socket; the client gets the view, makes its keys,
-//! uploads seeded ciphertexts, and decrypts the bytes that come back.
-//! CKKS and BFV, every prediction equal to the plaintext one.
+//! What a downstream crate writes for private inference, public paths only:
+//! a server thread holds the plan (the weights) behind a 127.0.0.1 socket;
+//! the client gets the view, makes keys, uploads seeded ciphertexts and
+//! decrypts the bytes that come back. CKKS and BFV, equal predictions.
 #![allow(clippy::unwrap_used, reason = "test")]
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
-use mofhei::compile::{CompileOptions, compile};
-use mofhei::eval::{Client, ClientView, Server};
-use mofhei::he::HeWire;
-use mofhei::model::{Activation, Tensor, argmax_rows, zoo};
-use mofhei::packing::Batch;
-use mofhei::plan::Plan;
+use mofhei::prelude::*;
 use rand::SeedableRng;
 
 fn send(s: &mut TcpStream, bytes: &[u8]) {
@@ -29,7 +23,7 @@ fn recv(s: &mut TcpStream) -> Vec<u8> {
     bytes
 }
 
-/// The server: view out, evaluation keys and upload in, output bytes out.
+/// Server: view out; evaluation keys and upload in; output bytes out.
 fn serve<S: HeWire>(scheme: S, plan: Plan, listener: TcpListener) {
     let (mut s, _) = listener.accept().unwrap();
     send(
@@ -41,7 +35,7 @@ fn serve<S: HeWire>(scheme: S, plan: Plan, listener: TcpListener) {
     send(&mut s, &out);
 }
 
-/// The client (knows the server's address only) against a server thread.
+/// Client: knows the server's address only.
 fn round_trip<S: HeWire + Send + 'static>(scheme: S, plan: Plan, x: &Tensor) -> Tensor {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut s = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -57,45 +51,35 @@ fn round_trip<S: HeWire + Send + 'static>(scheme: S, plan: Plan, x: &Tensor) -> 
     y
 }
 
-fn inputs() -> Tensor {
+fn net_and_inputs() -> (Network, Tensor) {
+    let net = zoo::mlp(&[16, 8, 4], Activation::Square, 3).unwrap();
     let data = (0..8 * 16).map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0);
-    Tensor::new(vec![8, 16], data.collect()).unwrap()
+    (net, Tensor::new(vec![8, 16], data.collect()).unwrap())
 }
 
 #[test]
 fn ckks_round_trip_over_a_socket() {
-    let net = zoo::mlp(&[16, 8, 4], Activation::Square, 3).unwrap();
+    let (net, x) = net_and_inputs();
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
-    let scheme = mofhei::he::ckks::Ckks::for_plan(&plan).unwrap();
-    let y = round_trip(scheme, plan, &inputs());
-    assert_eq!(
-        argmax_rows(&y),
-        argmax_rows(&net.forward(&inputs()).unwrap())
-    );
+    let y = round_trip(Ckks::for_plan(&plan).unwrap(), plan, &x);
+    assert_eq!(argmax_rows(&y), argmax_rows(&net.forward(&x).unwrap()));
 }
 
 #[cfg(feature = "bfv")]
 #[test]
 fn bfv_round_trip_over_a_socket() {
-    use mofhei::quant::{QuantConfig, QuantizedNetwork};
-    let net = zoo::mlp(&[16, 8, 4], Activation::Square, 3).unwrap();
+    let (net, x) = net_and_inputs();
     let cfg = QuantConfig {
         weight_bits: 5,
         input_bits: 5,
         ..QuantConfig::int8(1.0)
     };
     let q = QuantizedNetwork::quantize(&net, &cfg).unwrap();
-    let plan = mofhei::compile::compile_quantized(&q, &Batch, &CompileOptions::default()).unwrap();
-    let scheme = mofhei::he::bfv::Bfv::for_plan(&plan).unwrap();
-    let y = round_trip(scheme, plan, &inputs());
-    let want: Vec<f32> = inputs()
+    let plan = compile_quantized(&q, &Batch, &CompileOptions::default()).unwrap();
+    let y = round_trip(Bfv::for_plan(&plan).unwrap(), plan, &x);
+    let want = x
         .data()
         .chunks(16)
-        .flat_map(|s| q.dequantize_output(&q.forward(&q.quantize_input(s).unwrap()).unwrap()))
-        .collect();
-    assert_eq!(
-        y.data(),
-        want.as_slice(),
-        "exact integers, so equal predictions"
-    );
+        .flat_map(|s| q.dequantize_output(&q.forward(&q.quantize_input(s).unwrap()).unwrap()));
+    assert_eq!(y.data(), want.collect::<Vec<f32>>(), "exact integers");
 }

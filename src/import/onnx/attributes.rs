@@ -2,11 +2,9 @@
 //! `strides` / `pads` / `auto_pad` of convolutions and pools.
 
 use super::graph::Importer;
+use super::state::MAX_DIM;
 use crate::error::Result;
 use crate::import::onnx_proto::{AttributeProto, NodeProto, attribute_proto::AttributeType};
-
-/// Largest single dimension, kernel size, stride or padding accepted.
-pub(super) const MAX_DIM: i64 = 1 << 24;
 
 /// An attribute's kind as stored (falls back to what is set when the type
 /// field is missing).

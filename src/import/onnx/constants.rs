@@ -4,6 +4,7 @@
 
 use super::attributes::attr_int;
 use super::graph::Importer;
+use super::state::Const;
 use super::tensor::tensor_const;
 use crate::error::{Error, Result};
 use crate::import::external_data::ExternalReader;
@@ -12,15 +13,6 @@ use crate::import::onnx_proto::NodeProto;
 /// Deepest chain of constant-producing nodes followed (guards against
 /// cycles and stack exhaustion on hostile graphs).
 pub(super) const MAX_CONST_DEPTH: usize = 64;
-
-/// A constant tensor: initializer, `Constant` output or folded shape value.
-#[derive(Debug, Clone)]
-pub(super) enum Const {
-    /// Floating-point values (any float type, converted to `f32`).
-    F32 { dims: Vec<usize>, data: Vec<f32> },
-    /// Integer values (any integer type, widened to `i64`).
-    I64 { dims: Vec<usize>, data: Vec<i64> },
-}
 
 impl Const {
     pub(super) fn dims(&self) -> &[usize] {

@@ -3,11 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::api::ImportOptions;
-use super::attributes::MAX_DIM;
-use super::constants::Const;
-use super::input_scaling::InputAffine;
-use super::nhwc::{NHWC_PROBLEM, Nhwc};
+use super::options::ImportOptions;
+use super::state::{Const, InputAffine, MAX_DIM, NHWC_PROBLEM, Nhwc};
 use crate::error::{Error, Result};
 use crate::import::external_data::ExternalReader;
 use crate::import::onnx_proto::{

@@ -11,28 +11,11 @@
 //! exact where folding it into a zero-padded first convolution would not
 //! (the padding would see `offset` instead of zero).
 
-use super::constants::Const;
 use super::graph::Importer;
+use super::state::{Const, InputAffine};
 use crate::data::{NormalizeOver, Normalizer};
 use crate::error::Result;
 use crate::import::report::ImportNote;
-
-/// The affine map of the constant nodes taken off the data input so far.
-#[derive(Debug, Clone)]
-pub(super) struct InputAffine {
-    /// The axis of the per-sample shape the values run along (`None`:
-    /// one value for every element).
-    axis: Option<usize>,
-    /// Multiplier, one value or one per index of `axis`.
-    scale: Vec<f32>,
-    /// Added after the multiplier, as long as `scale`.
-    offset: Vec<f32>,
-    /// The first node taken (for error messages).
-    first: usize,
-    /// The op types and names of the nodes taken, in graph order.
-    ops: Vec<String>,
-    nodes: Vec<String>,
-}
 
 /// Why a node on the data input is not an input scaling.
 const NOT_PER_CHANNEL: &str = "Mul/Add/Sub/Div of the data input by a constant is imported as an \

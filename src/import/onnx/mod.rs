@@ -33,11 +33,13 @@ mod graph;
 mod input_scaling;
 mod nhwc;
 mod nodes;
+mod options;
+mod state;
 mod tensor;
 #[cfg(test)]
 mod tests;
 
 pub use api::{
-    DEFAULT_MAX_EXTERNAL_BYTES, ImportOptions, InputLayout, MAX_MODEL_BYTES, from_bytes,
-    from_bytes_with, from_bytes_with_source, from_file, from_file_with, from_path,
+    from_bytes, from_bytes_with, from_bytes_with_source, from_file, from_file_with, from_path,
 };
+pub use options::{DEFAULT_MAX_EXTERNAL_BYTES, ImportOptions, InputLayout, MAX_MODEL_BYTES};

@@ -5,24 +5,10 @@
 
 use super::attributes::attr_ints;
 use super::graph::Importer;
+use super::state::Nhwc;
 use crate::error::Result;
 use crate::import::report::{ImportNote, NhwcFold};
 use crate::model::Layer;
-
-/// Why a pending NHWC Transpose failed to fold.
-pub(super) const NHWC_PROBLEM: &str =
-    "a Transpose to NHWC must be followed by Flatten (or Reshape to flat) and Gemm/MatMul";
-
-/// A pending NCHW -> NHWC `Transpose` (see [`Importer::nhwc`]).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Nhwc {
-    /// The Transpose node.
-    pub(super) node: usize,
-    /// The `[C, H, W]` shape it transposed.
-    pub(super) chw: (usize, usize, usize),
-    /// Whether the Flatten after it has been seen.
-    pub(super) flat: bool,
-}
 
 impl<'g, 'r> Importer<'g, 'r> {
     /// Whether `cur` is the untouched data input.

@@ -2,8 +2,8 @@
 //! any float or integer element type) into a [`Const`].
 
 use super::attributes::pad_dim;
-use super::constants::Const;
 use super::graph::{MAX_ELEMENTS, checked_product};
+use super::state::Const;
 use crate::error::{Error, Result};
 use crate::import::external_data::ExternalReader;
 use crate::import::onnx_proto::{TensorProto, tensor_proto::DataLocation, tensor_proto::DataType};

@@ -2,7 +2,9 @@
 //! prime's forward + inverse transform with our NTT at a chosen SIMD level
 //! and lane width, or with `tfhe-ntt` (feature `tfhe-ntt`).
 
-use super::{HarveyNtt, Ntt};
+use super::HarveyNtt;
+#[cfg(feature = "tfhe-ntt")]
+use super::Ntt;
 use crate::he::ckks::simd::SimdLevel;
 
 /// One transform plan to time.

@@ -2,8 +2,8 @@
 //! AveragePool.
 
 use super::super::attributes::{attr_int, attr_ints, attr_string, pad_dim};
-use super::super::constants::Const;
 use super::super::graph::Importer;
+use super::super::state::Const;
 use crate::error::{Error, Result};
 use crate::model::{Conv2d, Layer, Tensor};
 

@@ -1,8 +1,8 @@
 //! `Gemm`, `MatMul` and a constant `Add`/`Sub` folded into the bias.
 
 use super::super::attributes::{attr_float, attr_int};
-use super::super::constants::Const;
 use super::super::graph::Importer;
+use super::super::state::Const;
 use crate::error::{Error, Result};
 use crate::model::{Dense, Layer, Tensor};
 

@@ -9,7 +9,7 @@ mod shape;
 
 use super::attributes::attr_int;
 use super::graph::{Importer, node_label};
-use super::nhwc::NHWC_PROBLEM;
+use super::state::NHWC_PROBLEM;
 use crate::error::{Error, Result};
 use crate::import::report::ImportNote;
 use crate::model::{Activation, Layer, Pool2d};
