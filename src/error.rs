@@ -6,7 +6,7 @@
 //! Variants carry structured fields (levels, steps, sizes) rather than
 //! free-form text so callers can match on them.
 //!
-//! The HE layer has its own [`he::Error`](crate::he::Error) (so a backend
+//! The HE layer has its own [`he::Error`] (so a backend
 //! needs nothing from the rest of the crate); each of its variants converts
 //! to the variant of the same name and fields here, so `?` carries HE errors
 //! up unchanged and callers match on one type.

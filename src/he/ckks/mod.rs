@@ -7,7 +7,7 @@
 //! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
 //!   from bit sizes, special primes for hybrid key switching; the builder
 //!   refuses anything below 128-bit security
-//!   ([`Error::InsecureParameters`](crate::he::Error::InsecureParameters)).
+//!   ([`Error::InsecureParameters`]).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
 //!   the NTT is our own (Harvey butterflies, AVX2 / AVX-512 through `pulp`).
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
