@@ -52,14 +52,14 @@ mod transition;
 mod window;
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Tile, TileInput};
+use super::{Tile, TileInput, declare_outputs};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
-use crate::lower::{Builder, Elem, Folded, Row, Stage, Window};
+use crate::lower::{Builder, Folded, Row, Stage, Window};
 use crate::model::{Layer, Network};
 use crate::packing::BlockShape;
 use crate::plan::TileShape;
-use crate::plan::{InputLayout, OutputElem, PlainUse, ValueId};
+use crate::plan::{InputLayout, PlainUse, ValueId};
 
 /// How an interleaved image enters the tile packing's matrix-vector chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -476,33 +476,14 @@ impl Tile {
     /// Outputs read straight from the image tiles.
     fn image_outputs(&self, b: &mut Builder, folded: &Folded, img: &Image) {
         let t = self.shape;
-        let mut cts: Vec<ValueId> = Vec::new();
-        let map = folded
-            .outputs
-            .iter()
-            .map(|e| match *e {
-                Elem::Const(c) => OutputElem::Const(c),
-                Elem::Var { src, alpha, beta } => {
-                    let (tile, r, c) = img.locate(src as usize);
-                    match img.tiles.get(tile).copied().flatten() {
-                        None => OutputElem::Const(beta),
-                        Some(x) => {
-                            let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
-                                cts.push(x);
-                                cts.len() - 1
-                            });
-                            OutputElem::Slot {
-                                ct: ct as u32,
-                                slot: t.slot(r, c, 0) as u32,
-                                alpha,
-                                beta,
-                            }
-                        }
-                    }
-                }
-            })
-            .collect();
-        b.set_outputs(cts, map);
+        declare_outputs(b, folded, |src| {
+            let (tile, r, c) = img.locate(src);
+            img.tiles
+                .get(tile)
+                .copied()
+                .flatten()
+                .map(|x| (x, t.slot(r, c, 0)))
+        });
     }
 }
 
