@@ -204,18 +204,17 @@ fn quantise_rows(
 const MAX_BOUND: u128 = 1 << 126;
 
 fn add_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_add(b)
-        .filter(|&v| v < MAX_BOUND)
-        .ok_or(Error::AccumulatorOverflow {
-            layer,
-            bound: u128::MAX,
-            plaintext_modulus: 0,
-        })
+    below_max_bound(layer, a.checked_add(b))
 }
 
 fn mul_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_mul(b)
-        .filter(|&v| v < MAX_BOUND)
+    below_max_bound(layer, a.checked_mul(b))
+}
+
+/// A bound that did not overflow and stays below [`MAX_BOUND`], or an
+/// [`Error::AccumulatorOverflow`] at `layer`.
+fn below_max_bound(layer: usize, v: Option<u128>) -> Result<u128> {
+    v.filter(|&v| v < MAX_BOUND)
         .ok_or(Error::AccumulatorOverflow {
             layer,
             bound: u128::MAX,
@@ -465,17 +464,23 @@ impl QuantizedNetwork {
         })
     }
 
-    /// One sample's input (row-major, per-sample shape) as integers: `round(x * scale)`,
-    /// clipped to the input range.
-    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>> {
+    /// Errors unless `len` is the number of elements of one sample.
+    fn check_input_len(&self, len: usize) -> Result<()> {
         let n: usize = self.input_shape.iter().product();
-        if x.len() != n {
+        if len != n {
             return Err(Error::ShapeMismatch {
                 layer: 0,
                 expected: self.input_shape.clone(),
-                found: vec![x.len()],
+                found: vec![len],
             });
         }
+        Ok(())
+    }
+
+    /// One sample's input (row-major, per-sample shape) as integers: `round(x * scale)`,
+    /// clipped to the input range.
+    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>> {
+        self.check_input_len(x.len())?;
         let top = self.input_bound as f64;
         Ok(x.iter()
             .map(|&v| (f64::from(v) * self.input_scale).round().clamp(-top, top) as i64)
@@ -485,14 +490,7 @@ impl QuantizedNetwork {
     /// The exact integer forward pass of one sample (what BFV computes, with
     /// no reduction modulo `t` as long as the bounds hold).
     pub fn forward(&self, input: &[i64]) -> Result<Vec<i64>> {
-        let n: usize = self.input_shape.iter().product();
-        if input.len() != n {
-            return Err(Error::ShapeMismatch {
-                layer: 0,
-                expected: self.input_shape.clone(),
-                found: vec![input.len()],
-            });
-        }
+        self.check_input_len(input.len())?;
         let mut x: Vec<i128> = input.iter().map(|&v| i128::from(v)).collect();
         let mut shape = self.input_shape.clone();
         for (i, layer) in self.layers.iter().enumerate() {
