@@ -233,23 +233,7 @@ fn streamed_inputs_give_the_same_outputs_with_fewer_live_ciphertexts() {
     // MOFHEI's 90% LeNet (units 1/2/16/9): the 1024 inputs dominate the
     // live set unless they are streamed in.
     let mut net = lenet(&mut rng(31));
-    for (l, k) in [(0usize, 1usize), (3, 2), (6, 16), (9, 9)] {
-        match &mut net.layers[l] {
-            Layer::Conv2d(c) => {
-                let per: usize = c.weight.shape()[1..].iter().product();
-                c.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            Layer::Dense(d) => {
-                let per = d.weight.shape()[1];
-                d.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            _ => unreachable!(),
-        }
-    }
+    keep_units(&mut net, &[(0, 1), (3, 2), (6, 16), (9, 9)]);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     eprintln!(
         "live: dense {} / streamed {}; pruned {} / streamed {}",
