@@ -612,6 +612,33 @@ fn expand<T: Copy>(per_channel: &[T], n: usize) -> Vec<T> {
         .collect()
 }
 
+/// The taps `(u, k, y, x)` of a sliding window at output position `(r, c)`:
+/// kernel offset `(u, k)` reads input row `y`, column `x` of an `h x w`
+/// plane; taps in the padding are skipped.
+pub(crate) fn window_taps(
+    (r, c): (usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (ph, pw): (usize, usize),
+    (h, w): (usize, usize),
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    (0..kh)
+        .filter_map(move |u| {
+            (r * sh + u)
+                .checked_sub(ph)
+                .filter(|&y| y < h)
+                .map(|y| (u, y))
+        })
+        .flat_map(move |(u, y)| {
+            (0..kw).filter_map(move |k| {
+                (c * sw + k)
+                    .checked_sub(pw)
+                    .filter(|&x| x < w)
+                    .map(|x| (u, k, y, x))
+            })
+        })
+}
+
 #[expect(clippy::too_many_arguments, reason = "a conv layer's full geometry")]
 fn conv(
     x: &[i128],
@@ -631,17 +658,10 @@ fn conv(
             for c in 0..ow {
                 let mut acc = i128::from(bias[o]);
                 for i in 0..ic {
-                    for u in 0..kh {
-                        let Some(yy) = (r * sh + u).checked_sub(ph).filter(|&v| v < h) else {
-                            continue;
-                        };
-                        for v in 0..kw {
-                            let Some(xx) = (c * sw + v).checked_sub(pw).filter(|&q| q < w) else {
-                                continue;
-                            };
-                            acc += i128::from(weight[((o * ic + i) * kh + u) * kw + v])
-                                * x[(i * h + yy) * w + xx];
-                        }
+                    for (u, v, yy, xx) in window_taps((r, c), (kh, kw), (sh, sw), (ph, pw), (h, w))
+                    {
+                        acc += i128::from(weight[((o * ic + i) * kh + u) * kw + v])
+                            * x[(i * h + yy) * w + xx];
                     }
                 }
                 y[(o * oh + r) * ow + c] = acc;
@@ -666,16 +686,8 @@ fn sum_pool(
         for r in 0..oh {
             for c in 0..ow {
                 let mut acc = 0i128;
-                for u in 0..kh {
-                    let Some(yy) = (r * sh + u).checked_sub(ph).filter(|&v| v < h) else {
-                        continue;
-                    };
-                    for v in 0..kw {
-                        let Some(xx) = (c * sw + v).checked_sub(pw).filter(|&q| q < w) else {
-                            continue;
-                        };
-                        acc += x[(k * h + yy) * w + xx];
-                    }
+                for (_, _, yy, xx) in window_taps((r, c), (kh, kw), (sh, sw), (ph, pw), (h, w)) {
+                    acc += x[(k * h + yy) * w + xx];
                 }
                 y[(k * oh + r) * ow + c] = acc;
             }
