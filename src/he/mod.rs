@@ -623,6 +623,26 @@ pub(crate) mod checks {
         Ok((terms, row.iter().map(|&(_, w)| w).collect()))
     }
 
+    /// Values of magnitude up to `2^magnitude_log2` times `scale` stay below
+    /// half the modulus `2^modulus_log2` of `level`.
+    pub(crate) fn scale_room(
+        op: OpKind,
+        level: Level,
+        scale: Scale,
+        magnitude_log2: f64,
+        modulus_log2: f64,
+    ) -> Result<()> {
+        if scale.log2() + magnitude_log2 + 1.0 >= modulus_log2 {
+            return Err(Error::ScaleOverflow {
+                op,
+                scale_log2: scale.log2(),
+                modulus_log2,
+                level,
+            });
+        }
+        Ok(())
+    }
+
     /// A drop from `current` to `target` goes down (or stays).
     pub(crate) fn drop_target(current: Level, target: Level) -> Result<()> {
         if target > current {

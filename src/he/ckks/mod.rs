@@ -260,15 +260,7 @@ impl Ckks {
     /// `level` (the simulator's bound for values of magnitude <= 1).
     fn check_scale_room(&self, op: OpKind, level: Level, scale: Scale) -> Result<()> {
         let log_q = self.params.log_modulus_at(level);
-        if scale.log2() + 1.0 >= log_q {
-            return Err(Error::ScaleOverflow {
-                op,
-                scale_log2: scale.log2(),
-                modulus_log2: log_q,
-                level,
-            });
-        }
-        Ok(())
+        crate::he::checks::scale_room(op, level, scale, 0.0, log_q)
     }
 
     /// Centred coefficients of a coefficient-form polynomial at `level`, as `f64`
