@@ -5,9 +5,8 @@ pub(crate) use crate::conformance::quantised_net;
 pub use crate::conformance::reference::*;
 
 use crate::he::sim::{Sim, SimParams};
-use crate::model::{Layer, Network, Tensor};
+use crate::model::{Layer, Network};
 use crate::plan::Plan;
-use crate::quant::QuantizedNetwork;
 
 /// Zeroes every unit from `k` on of layer `l` for each `(l, k)` in `keep`
 /// (conv filters or dense rows; the culled units of a pruned network).
@@ -33,7 +32,12 @@ pub fn keep_units(net: &mut Network, keep: &[(usize, usize)]) {
 
 /// The exact integer outputs of `q` for each sample of `x`
 /// (`per_sample` elements each): the reference of the BFV runs.
-pub fn integer_outputs(q: &QuantizedNetwork, x: &Tensor, per_sample: usize) -> Vec<Vec<i64>> {
+#[cfg(feature = "bfv")]
+pub fn integer_outputs(
+    q: &crate::quant::QuantizedNetwork,
+    x: &crate::model::Tensor,
+    per_sample: usize,
+) -> Vec<Vec<i64>> {
     x.data()
         .chunks(per_sample)
         .map(|s| q.forward(&q.quantize_input(s).unwrap()).unwrap())
