@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::lower::{Builder, Elem, Folded, Lowered, Row, Stage};
 use crate::packing::Packing;
 use crate::plan::{Instr, IntegerPlan, MAX_PLAN_INTEGER, OutputElem, Plan};
-use crate::quant::{QLayer, QuantizedNetwork};
+use crate::quant::{QLayer, QuantizedNetwork, window_taps};
 
 /// Kind name of a quantised layer (for reports).
 fn kind(layer: &QLayer) -> &'static str {
@@ -42,30 +42,6 @@ fn exact(layer: usize, v: i128) -> Result<f64> {
             value: i64::try_from(v).unwrap_or(i64::MAX),
         })
     }
-}
-
-/// Window positions `(row, col)` of input rows/columns covered by output
-/// position `(r, c)` of a sliding window, skipping padding.
-fn window(
-    (r, c): (usize, usize),
-    (kh, kw): (usize, usize),
-    (sh, sw): (usize, usize),
-    (ph, pw): (usize, usize),
-    (h, w): (usize, usize),
-) -> Vec<(usize, usize, usize, usize)> {
-    let mut v = Vec::new();
-    for u in 0..kh {
-        let Some(y) = (r * sh + u).checked_sub(ph).filter(|&y| y < h) else {
-            continue;
-        };
-        for k in 0..kw {
-            let Some(x) = (c * sw + k).checked_sub(pw).filter(|&x| x < w) else {
-                continue;
-            };
-            v.push((u, k, y, x));
-        }
-    }
-    v
 }
 
 /// A linear quantised layer as integer rows over the flattened input, plus
@@ -120,7 +96,7 @@ fn int_rows(
                         let mut row = Vec::new();
                         for ci in 0..*ic {
                             for (u, k, y, x) in
-                                window((r, c), (*kh, *kw), *stride, *padding, (h, w))
+                                window_taps((r, c), (*kh, *kw), *stride, *padding, (h, w))
                             {
                                 let wv = weight[((o * ic + ci) * kh + u) * kw + k];
                                 if wv != 0 {
@@ -148,8 +124,7 @@ fn int_rows(
                 for r in 0..oh {
                     for c in 0..ow {
                         let mut row: Vec<(usize, i64)> =
-                            window((r, c), *kernel, *stride, *padding, (h, w))
-                                .into_iter()
+                            window_taps((r, c), *kernel, *stride, *padding, (h, w))
                                 .map(|(_, _, y, x)| ((k * h + y) * w + x, 1))
                                 .collect();
                         row.sort_by_key(|t| t.0);

@@ -54,23 +54,7 @@ fn pruned_lenet_units_1_2_16_9_is_small() {
     // units are exact zeros here; the compiler drops them).
     let mut net = lenet(&mut rng(2));
     let keep = [(0usize, 1usize), (3, 2), (6, 16), (9, 9)];
-    for &(l, k) in &keep {
-        match &mut net.layers[l] {
-            Layer::Conv2d(c) => {
-                let per: usize = c.weight.shape()[1..].iter().product();
-                c.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            Layer::Dense(d) => {
-                let per = d.weight.shape()[1];
-                d.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            _ => unreachable!(),
-        }
-    }
+    keep_units(&mut net, &keep);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     let c = plan.counts();
     let mults = c.get(OpKind::CtScalarMul);
@@ -298,42 +282,9 @@ fn cost_model_scales_with_ring_and_level() {
     assert!(t > 1.0 && t < 1000.0, "{t}");
 }
 
-/// A small quantised conv net (conv, sum pool, flatten, dense with a dead
-/// unit, square, dense): every layer kind `quant` supports, 3-bit so the
-/// integers (about 2^34) stay exact on the simulator too.
-fn quantized_conv_net() -> crate::quant::QuantizedNetwork {
-    use crate::quant::{QuantConfig, QuantizedNetwork};
-    let mut r = rng(71);
-    let mut net = Network {
-        input_shape: vec![1, 6, 6],
-        layers: vec![
-            conv(&mut r, 2, 1, 3, 1, 1),
-            pool(2, 2, 0),
-            Layer::Flatten,
-            dense(&mut r, 5, 18),
-            square(),
-            dense(&mut r, 3, 5),
-        ],
-    };
-    // Unit 1 of the first dense layer is dead: its value is its bias, a
-    // constant the square and the last layer absorb.
-    if let Layer::Dense(d) = &mut net.layers[3] {
-        d.weight.data_mut()[18..36]
-            .iter_mut()
-            .for_each(|w| *w = 0.0);
-        d.bias[1] = 0.3;
-    }
-    let cfg = QuantConfig {
-        weight_bits: 3,
-        input_bits: 3,
-        ..QuantConfig::int8(1.0)
-    };
-    QuantizedNetwork::quantize(&net, &cfg).unwrap()
-}
-
 #[test]
 fn quantized_plan_has_integer_instructions_and_bounds() {
-    let q = quantized_conv_net();
+    let q = quantised_net(false);
     let plan = compile_quantized(&q, &Batch, &CompileOptions::default()).unwrap();
     let integer = plan.integer().unwrap();
     assert_eq!(integer.layer_bounds(), q.accumulator_bounds().as_slice());
@@ -385,7 +336,7 @@ fn quantized_plan_has_integer_instructions_and_bounds() {
 
 #[test]
 fn quantized_plan_refuses_a_plaintext_modulus_its_accumulators_could_exceed() {
-    let q = quantized_conv_net();
+    let q = quantised_net(false);
     let bounds = q.accumulator_bounds();
     let compile_with = |t: u64| {
         compile_quantized(
@@ -441,7 +392,7 @@ fn quantized_plan_refuses_a_plaintext_modulus_its_accumulators_could_exceed() {
 #[test]
 fn quantized_plan_on_the_simulator_equals_the_integer_forward_pass() {
     use crate::eval::{Client, Server};
-    let q = quantized_conv_net();
+    let q = quantised_net(false);
     let max = q.min_plaintext_modulus().unwrap();
     // The simulator needs room for the integers above its scale.
     let opts = CompileOptions {

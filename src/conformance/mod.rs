@@ -50,6 +50,8 @@
 mod plan;
 pub mod reference;
 
+#[cfg(test)]
+pub(crate) use plan::quantised_net;
 pub use plan::{Outcome, PlanSuite, diff, mlp, packings, zero_blocks};
 
 /// Instantiates the plan-level suite as one `#[test]` per case:

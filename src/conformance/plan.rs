@@ -517,7 +517,7 @@ where
 
 /// A small quantised convolutional network (3-bit weights and inputs);
 /// `pruned`: unit 2 of its first dense layer culled as well.
-fn quantised_net(pruned: bool) -> QuantizedNetwork {
+pub(crate) fn quantised_net(pruned: bool) -> QuantizedNetwork {
     let mut r = rng(71);
     let mut net = Network {
         input_shape: vec![1, 6, 6],

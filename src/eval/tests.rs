@@ -183,36 +183,32 @@ fn peak_memory_and_timings_are_reported() {
     assert!(report.counts.is_none());
 }
 
+/// Depth, ring size and the main operation counts of a plan, for the logs.
+fn summary(plan: &Plan) -> String {
+    let c = plan.counts();
+    format!(
+        "depth {} log_n {} rot {} ptmul {} add {} plains {}",
+        plan.depth(),
+        plan.params().log_n,
+        c.get(OpKind::Rotation),
+        c.get(OpKind::CtPtMul),
+        c.get(OpKind::CtCtAdd),
+        plan.plains().len()
+    )
+}
+
 #[test]
 fn zoo_networks_under_tile_and_batch() {
     use crate::model::{Activation, zoo};
     let t = zoo::tenseal_mnist(3);
     let o = check(&t, &Tile::new(64, 64, 1).unwrap(), 4096, 1);
-    let c = o.plan.counts();
-    eprintln!(
-        "tenseal tile 64x64: depth {} log_n {} rot {} ptmul {} add {} plains {}",
-        o.plan.depth(),
-        o.plan.params().log_n,
-        c.get(OpKind::Rotation),
-        c.get(OpKind::CtPtMul),
-        c.get(OpKind::CtCtAdd),
-        o.plan.plains().len()
-    );
+    eprintln!("tenseal tile 64x64: {}", summary(&o.plan));
     // Client-side patches (im2col) for the convolution: no mask, depth 5.
     let tile = Tile::new(256, 16, 1).unwrap().with_client_patches();
     let o = check(&t, &tile, 4096, 1);
     assert_eq!(o.plan.depth(), 5);
     assert_eq!(o.plan.input_layout().cts.len(), 49);
-    let c = o.plan.counts();
-    eprintln!(
-        "tenseal tile 256x16 + patches: depth {} log_n {} rot {} ptmul {} add {} plains {}",
-        o.plan.depth(),
-        o.plan.params().log_n,
-        c.get(OpKind::Rotation),
-        c.get(OpKind::CtPtMul),
-        c.get(OpKind::CtCtAdd),
-        o.plan.plains().len()
-    );
+    eprintln!("tenseal tile 256x16 + patches: {}", summary(&o.plan));
     let l = lenet(&mut rng(8));
     check(
         &l,
@@ -233,23 +229,7 @@ fn streamed_inputs_give_the_same_outputs_with_fewer_live_ciphertexts() {
     // MOFHEI's 90% LeNet (units 1/2/16/9): the 1024 inputs dominate the
     // live set unless they are streamed in.
     let mut net = lenet(&mut rng(31));
-    for (l, k) in [(0usize, 1usize), (3, 2), (6, 16), (9, 9)] {
-        match &mut net.layers[l] {
-            Layer::Conv2d(c) => {
-                let per: usize = c.weight.shape()[1..].iter().product();
-                c.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            Layer::Dense(d) => {
-                let per = d.weight.shape()[1];
-                d.weight.data_mut()[k * per..]
-                    .iter_mut()
-                    .for_each(|w| *w = 0.0);
-            }
-            _ => unreachable!(),
-        }
-    }
+    keep_units(&mut net, &[(0, 1), (3, 2), (6, 16), (9, 9)]);
     let plan = compile(&net, &Batch, &CompileOptions::default()).unwrap();
     eprintln!(
         "live: dense {} / streamed {}; pruned {} / streamed {}",

@@ -166,16 +166,7 @@ impl Sim {
             return Err(Error::ValueOutOfRange { op, value: max });
         }
         let log_q = self.params.log_modulus_at(level);
-        let needed = scale.log2() + max.max(1.0).log2() + 1.0;
-        if needed >= log_q {
-            return Err(Error::ScaleOverflow {
-                op,
-                scale_log2: scale.log2(),
-                modulus_log2: log_q,
-                level,
-            });
-        }
-        Ok(())
+        crate::he::checks::scale_room(op, level, scale, max.max(1.0).log2(), log_q)
     }
 }
 

@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BlockShape, Packing, counts_of};
+use super::{BlockShape, Packing, masked_product_saves};
 use crate::error::Result;
-use crate::he::{OpCounts, OpKind};
+use crate::he::OpCounts;
 use crate::lower::{Builder, Elem, Folded, Stage};
 use crate::model::{Layer, Network};
 use crate::plan::{InputLayout, OutputElem, PackingKind, PlainUse, ValueId};
@@ -65,14 +65,10 @@ impl Packing for Diagonal {
     }
 
     /// One ct x pt mult, one ct + ct add and one stored plaintext (counted as
-    /// one [`OpKind::Encode`]); one rotation more when it was the only
+    /// one [`OpKind::Encode`](crate::he::OpKind::Encode)); one rotation more when it was the only
     /// non-zero diagonal of its baby step or giant group.
     fn zero_block_saves(&self) -> OpCounts {
-        counts_of(&[
-            (OpKind::CtPtMul, 1),
-            (OpKind::CtCtAdd, 1),
-            (OpKind::Encode, 1),
-        ])
+        masked_product_saves()
     }
 
     fn lower(&self, folded: &Folded, b: &mut Builder) -> Result<()> {

@@ -152,6 +152,17 @@ pub(crate) fn counts_of(items: &[(OpKind, u64)]) -> OpCounts {
     c
 }
 
+/// What a zero block saves in a packing that multiplies each block by a
+/// stored plaintext: one ct x pt multiply, one ct + ct add and the stored
+/// plaintext (counted as one [`OpKind::Encode`]).
+pub(crate) fn masked_product_saves() -> OpCounts {
+    counts_of(&[
+        (OpKind::CtPtMul, 1),
+        (OpKind::CtCtAdd, 1),
+        (OpKind::Encode, 1),
+    ])
+}
+
 /// Index of the linear stage (dense/conv group between activations) that
 /// layer `layer` belongs to, counting from 0; `None` if it is not a linear
 /// layer. Pools merge into the group of the linear layer that follows or

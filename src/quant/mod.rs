@@ -204,18 +204,17 @@ fn quantise_rows(
 const MAX_BOUND: u128 = 1 << 126;
 
 fn add_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_add(b)
-        .filter(|&v| v < MAX_BOUND)
-        .ok_or(Error::AccumulatorOverflow {
-            layer,
-            bound: u128::MAX,
-            plaintext_modulus: 0,
-        })
+    below_max_bound(layer, a.checked_add(b))
 }
 
 fn mul_bound(layer: usize, a: u128, b: u128) -> Result<u128> {
-    a.checked_mul(b)
-        .filter(|&v| v < MAX_BOUND)
+    below_max_bound(layer, a.checked_mul(b))
+}
+
+/// A bound that did not overflow and stays below [`MAX_BOUND`], or an
+/// [`Error::AccumulatorOverflow`] at `layer`.
+fn below_max_bound(layer: usize, v: Option<u128>) -> Result<u128> {
+    v.filter(|&v| v < MAX_BOUND)
         .ok_or(Error::AccumulatorOverflow {
             layer,
             bound: u128::MAX,
@@ -465,17 +464,23 @@ impl QuantizedNetwork {
         })
     }
 
-    /// One sample's input (row-major, per-sample shape) as integers: `round(x * scale)`,
-    /// clipped to the input range.
-    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>> {
+    /// Errors unless `len` is the number of elements of one sample.
+    fn check_input_len(&self, len: usize) -> Result<()> {
         let n: usize = self.input_shape.iter().product();
-        if x.len() != n {
+        if len != n {
             return Err(Error::ShapeMismatch {
                 layer: 0,
                 expected: self.input_shape.clone(),
-                found: vec![x.len()],
+                found: vec![len],
             });
         }
+        Ok(())
+    }
+
+    /// One sample's input (row-major, per-sample shape) as integers: `round(x * scale)`,
+    /// clipped to the input range.
+    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>> {
+        self.check_input_len(x.len())?;
         let top = self.input_bound as f64;
         Ok(x.iter()
             .map(|&v| (f64::from(v) * self.input_scale).round().clamp(-top, top) as i64)
@@ -485,14 +490,7 @@ impl QuantizedNetwork {
     /// The exact integer forward pass of one sample (what BFV computes, with
     /// no reduction modulo `t` as long as the bounds hold).
     pub fn forward(&self, input: &[i64]) -> Result<Vec<i64>> {
-        let n: usize = self.input_shape.iter().product();
-        if input.len() != n {
-            return Err(Error::ShapeMismatch {
-                layer: 0,
-                expected: self.input_shape.clone(),
-                found: vec![input.len()],
-            });
-        }
+        self.check_input_len(input.len())?;
         let mut x: Vec<i128> = input.iter().map(|&v| i128::from(v)).collect();
         let mut shape = self.input_shape.clone();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -614,6 +612,33 @@ fn expand<T: Copy>(per_channel: &[T], n: usize) -> Vec<T> {
         .collect()
 }
 
+/// The taps `(u, k, y, x)` of a sliding window at output position `(r, c)`:
+/// kernel offset `(u, k)` reads input row `y`, column `x` of an `h x w`
+/// plane; taps in the padding are skipped.
+pub(crate) fn window_taps(
+    (r, c): (usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (ph, pw): (usize, usize),
+    (h, w): (usize, usize),
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    (0..kh)
+        .filter_map(move |u| {
+            (r * sh + u)
+                .checked_sub(ph)
+                .filter(|&y| y < h)
+                .map(|y| (u, y))
+        })
+        .flat_map(move |(u, y)| {
+            (0..kw).filter_map(move |k| {
+                (c * sw + k)
+                    .checked_sub(pw)
+                    .filter(|&x| x < w)
+                    .map(|x| (u, k, y, x))
+            })
+        })
+}
+
 #[expect(clippy::too_many_arguments, reason = "a conv layer's full geometry")]
 fn conv(
     x: &[i128],
@@ -633,17 +658,10 @@ fn conv(
             for c in 0..ow {
                 let mut acc = i128::from(bias[o]);
                 for i in 0..ic {
-                    for u in 0..kh {
-                        let Some(yy) = (r * sh + u).checked_sub(ph).filter(|&v| v < h) else {
-                            continue;
-                        };
-                        for v in 0..kw {
-                            let Some(xx) = (c * sw + v).checked_sub(pw).filter(|&q| q < w) else {
-                                continue;
-                            };
-                            acc += i128::from(weight[((o * ic + i) * kh + u) * kw + v])
-                                * x[(i * h + yy) * w + xx];
-                        }
+                    for (u, v, yy, xx) in window_taps((r, c), (kh, kw), (sh, sw), (ph, pw), (h, w))
+                    {
+                        acc += i128::from(weight[((o * ic + i) * kh + u) * kw + v])
+                            * x[(i * h + yy) * w + xx];
                     }
                 }
                 y[(o * oh + r) * ow + c] = acc;
@@ -668,16 +686,8 @@ fn sum_pool(
         for r in 0..oh {
             for c in 0..ow {
                 let mut acc = 0i128;
-                for u in 0..kh {
-                    let Some(yy) = (r * sh + u).checked_sub(ph).filter(|&v| v < h) else {
-                        continue;
-                    };
-                    for v in 0..kw {
-                        let Some(xx) = (c * sw + v).checked_sub(pw).filter(|&q| q < w) else {
-                            continue;
-                        };
-                        acc += x[(k * h + yy) * w + xx];
-                    }
+                for (_, _, yy, xx) in window_taps((r, c), (kh, kw), (sh, sw), (ph, pw), (h, w)) {
+                    acc += x[(k * h + yy) * w + xx];
                 }
                 y[(k * oh + r) * ow + c] = acc;
             }

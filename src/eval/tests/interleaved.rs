@@ -2,6 +2,8 @@
 //! conv alone, conv + activation + pool + dense, LeNet on the simulator and
 //! on CKKS, exact skipping of zero kernels and filters, refusals.
 
+use rand_chacha::ChaCha20Rng;
+
 use super::*;
 use crate::model::{Activation, Conv2d, zoo};
 use crate::packing::tile::Transition;
@@ -85,20 +87,22 @@ fn conv_alone_strided_and_batched() {
     check(&t, &tile.with_transition(Transition::Products), 64, 1);
 }
 
+/// Over a `[2, 8, 8]` input: a 4-filter 3 x 3 conv, `act`, a 2 x 2 pool,
+/// flatten and a dense layer of 5 outputs.
+fn conv_pool_dense(r: &mut ChaCha20Rng, act: Layer) -> Vec<Layer> {
+    vec![
+        conv(r, 4, 2, 3, 1, 0),
+        act,
+        pool(2, 2, 0),
+        Layer::Flatten,
+        dense(r, 5, 36),
+    ]
+}
+
 #[test]
 fn conv_act_pool_dense() {
     let mut r = rng(42);
-    let net = Network::new(
-        vec![2, 8, 8],
-        vec![
-            conv(&mut r, 4, 2, 3, 1, 0),
-            poly(0.1, 0.5, 0.25),
-            pool(2, 2, 0),
-            Layer::Flatten,
-            dense(&mut r, 5, 36),
-        ],
-    )
-    .unwrap();
+    let net = Network::new(vec![2, 8, 8], conv_pool_dense(&mut r, poly(0.1, 0.5, 0.25))).unwrap();
     let tile = interleaved(4, 4, 1);
     let o = check(&net, &tile, 16, 1);
     // conv, square, (pool: no level), gather mask, dense.
@@ -125,19 +129,9 @@ fn product_transition() {
     let mut r = rng(45);
     // A dense layer after flatten: 5 outputs x 4 pooled tiles products,
     // each summed over the 16 slots (4 rotations), masked into 2 chain tiles.
-    let net = Network::new(
-        vec![2, 8, 8],
-        vec![
-            conv(&mut r, 4, 2, 3, 1, 0),
-            square(),
-            pool(2, 2, 0),
-            Layer::Flatten,
-            dense(&mut r, 5, 36),
-            square(),
-            dense(&mut r, 3, 5),
-        ],
-    )
-    .unwrap();
+    let mut layers = conv_pool_dense(&mut r, square());
+    layers.extend([square(), dense(&mut r, 3, 5)]);
+    let net = Network::new(vec![2, 8, 8], layers).unwrap();
     let tile = interleaved(4, 4, 1).with_transition(Transition::Products);
     let o = check(&net, &tile, 16, 1);
     assert_eq!(o.plan.counts_by_layer()[4].get(OpKind::CtPtMul), 5 * 4 + 5);
@@ -226,17 +220,7 @@ fn lenet_interleaved_on_ckks() {
 #[test]
 fn zero_kernels_and_filters_save_exactly_what_the_packing_says() {
     let mut r = rng(43);
-    let net = Network::new(
-        vec![2, 8, 8],
-        vec![
-            conv(&mut r, 4, 2, 3, 1, 0),
-            square(),
-            pool(2, 2, 0),
-            Layer::Flatten,
-            dense(&mut r, 5, 36),
-        ],
-    )
-    .unwrap();
+    let net = Network::new(vec![2, 8, 8], conv_pool_dense(&mut r, square())).unwrap();
     let tile = interleaved(4, 4, 1);
     assert_eq!(
         tile.block_shape(&net, 0),

@@ -393,10 +393,6 @@ fn round_trip_as_bytes_on_bfv() {
     let got = client
         .decrypt_values(&client.output_from_bytes(&out).unwrap())
         .unwrap();
-    let want: Vec<Vec<i64>> = x
-        .data()
-        .chunks(16)
-        .map(|s| q.forward(&q.quantize_input(s).unwrap()).unwrap())
-        .collect();
+    let want = crate::testutil::integer_outputs(&q, &x, 16);
     assert_eq!(got, want);
 }

@@ -166,11 +166,7 @@ mod tests {
         let x = crate::testutil::rand_tensor(&mut rng, vec![6, 16], 1.0);
         let (out, _) = server.run(client.encrypt(&x, &mut rng).unwrap()).unwrap();
         let got = client.decrypt_values(&out).unwrap();
-        let want: Vec<Vec<i64>> = x
-            .data()
-            .chunks(16)
-            .map(|s| q.forward(&q.quantize_input(s).unwrap()).unwrap())
-            .collect();
+        let want = crate::testutil::integer_outputs(&q, &x, 16);
         assert_eq!(got, want);
     }
 

@@ -2,7 +2,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
-use crate::he::Counted;
+use crate::he::{Counted, HeScheme, KeyRequirements};
 
 const T: u64 = 65537;
 

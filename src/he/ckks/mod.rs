@@ -7,7 +7,7 @@
 //! - [`CkksParams`]: ring degree 2^12..2^16, NTT-friendly primes generated
 //!   from bit sizes, special primes for hybrid key switching; the builder
 //!   refuses anything below 128-bit security
-//!   ([`Error::InsecureParameters`](crate::he::Error::InsecureParameters)).
+//!   ([`Error::InsecureParameters`]).
 //! - Polynomials live in NTT form over `q_0 .. q_l` (one limb per prime);
 //!   the NTT is our own (Harvey butterflies, AVX2 / AVX-512 through `pulp`).
 //! - Slot `i` holds `m(zeta^(5^i))`, so `rotate(Rotation(k))` moves slot
@@ -260,15 +260,7 @@ impl Ckks {
     /// `level` (the simulator's bound for values of magnitude <= 1).
     fn check_scale_room(&self, op: OpKind, level: Level, scale: Scale) -> Result<()> {
         let log_q = self.params.log_modulus_at(level);
-        if scale.log2() + 1.0 >= log_q {
-            return Err(Error::ScaleOverflow {
-                op,
-                scale_log2: scale.log2(),
-                modulus_log2: log_q,
-                level,
-            });
-        }
-        Ok(())
+        crate::he::checks::scale_room(op, level, scale, 0.0, log_q)
     }
 
     /// Centred coefficients of a coefficient-form polynomial at `level`, as `f64`

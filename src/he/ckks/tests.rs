@@ -43,6 +43,17 @@ fn setup_with(params: CkksParams, steps: &[i64]) -> Setup {
     }
 }
 
+impl Setup {
+    /// `v` encoded at the top level and default scale, encrypted under `pk`.
+    fn encrypt_fresh(&mut self, v: &[f64]) -> CkksCiphertext {
+        let pt = self
+            .ckks
+            .encode(v, self.ckks.max_level(), self.ckks.default_scale())
+            .unwrap();
+        self.ckks.encrypt(&self.pk, &pt, &mut self.rng).unwrap()
+    }
+}
+
 fn setup() -> Setup {
     setup_with(small_params(), &[1, 3, -1, 100])
 }
@@ -131,15 +142,7 @@ fn rotations_permute_slots() {
     let mut s = setup();
     let n = s.ckks.slot_count();
     let v = values(n, 4);
-    let l = s.ckks.max_level();
-    let ct = s
-        .ckks
-        .encrypt(
-            &s.pk,
-            &s.ckks.encode(&v, l, s.ckks.default_scale()).unwrap(),
-            &mut s.rng,
-        )
-        .unwrap();
+    let ct = s.encrypt_fresh(&v);
     let steps = [
         Rotation(1),
         Rotation(3),
@@ -332,15 +335,7 @@ fn several_special_primes() {
     let mut s = setup_with(params, &[1]);
     let n = s.ckks.slot_count();
     let v = values(n, 8);
-    let l = s.ckks.max_level();
-    let ct = s
-        .ckks
-        .encrypt(
-            &s.pk,
-            &s.ckks.encode(&v, l, s.ckks.default_scale()).unwrap(),
-            &mut s.rng,
-        )
-        .unwrap();
+    let ct = s.encrypt_fresh(&v);
     let sq = s.ckks.mul_relin_rescale(&ct, &ct, &s.keys).unwrap();
     let rot = s.ckks.rotate(&sq, Rotation(1), &s.keys).unwrap();
     let mut want: Vec<f64> = v.iter().map(|x| x * x).collect();

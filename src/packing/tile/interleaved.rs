@@ -48,17 +48,18 @@
 //! a convolution or pool on a `[C, H, W]` input are refused with
 //! [`Error::UnsupportedLayer`] at compile time.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod transition;
+mod window;
 
 use super::{DimKind, TileDim, TileTensorShape};
-use super::{Orient, Tile, TileInput, TileVector, dot_tiles};
+use super::{Tile, TileInput, declare_outputs};
 use crate::error::{Error, Result};
 use crate::he::{OpCounts, OpKind};
-use crate::lower::{Builder, Elem, Folded, Row, Stage, Window};
+use crate::lower::{Builder, Folded, Row, Stage, Window};
 use crate::model::{Layer, Network};
 use crate::packing::BlockShape;
 use crate::plan::TileShape;
-use crate::plan::{InputLayout, OutputElem, PlainUse, ValueId};
+use crate::plan::{InputLayout, PlainUse, ValueId};
 
 /// How an interleaved image enters the tile packing's matrix-vector chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -472,338 +473,17 @@ impl Tile {
         n.div_ceil(self.shape.rows) < img.live()
     }
 
-    /// A convolution or pool (folded rows checked against its window) on
-    /// interleaved tiles.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one stage's fields, passed apart"
-    )]
-    fn window_op(
-        &self,
-        b: &mut Builder,
-        img: Image,
-        layer: usize,
-        in_dim: usize,
-        rows: &[Row],
-        pure_sum: bool,
-        win: &Window,
-    ) -> Result<Image> {
-        let t = self.shape;
-        let [ci, h, w] = win.in_shape;
-        let [co, oh, ow] = win.out_shape;
-        let (kh, kw) = win.kernel;
-        let (sy, sx) = (win.stride.0.max(1), win.stride.1.max(1));
-        let not_conv = || {
-            refuse(
-                layer,
-                win.kind,
-                "tile packing with interleaved convolution (folded weights are not a convolution)",
-            )
-        };
-        if (img.ch, img.h, img.w) != (ci, h, w)
-            || in_dim != ci * h * w
-            || rows.len() != co * oh * ow
-        {
-            return Err(not_conv());
-        }
-        if !img.ky.is_multiple_of(sy) || !img.kx.is_multiple_of(sx) {
-            return Err(refuse(
-                layer,
-                win.kind,
-                "tile packing with interleaved convolution (stride does not divide the interleaving)",
-            ));
-        }
-        // Kernel of every filter from its first output pixel, then checked
-        // on every other pixel.
-        let src = |c: usize, y: usize, x: usize| (c * h + y) * w + x;
-        let mut kernels: Vec<Vec<(usize, usize, usize, f64)>> = Vec::with_capacity(co);
-        for o in 0..co {
-            let mut k = Vec::new();
-            for &(s, coeff) in &rows[o * oh * ow].terms {
-                let s = s as usize;
-                let (c, y, x) = (s / (h * w), (s / w) % h, s % w);
-                if y >= kh || x >= kw {
-                    return Err(not_conv());
-                }
-                k.push((c, y, x, coeff));
-            }
-            for yy in 0..oh {
-                for xx in 0..ow {
-                    let r = &rows[(o * oh + yy) * ow + xx];
-                    let off = yy * sy * w + xx * sx;
-                    if r.terms.len() != k.len()
-                        || r.terms
-                            .iter()
-                            .zip(&k)
-                            .any(|(&(s, coeff), &(c, dy, dx, kc))| {
-                                s as usize != src(c, dy, dx) + off || coeff != kc
-                            })
-                    {
-                        return Err(not_conv());
-                    }
-                }
-            }
-            kernels.push(k);
-        }
-        let (ky2, kx2) = (img.ky / sy, img.kx / sx);
-        let out = Image {
-            tiles: Vec::new(),
-            ch: co,
-            h: oh,
-            w: ow,
-            ky: ky2,
-            kx: kx2,
-        };
-        // Input tile and rotation step of kernel term (dy, dx) for output tile (a, bb).
-        let step = |dr: usize, dc: usize| ((dr * t.cols + dc) * t.batch) as i64;
-        let source = |c: usize, a: usize, bb: usize, dy: usize, dx: usize| {
-            let (qy, qx) = (sy * a + dy, sx * bb + dx);
-            (
-                img.index(c, qy % img.ky, qx % img.kx),
-                step(qy / img.ky, qx / img.kx),
-            )
-        };
-        let mut needed: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
-        for k in &kernels {
-            for &(c, dy, dx, _) in k {
-                for a in 0..ky2.min(oh) {
-                    for bb in 0..kx2.min(ow) {
-                        let (tile, st) = source(c, a, bb, dy, dx);
-                        if st != 0 && img.tiles.get(tile).copied().flatten().is_some() {
-                            needed.entry(tile).or_default().insert(st);
-                        }
-                    }
-                }
-            }
-        }
-        let mut rotated: BTreeMap<(usize, i64), ValueId> = BTreeMap::new();
-        for (tile, steps) in needed {
-            let Some(x) = img.tiles.get(tile).copied().flatten() else {
-                continue;
-            };
-            let steps: Vec<i64> = steps.into_iter().collect();
-            for (st, v) in steps.iter().zip(b.rotate_many(x, &steps)) {
-                rotated.insert((tile, *st), v);
-            }
-        }
-        let mut tiles = Vec::with_capacity(co * ky2 * kx2);
-        for (o, k) in kernels.iter().enumerate() {
-            for a in 0..ky2 {
-                for bb in 0..kx2 {
-                    // A tile with no valid pixel (the interleaving was
-                    // rounded up past the image) is not computed.
-                    if a >= oh || bb >= ow {
-                        tiles.push(None);
-                        continue;
-                    }
-                    let mut ins = Vec::with_capacity(k.len());
-                    let mut ws = Vec::with_capacity(k.len());
-                    for &(c, dy, dx, coeff) in k {
-                        let (tile, st) = source(c, a, bb, dy, dx);
-                        let v = if st == 0 {
-                            img.tiles.get(tile).copied().flatten()
-                        } else {
-                            rotated.get(&(tile, st)).copied()
-                        };
-                        if let Some(v) = v {
-                            ins.push(v);
-                            ws.push(coeff);
-                        }
-                    }
-                    if ins.is_empty() {
-                        tiles.push(None);
-                        continue;
-                    }
-                    // The bias over this tile's valid pixels: one scalar if
-                    // uniform, else a plaintext.
-                    let tile_index = out.index(o, a, bb);
-                    let bias_of = |e: usize| rows.get(e).map(|r| r.bias).unwrap_or(0.0);
-                    let mut biases = (a..oh)
-                        .step_by(ky2)
-                        .flat_map(|y| (bb..ow).step_by(kx2).map(move |x| (o * oh + y) * ow + x))
-                        .map(bias_of);
-                    let first = biases.next().unwrap_or(0.0);
-                    let uniform = biases.all(|x| x == first);
-                    let scalar = if uniform { first } else { 0.0 };
-                    let acc = if pure_sum {
-                        b.sum(&ins, scalar)
-                    } else {
-                        b.dot_scalar(&ins, ws, scalar)
-                    };
-                    let acc = if uniform {
-                        acc
-                    } else {
-                        let p = self.image_plain(&out, tile_index, bias_of);
-                        let p = b.plain(p, PlainUse::Add);
-                        b.add_plain(acc, p)
-                    };
-                    tiles.push(Some(acc));
-                }
-            }
-        }
-        Ok(Image { tiles, ..out })
-    }
-
-    /// Gather the image into the chain's `[n/t1, */t2]` (elements not in
-    /// `used` are left out).
-    fn gather(&self, b: &mut Builder, img: &Image, used: Option<&[bool]>) -> TileVector {
-        let t = self.shape;
-        let n = img.ch * img.h * img.w;
-        let n_tiles = n.div_ceil(t.rows);
-        // Per chain tile: (source tile, step) -> target rows.
-        let mut groups: Vec<BTreeMap<(usize, i64), Vec<usize>>> = vec![BTreeMap::new(); n_tiles];
-        let mut steps: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
-        for e in 0..n {
-            if used.is_some_and(|u| !u.get(e).copied().unwrap_or(false)) {
-                continue;
-            }
-            let (tile, r, c) = img.locate(e);
-            if img.tiles.get(tile).copied().flatten().is_none() {
-                continue;
-            }
-            let row = e % t.rows;
-            let st = t.slot(r, c, 0) as i64 - t.slot(row, 0, 0) as i64;
-            groups[e / t.rows].entry((tile, st)).or_default().push(row);
-            if st != 0 {
-                steps.entry(tile).or_default().insert(st);
-            }
-        }
-        let mut rotated: BTreeMap<(usize, i64), ValueId> = BTreeMap::new();
-        for (tile, st) in steps {
-            let Some(x) = img.tiles.get(tile).copied().flatten() else {
-                continue;
-            };
-            let st: Vec<i64> = st.into_iter().collect();
-            for (s, v) in st.iter().zip(b.rotate_many(x, &st)) {
-                rotated.insert((tile, *s), v);
-            }
-        }
-        let tiles = groups
-            .into_iter()
-            .map(|g| {
-                if g.is_empty() {
-                    return None;
-                }
-                let mut ins = Vec::with_capacity(g.len());
-                let mut masks = Vec::with_capacity(g.len());
-                for ((tile, st), rows) in g {
-                    let v = if st == 0 {
-                        img.tiles.get(tile).copied().flatten()
-                    } else {
-                        rotated.get(&(tile, st)).copied()
-                    };
-                    let Some(v) = v else { continue };
-                    let mut m = vec![0.0; t.slots()];
-                    for r in rows {
-                        for s in 0..t.batch {
-                            m[t.slot(r, 0, s)] = 1.0;
-                        }
-                    }
-                    ins.push(v);
-                    masks.push(b.plain(m, PlainUse::Mul));
-                }
-                if ins.is_empty() {
-                    return None;
-                }
-                let acc = b.dot_plain(&ins, masks);
-                Some(b.rotate_sum(acc, -(t.batch as i64), t.cols as u32))
-            })
-            .collect();
-        TileVector {
-            tiles,
-            orient: Orient::Col,
-            len: n,
-        }
-    }
-
-    /// The chain's first linear layer straight from the image tiles (see
-    /// [`Transition::Products`]); output `[m/t1, */t2]`.
-    fn products(&self, b: &mut Builder, img: &Image, rows: &[Row]) -> TileVector {
-        let t = self.shape;
-        let m = rows.len();
-        let outs: Vec<Option<ValueId>> = rows
-            .iter()
-            .map(|row| {
-                let mut per_tile: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-                for &(src, coeff) in &row.terms {
-                    let (tile, r, c) = img.locate(src as usize);
-                    if img.tiles.get(tile).copied().flatten().is_none() {
-                        continue;
-                    }
-                    let p = per_tile.entry(tile).or_insert_with(|| vec![0.0; t.slots()]);
-                    for s in 0..t.batch {
-                        p[t.slot(r, c, s)] = coeff;
-                    }
-                }
-                if per_tile.is_empty() {
-                    return None;
-                }
-                let acc = dot_tiles(b, &img.tiles, per_tile);
-                Some(b.rotate_sum(acc, t.batch as i64, (t.rows * t.cols) as u32))
-            })
-            .collect();
-        let bias: Vec<f64> = rows.iter().map(|r| r.bias).collect();
-        let tiles = (0..m.div_ceil(t.rows))
-            .map(|k| {
-                let mut ins = Vec::new();
-                let mut masks = Vec::new();
-                for r in 0..t.rows {
-                    let Some(Some(v)) = outs.get(k * t.rows + r) else {
-                        continue;
-                    };
-                    let mut mask = vec![0.0; t.slots()];
-                    for c in 0..t.cols {
-                        for s in 0..t.batch {
-                            mask[t.slot(r, c, s)] = 1.0;
-                        }
-                    }
-                    ins.push(*v);
-                    masks.push(b.plain(mask, PlainUse::Mul));
-                }
-                if ins.is_empty() {
-                    return None;
-                }
-                let acc = b.dot_plain(&ins, masks);
-                Some(self.add_bias(b, acc, Orient::Col, k, &bias))
-            })
-            .collect();
-        TileVector {
-            tiles,
-            orient: Orient::Col,
-            len: m,
-        }
-    }
-
     /// Outputs read straight from the image tiles.
     fn image_outputs(&self, b: &mut Builder, folded: &Folded, img: &Image) {
         let t = self.shape;
-        let mut cts: Vec<ValueId> = Vec::new();
-        let map = folded
-            .outputs
-            .iter()
-            .map(|e| match *e {
-                Elem::Const(c) => OutputElem::Const(c),
-                Elem::Var { src, alpha, beta } => {
-                    let (tile, r, c) = img.locate(src as usize);
-                    match img.tiles.get(tile).copied().flatten() {
-                        None => OutputElem::Const(beta),
-                        Some(x) => {
-                            let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
-                                cts.push(x);
-                                cts.len() - 1
-                            });
-                            OutputElem::Slot {
-                                ct: ct as u32,
-                                slot: t.slot(r, c, 0) as u32,
-                                alpha,
-                                beta,
-                            }
-                        }
-                    }
-                }
-            })
-            .collect();
-        b.set_outputs(cts, map);
+        declare_outputs(b, folded, |src| {
+            let (tile, r, c) = img.locate(src);
+            img.tiles
+                .get(tile)
+                .copied()
+                .flatten()
+                .map(|x| (x, t.slot(r, c, 0)))
+        });
     }
 }
 

@@ -27,9 +27,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{BlockShape, Packing, counts_of, linear_group};
+use super::{BlockShape, Packing, counts_of, linear_group, masked_product_saves};
 use crate::error::Result;
-use crate::he::{OpCounts, OpKind};
+use crate::he::OpCounts;
 use crate::lower::{Builder, Elem, Folded, Row, Stage};
 use crate::model::Network;
 use crate::plan::{InputLayout, OutputElem, PackingKind, PlainId, PlainUse, TileShape, ValueId};
@@ -387,13 +387,9 @@ impl Packing for Tile {
     }
 
     /// One ct x pt mult, one ct + ct add and one stored plaintext (counted
-    /// as the one [`OpKind::Encode`] the server no longer does).
+    /// as the one [`OpKind::Encode`](crate::he::OpKind::Encode) the server no longer does).
     fn zero_block_saves(&self) -> OpCounts {
-        counts_of(&[
-            (OpKind::CtPtMul, 1),
-            (OpKind::CtCtAdd, 1),
-            (OpKind::Encode, 1),
-        ])
+        masked_product_saves()
     }
 
     fn lower(&self, folded: &Folded, b: &mut Builder) -> Result<()> {
@@ -455,34 +451,46 @@ impl Tile {
 
     /// Declare the outputs of a network whose last vector is `v` (chain layout).
     fn chain_outputs(&self, b: &mut Builder, folded: &Folded, v: &TileVector) {
-        let mut cts: Vec<ValueId> = Vec::new();
-        let map = folded
-            .outputs
-            .iter()
-            .map(|e| match *e {
-                Elem::Const(c) => OutputElem::Const(c),
-                Elem::Var { src, alpha, beta } => {
-                    let (tile, slot) = self.locate(v.orient, src as usize);
-                    match v.tiles.get(tile).copied().flatten() {
-                        None => OutputElem::Const(beta),
-                        Some(x) => {
-                            let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
-                                cts.push(x);
-                                cts.len() - 1
-                            });
-                            OutputElem::Slot {
-                                ct: ct as u32,
-                                slot: slot as u32,
-                                alpha,
-                                beta,
-                            }
-                        }
+        declare_outputs(b, folded, |src| {
+            let (tile, slot) = self.locate(v.orient, src);
+            v.tiles.get(tile).copied().flatten().map(|x| (x, slot))
+        });
+    }
+}
+
+/// Declares the outputs of `folded`, element `src` of its last value being
+/// at `at(src)` (ciphertext and slot; `None`: a dead tile, the output is its
+/// constant `beta`). Each output ciphertext is listed once, in first-use
+/// order.
+fn declare_outputs(
+    b: &mut Builder,
+    folded: &Folded,
+    at: impl Fn(usize) -> Option<(ValueId, usize)>,
+) {
+    let mut cts: Vec<ValueId> = Vec::new();
+    let map = folded
+        .outputs
+        .iter()
+        .map(|e| match *e {
+            Elem::Const(c) => OutputElem::Const(c),
+            Elem::Var { src, alpha, beta } => match at(src as usize) {
+                None => OutputElem::Const(beta),
+                Some((x, slot)) => {
+                    let ct = cts.iter().position(|&c| c == x).unwrap_or_else(|| {
+                        cts.push(x);
+                        cts.len() - 1
+                    });
+                    OutputElem::Slot {
+                        ct: ct as u32,
+                        slot: slot as u32,
+                        alpha,
+                        beta,
                     }
                 }
-            })
-            .collect();
-        b.set_outputs(cts, map);
-    }
+            },
+        })
+        .collect();
+    b.set_outputs(cts, map);
 }
 
 impl Tile {
