@@ -6,9 +6,7 @@
 use rand::Rng;
 
 use super::*;
-use crate::compile::compile_quantized;
 use crate::error::Context;
-use crate::he::HeWire;
 use crate::he::ckks::{Ckks, CkksParams};
 use crate::plan::Instr;
 
@@ -349,6 +347,8 @@ fn other_plans_and_parameters_are_refused_with_typed_errors() {
 #[cfg(feature = "bfv")]
 #[test]
 fn round_trip_as_bytes_on_bfv() {
+    use crate::compile::compile_quantized;
+    use crate::he::HeWire;
     use crate::he::bfv::{Bfv, BfvParams};
     use crate::quant::{QuantConfig, QuantizedNetwork};
     const DEGREE: usize = 256;
